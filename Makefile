@@ -1,0 +1,45 @@
+# Rasad — run `make help` for the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV_VERSION := 0.13.9
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test test-fast es-start es-stop lock lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --python $(BIN)/python --compile-bytecode requirements.txt
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv with the pinned dependencies (reproducible)
+
+demo: setup ## set everything up and run the offline demo end to end (Elasticsearch, demo site, Airflow, mail)
+	$(BIN)/rasad demo
+
+test: setup ## run the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
+	$(BIN)/python -m pytest -q
+
+test-fast: setup ## tests that need no Elasticsearch node
+	$(BIN)/python -m pytest -q -m "not slow" --deselect tests/dags
+
+es-start: setup ## start the local Elasticsearch node (RASAD_ES_URL, default 127.0.0.1:9200)
+	$(BIN)/rasad es start
+
+es-stop: setup ## stop the local Elasticsearch node
+	$(BIN)/rasad es stop
+
+lock: ## recompile requirements.txt (exact pins) from requirements.in
+	$(BIN)/uv pip compile --python 3.11 --no-header --no-annotate requirements.in -o requirements.txt
+
+bench: setup ## run the benchmarks under bench/
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## remove var/ (mails, outboxes, Airflow DB); the cache with Elasticsearch stays
+	rm -rf var

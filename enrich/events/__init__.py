@@ -1,0 +1,16 @@
+"""Events: online story clustering and new-event signals (pure core, no I/O)."""
+
+from enrich.events.cluster import Assignment, ClusterConfig, ClusterItem, Event, EventClusterer
+from enrich.events.signals import SIGNAL_BREAKING, SIGNAL_CONFIRMED, SIGNAL_NEW, Signal
+
+__all__ = [
+    "Assignment",
+    "ClusterConfig",
+    "ClusterItem",
+    "Event",
+    "EventClusterer",
+    "Signal",
+    "SIGNAL_BREAKING",
+    "SIGNAL_CONFIRMED",
+    "SIGNAL_NEW",
+]

@@ -1,0 +1,86 @@
+"""Tokens for event similarity: normalised, stop-worded, Arabic- and English-aware.
+
+A small private tokeniser so the clustering core has no dependency on the tagger's
+pipeline. It folds the Arabic spellings that vary between outlets (hamza forms of
+alef, alef maqsura, ta marbuta, diacritics, tatweel, Arabic-Indic digits) and strips
+the definite article and its proclitic combinations, which is enough for two reports
+of one story to share tokens. It does not stem: stemmers mangle names (see NOTES.md).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Harakat, Quranic marks and superscript alef: outlets vocalise inconsistently.
+_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
+_FOLD = str.maketrans(
+    {
+        "\u0623": "\u0627",  # أ -> ا
+        "\u0625": "\u0627",  # إ -> ا
+        "\u0622": "\u0627",  # آ -> ا
+        "\u0671": "\u0627",  # ٱ -> ا
+        "\u0649": "\u064a",  # ى -> ي
+        "\u0629": "\u0647",  # ة -> ه
+        "\u0640": None,  # tatweel
+        "\u200b": None,
+        "\u200c": None,
+        "\u200d": None,
+        "\u200e": None,
+        "\u200f": None,
+        "\u061c": None,
+        "\u2019": "'",
+        **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
+        **{chr(0x06F0 + d): str(d) for d in range(10)},  # Persian digits
+    }
+)
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+# The definite article with the proclitics that attach to it, longest first.
+_ARABIC_ARTICLE = ("وبال", "وكال", "وال", "فال", "بال", "كال", "لل", "ال")
+
+_STOP_EN = frozenset(
+    """a about after again against all also am an and any are as at be because been before being
+    between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers him his how i if in into is it its itself just me more most my no
+    nor not now of off on once only or other our out over own same she should so some such than that
+    the their them then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your new says said say news report
+    reports update live via""".split()
+)
+_STOP_AR = frozenset(
+    """في من على الى إلى عن مع أن ان إن لا ما لم لن هذا هذه ذلك تلك التي الذي الذين هو هي هم
+    كان كانت يكون قد قال قالت وقال وقالت كما أو او ثم بين بعد قبل حتى عند كل أي اي غير منذ خلال
+    وفي ومن وعلى وأن وان به بها له لها فيه فيها عليه عليها اليوم أمس امس يوم وذلك إنه انه أنه لكن
+    بل إذا اذا حيث وهو وهي ولا وما تم عبر ضد نحو دون لدى إلا الا عاجل""".split()
+)
+
+
+def normalize_token_text(text: str) -> str:
+    """Fold case, Arabic letter variants, diacritics and digits the way similarity needs."""
+    return _DIACRITICS.sub("", text.translate(_FOLD)).lower()
+
+
+# Stop words are matched after folding, so fold the list the same way.
+_STOP_AR = frozenset(normalize_token_text(word) for word in _STOP_AR)
+
+
+def _strip_article(token: str) -> str:
+    for prefix in _ARABIC_ARTICLE:
+        # Keep at least three letters so short words such as «الله» or «اللد» survive whole.
+        if token.startswith(prefix) and len(token) - len(prefix) >= 3:
+            return token[len(prefix) :]
+    return token
+
+
+def tokenize_text(text: str) -> list[str]:
+    """Content tokens of a text, in order: normalised, stop words and 1-letter tokens dropped."""
+    tokens: list[str] = []
+    for raw in _WORD.findall(normalize_token_text(text)):
+        if raw in _STOP_EN or raw in _STOP_AR:
+            continue
+        if raw.endswith("'s"):
+            raw = raw[:-2]
+        token = _strip_article(raw)
+        if len(token) < 2 or token in _STOP_AR:
+            continue
+        tokens.append(token)
+    return tokens

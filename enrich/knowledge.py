@@ -1,0 +1,341 @@
+"""Load and validate the seed knowledge: entities (seeds/entities.yaml) and topics (seeds/taxonomy.yaml).
+
+Everything the tagger knows is data. This module turns the YAML into typed records with every
+pattern already normalised (and spelling templates expanded), and lists what is wrong with the
+data so that ``rasad seeds check`` can refuse a broken file before it reaches production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from enrich.normalize import is_arabic, normalize_pattern
+
+DEFAULT_SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+ENTITY_TYPES = ("person", "group", "organization", "institution", "place", "media", "event")
+LAYERS = ("flat", "nested")
+
+# Systematic transliteration variants: one template letter stands for the spellings Arabic
+# outlets really use (Egypt writes ج for g, the Levant غ, the Gulf ق/ك, Persian گ which
+# normalisation folds into ك).
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "{g}": ("غ", "ج", "ق", "ك"),
+    "{i}": ("ي", ""),
+    "{o}": ("و", ""),
+    "{a}": ("ا", ""),
+    "{v}": ("ف", "و"),
+}
+_TEMPLATE_RE = re.compile("|".join(re.escape(k) for k in TEMPLATES))
+MAX_VARIANTS = 64
+
+
+@dataclass(frozen=True)
+class Alias:
+    """One surface form of an entity, as written in the data and as matched."""
+
+    text: str  # as written (after template expansion)
+    pattern: str  # normalised match form
+    lang: str
+    needs_context: bool = False
+    article_ok: bool = True  # may follow the definite article (الطالبان); False for «كابل»
+    case_sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """Cues that let an ambiguous alias count: anchor entities in the article, cue words nearby."""
+
+    entities: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()  # normalised; a trailing * matches any word ending
+    window: int = 60
+
+
+@dataclass
+class Entity:
+    """A person, group, organisation, institution, place, media outlet or event we tag."""
+
+    id: str
+    type: str
+    name: str
+    name_ar: str
+    aliases: list[Alias]
+    layer: str = "flat"  # "nested" mentions may contain flat ones (events, «مطار كابل»)
+    context: Context | None = None
+    not_in: list[str] = field(default_factory=list)  # normalised blocker phrases
+    evidence: list[str] = field(default_factory=list)
+    source: str = "seeds"
+    note: str = ""
+
+
+@dataclass
+class TopicRule:
+    """How a topic is assigned: weighted keyword and entity evidence, requirements, exclusions."""
+
+    keywords: list[str]  # normalised
+    keyword_weight: float = 1.0
+    entities: dict[str, float] = field(default_factory=dict)
+    requires: list[str] = field(default_factory=list)  # at least one of these entities
+    requires_keyword: bool = True
+    exclude: list[str] = field(default_factory=list)  # normalised
+    threshold: float = 2.0
+
+
+@dataclass
+class Topic:
+    """A node of the taxonomy."""
+
+    id: str
+    label: str
+    label_ar: str
+    description: str
+    parent: str | None
+    rule: TopicRule | None
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Knowledge:
+    """Entities and topics loaded from one seeds directory."""
+
+    entities: dict[str, Entity]
+    topics: dict[str, Topic]
+    digest: str  # sha256 of the data files, part of the tagger version
+    seeds_dir: Path
+
+
+def expand_templates(text: str) -> list[str]:
+    """All spellings of an alias written with templates such as ``سير{g}ي`` (at most 64)."""
+    parts = _TEMPLATE_RE.split(text)
+    keys = _TEMPLATE_RE.findall(text)
+    if not keys:
+        return [text]
+    out: list[str] = []
+    for combo in itertools.product(*(TEMPLATES[k] for k in keys)):
+        s = parts[0]
+        for piece, rest in zip(combo, parts[1:]):
+            s += piece + rest
+        if s not in out:
+            out.append(s)
+        if len(out) >= MAX_VARIANTS:
+            break
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _parse_context(raw: Any, problems: list[str], where: str) -> Context | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: context must be a mapping")
+        return None
+    words = tuple(_normalize_keyword(w) for w in _as_list(raw.get("words")) if str(w).strip())
+    return Context(
+        entities=tuple(str(e) for e in _as_list(raw.get("entities"))),
+        words=words,
+        window=int(raw.get("window", 60)),
+    )
+
+
+def _normalize_keyword(word: Any) -> str:
+    w = str(word).strip()
+    star = w.endswith("*")
+    core = normalize_pattern(w.rstrip("*"))
+    return core + "*" if star else core
+
+
+def _parse_aliases(raw: Any, problems: list[str], where: str) -> list[Alias]:
+    aliases: list[Alias] = []
+    groups = raw if isinstance(raw, dict) else {"": raw}
+    for lang, items in groups.items():
+        for item in _as_list(items):
+            opts: dict[str, Any] = item if isinstance(item, dict) else {"text": item}
+            text = str(opts.get("text", "")).strip()
+            if not text:
+                problems.append(f"{where}: empty alias")
+                continue
+            for variant in expand_templates(text):
+                pattern = normalize_pattern(variant)
+                alang = lang or ("ar" if is_arabic(variant) else "en")
+                aliases.append(
+                    Alias(
+                        text=variant,
+                        pattern=pattern,
+                        lang=str(alang),
+                        needs_context=bool(opts.get("context", False)),
+                        article_ok=bool(opts.get("article", True)),
+                        case_sensitive=bool(opts.get("case", False)),
+                    )
+                )
+    return aliases
+
+
+def parse_entities(data: dict[str, Any], problems: list[str]) -> dict[str, Entity]:
+    """Typed entities from the parsed entities.yaml; schema problems are appended to ``problems``."""
+    entities: dict[str, Entity] = {}
+    for i, raw in enumerate(_as_list(data.get("entities"))):
+        where = f"entities[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: not a mapping")
+            continue
+        eid = str(raw.get("id", "")).strip()
+        where = f"entity {eid or i}"
+        if not re.fullmatch(r"[a-z0-9_]+", eid):
+            problems.append(f"{where}: id must be lower_snake_case")
+        if eid in entities:
+            problems.append(f"{where}: duplicate id")
+        etype = raw.get("type")
+        if etype not in ENTITY_TYPES:
+            problems.append(f"{where}: type {etype!r} not one of {ENTITY_TYPES}")
+        for key in ("name", "name_ar"):
+            if not str(raw.get(key, "")).strip():
+                problems.append(f"{where}: missing {key}")
+        layer = raw.get("layer", "flat")
+        if layer not in LAYERS:
+            problems.append(f"{where}: layer {layer!r} not one of {LAYERS}")
+        aliases = _parse_aliases(raw.get("aliases"), problems, where)
+        if not aliases:
+            problems.append(f"{where}: no aliases")
+        source = str(raw.get("source", "seeds"))
+        evidence = [str(e) for e in _as_list(raw.get("evidence"))]
+        if source == "seeds" and not evidence:
+            problems.append(f"{where}: no seed evidence (set source: curated if it is not from the seeds)")
+        entities[eid] = Entity(
+            id=eid,
+            type=str(etype),
+            name=str(raw.get("name", "")),
+            name_ar=str(raw.get("name_ar", "")),
+            aliases=aliases,
+            layer=str(layer),
+            context=_parse_context(raw.get("context"), problems, where),
+            not_in=[normalize_pattern(p) for p in _as_list(raw.get("not_in"))],
+            evidence=evidence,
+            source=source,
+            note=str(raw.get("note", "")),
+        )
+    return entities
+
+
+def parse_topics(data: dict[str, Any], problems: list[str]) -> dict[str, Topic]:
+    """Typed topics from the parsed taxonomy.yaml; schema problems are appended to ``problems``."""
+    topics: dict[str, Topic] = {}
+    for i, raw in enumerate(_as_list(data.get("topics"))):
+        if not isinstance(raw, dict):
+            problems.append(f"topics[{i}]: not a mapping")
+            continue
+        tid = str(raw.get("id", "")).strip()
+        where = f"topic {tid or i}"
+        if not re.fullmatch(r"[a-z0-9_.]+", tid):
+            problems.append(f"{where}: id must be dotted lower_snake_case")
+        if tid in topics:
+            problems.append(f"{where}: duplicate id")
+        for key in ("label", "label_ar", "description"):
+            if not str(raw.get(key, "")).strip():
+                problems.append(f"{where}: missing {key}")
+        rule = None
+        rraw = raw.get("rules")
+        if rraw is not None:
+            kw_raw = rraw.get("keywords") or {}
+            kws = kw_raw if isinstance(kw_raw, list) else [w for v in kw_raw.values() for w in _as_list(v)]
+            rule = TopicRule(
+                keywords=[_normalize_keyword(k) for k in kws if str(k).strip()],
+                keyword_weight=float(rraw.get("keyword_weight", 1.0)),
+                entities={str(k): float(v) for k, v in (rraw.get("entities") or {}).items()},
+                requires=[str(e) for e in _as_list(rraw.get("requires"))],
+                requires_keyword=bool(rraw.get("requires_keyword", True)),
+                exclude=[normalize_pattern(p) for p in _as_list(rraw.get("exclude"))],
+                threshold=float(rraw.get("threshold", 2.0)),
+            )
+            if not rule.keywords and not rule.entities:
+                problems.append(f"{where}: rules without keywords or entities")
+        elif raw.get("parent"):
+            problems.append(f"{where}: a leaf topic needs rules")
+        topics[tid] = Topic(
+            id=tid,
+            label=str(raw.get("label", "")),
+            label_ar=str(raw.get("label_ar", "")),
+            description=str(raw.get("description", "")),
+            parent=raw.get("parent"),
+            rule=rule,
+            evidence=[str(e) for e in _as_list(raw.get("evidence"))],
+        )
+    return topics
+
+
+def check_references(entities: dict[str, Entity], topics: dict[str, Topic]) -> list[str]:
+    """Cross-file problems: unknown ids, conflicting aliases, ambiguous aliases without cues."""
+    problems: list[str] = []
+    owners: dict[tuple[str, bool], set[str]] = {}
+    for ent in entities.values():
+        ctx = ent.context
+        if ctx:
+            for ref in ctx.entities:
+                if ref not in entities:
+                    problems.append(f"entity {ent.id}: context names unknown entity {ref!r}")
+        for alias in ent.aliases:
+            if not alias.pattern:
+                problems.append(f"entity {ent.id}: alias {alias.text!r} normalises to nothing")
+                continue
+            if alias.needs_context and (ctx is None or not (ctx.entities or ctx.words)):
+                problems.append(f"entity {ent.id}: ambiguous alias {alias.text!r} has no context cues")
+            owners.setdefault((alias.pattern, alias.needs_context), set()).add(ent.id)
+    for (pattern, ambiguous), ids in sorted(owners.items()):
+        if len(ids) > 1 and not ambiguous:
+            problems.append(f"alias {pattern!r} is unconditional for several entities: {sorted(ids)}")
+    for (pattern, ambiguous), ids in owners.items():
+        if not ambiguous and (pattern, True) in owners:
+            others = owners[(pattern, True)] - ids
+            if others:
+                problems.append(
+                    f"alias {pattern!r} is unconditional for {sorted(ids)} and ambiguous for {sorted(others)}"
+                )
+    for topic in topics.values():
+        if topic.parent and topic.parent not in topics:
+            problems.append(f"topic {topic.id}: unknown parent {topic.parent!r}")
+        if topic.rule:
+            for ref in list(topic.rule.entities) + topic.rule.requires:
+                if ref not in entities:
+                    problems.append(f"topic {topic.id}: unknown entity {ref!r}")
+    return problems
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse one YAML file into a mapping (empty mapping for an empty file)."""
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: top level must be a mapping")
+    return data
+
+
+def load_knowledge_with_problems(seeds_dir: str | Path | None = None) -> tuple[Knowledge, list[str]]:
+    """Load the seeds directory and return it with every problem found in the data."""
+    root = Path(seeds_dir) if seeds_dir is not None else DEFAULT_SEEDS_DIR
+    ent_path, tax_path = root / "entities.yaml", root / "taxonomy.yaml"
+    digest = hashlib.sha256()
+    for p in (ent_path, tax_path):
+        digest.update(p.read_bytes() if p.exists() else b"")
+    problems: list[str] = []
+    entities = parse_entities(read_yaml(ent_path), problems)
+    topics = parse_topics(read_yaml(tax_path), problems) if tax_path.exists() else {}
+    problems.extend(check_references(entities, topics))
+    return Knowledge(entities, topics, digest.hexdigest(), root), problems
+
+
+def load_knowledge(seeds_dir: str | Path | None = None) -> Knowledge:
+    """Load the seeds directory; raise ValueError listing the problems if the data is invalid."""
+    knowledge, problems = load_knowledge_with_problems(seeds_dir)
+    if problems:
+        raise ValueError("invalid seeds data:\n  " + "\n  ".join(problems))
+    return knowledge

@@ -1,0 +1,251 @@
+"""The tagging logic without spaCy: from hits to entity mentions and topic scores.
+
+Order of decisions (each one is data from seeds/, not code):
+1. candidates: every boundary-valid alias hit; acronyms declared case-sensitive must match case;
+2. blockers: a ``not_in`` phrase removes the candidates of its entity that it overlaps
+   («كابل الكهرباء» is no Kabul);
+3. unconditional aliases: longest match wins, per layer («حركة طالبان باكستان» hides «طالبان»);
+4. ambiguous aliases (``context: true``): count only next to a declared cue word, or when an
+   anchor entity (or the entity itself, unambiguously) is in the article; when several entities
+   share the alias, the nearest evidence decides; a mention inside a kept one is dropped;
+5. topics: weighted keyword and entity evidence against a threshold, with required entities and
+   exclusion phrases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from enrich.knowledge import Alias, Entity, Knowledge, Topic
+from enrich.tagger_match import Hit, PatternScanner, ScannedText, scan_text
+
+_LATIN_ALNUM_RE = re.compile(r"[^A-Za-z0-9]")
+
+
+@dataclass(slots=True)
+class EntityMention:
+    """A kept entity mention in match-form coordinates."""
+
+    entity_id: str
+    start: int
+    end: int
+    layer: str
+    alias: Alias
+
+
+@dataclass
+class TopicResult:
+    """A topic that passed its rule, with its score and evidence spans (match-form)."""
+
+    topic_id: str
+    score: float
+    evidence: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
+    return a_start < b_end and b_start < a_end
+
+
+def _gap(a: tuple[int, int], b: tuple[int, int]) -> int:
+    if _overlaps(a[0], a[1], b[0], b[1]):
+        return 0
+    return b[0] - a[1] if b[0] >= a[1] else a[0] - b[1]
+
+
+def _longest_first(cands: list[EntityMention], taken: list[tuple[int, int]]) -> list[EntityMention]:
+    kept: list[EntityMention] = []
+    for c in sorted(cands, key=lambda m: (-(m.end - m.start), m.start)):
+        if any(_overlaps(c.start, c.end, s, e) for s, e in taken):
+            # the same span for two entities is decided before this step; here it is a conflict
+            continue
+        kept.append(c)
+        taken.append((c.start, c.end))
+    return kept
+
+
+class TagEngine:
+    """Compiled knowledge: one scanner for everything, plus the resolution rules."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.scanner = PatternScanner()
+        ents = knowledge.entities
+        for ent in ents.values():
+            for alias in ent.aliases:
+                self.scanner.add(alias.pattern, "entity", (ent.id, alias), article_ok=alias.article_ok)
+            for phrase in ent.not_in:
+                self.scanner.add(phrase, "blocker", ent.id)
+            if ent.context:
+                for word in ent.context.words:
+                    self.scanner.add(word, "cue", ent.id)
+        for topic in knowledge.topics.values():
+            if topic.rule:
+                for kw in topic.rule.keywords:
+                    self.scanner.add(kw, "keyword", (topic.id, kw))
+                for ex in topic.rule.exclude:
+                    self.scanner.add(ex, "exclude", topic.id)
+        self.scanner.build()
+        self.leaf_topics: list[Topic] = [t for t in knowledge.topics.values() if t.rule]
+
+    def scan(self, text: str) -> ScannedText:
+        """Normalise and scan one text."""
+        return scan_text(self.scanner, text)
+
+    # -- entities -------------------------------------------------------------------------------
+
+    def resolve_entities(self, scanned: ScannedText, barrier: int | None = None) -> list[EntityMention]:
+        """Kept entity mentions (both layers) for a scanned text; ``barrier``: no mention may straddle it."""
+        ents = self.knowledge.entities
+        cands: list[EntityMention] = []
+        blockers: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        cues: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for h in scanned.hits:
+            kind = h.target.kind
+            if barrier is not None and h.start < barrier < h.end:
+                continue
+            if kind == "entity":
+                eid, alias = h.target.payload
+                if alias.case_sensitive and not self._case_matches(scanned, h, alias):
+                    continue
+                cands.append(EntityMention(eid, h.start, h.end, ents[eid].layer, alias))
+            elif kind == "blocker":
+                blockers[h.target.payload].append((h.start, h.end))
+            elif kind == "cue":
+                cues[h.target.payload].append((h.start, h.end))
+        if blockers:
+            cands = [
+                c for c in cands
+                if not any(_overlaps(c.start, c.end, s, e) for s, e in blockers.get(c.entity_id, ()))
+            ]
+        kept: list[EntityMention] = []
+        for layer in ("flat", "nested"):
+            layer_c = [c for c in cands if c.layer == layer]
+            taken: list[tuple[int, int]] = []
+            sure = _longest_first([c for c in layer_c if not c.alias.needs_context], taken)
+            kept.extend(sure)
+            unsure = [c for c in layer_c if c.alias.needs_context and
+                      not any(_overlaps(c.start, c.end, s, e) for s, e in taken)]
+            if unsure:
+                kept.extend(self._resolve_ambiguous(unsure, kept, cues, taken))
+        kept.sort(key=lambda m: (m.start, -(m.end - m.start)))
+        return kept
+
+    @staticmethod
+    def _case_matches(scanned: ScannedText, hit: Hit, alias: Alias) -> bool:
+        s, e = scanned.source_span(hit.start, hit.end)
+        return _LATIN_ALNUM_RE.sub("", scanned.original[s:e]) == _LATIN_ALNUM_RE.sub("", alias.text)
+
+    def _resolve_ambiguous(
+        self,
+        unsure: list[EntityMention],
+        kept: list[EntityMention],
+        cues: dict[str, list[tuple[int, int]]],
+        taken: list[tuple[int, int]],
+    ) -> list[EntityMention]:
+        ents = self.knowledge.entities
+        by_span: dict[tuple[int, int], list[EntityMention]] = defaultdict(list)
+        for c in unsure:
+            by_span[(c.start, c.end)].append(c)
+        accepted: list[EntityMention] = []
+        pending = dict(by_span)
+        # Two rounds: a mention confirmed by a cue can confirm its own entity elsewhere
+        # in the article (one sense per discourse).
+        for _ in range(2):
+            confirmed: dict[str, list[tuple[int, int]]] = defaultdict(list)
+            for m in kept + accepted:
+                confirmed[m.entity_id].append((m.start, m.end))
+            round_accepted: list[EntityMention] = []
+            for span, options in list(pending.items()):
+                best: tuple[int, EntityMention] | None = None
+                for opt in options:
+                    d = self._evidence_distance(span, ents[opt.entity_id], confirmed, cues)
+                    if d is not None and (best is None or d < best[0]):
+                        best = (d, opt)
+                if best is not None:
+                    round_accepted.append(best[1])
+                    del pending[span]
+            if not round_accepted:
+                break
+            accepted.extend(_longest_first(round_accepted, taken))
+        return accepted
+
+    @staticmethod
+    def _evidence_distance(
+        span: tuple[int, int],
+        ent: Entity,
+        confirmed: dict[str, list[tuple[int, int]]],
+        cues: dict[str, list[tuple[int, int]]],
+    ) -> int | None:
+        best: int | None = None
+        anchors = [ent.id] + (list(ent.context.entities) if ent.context else [])
+        for anchor in anchors:
+            for other in confirmed.get(anchor, ()):
+                if other == span:
+                    continue
+                d = _gap(span, other)
+                if best is None or d < best:
+                    best = d
+        if ent.context:
+            for cue in cues.get(ent.id, ()):
+                if _overlaps(span[0], span[1], cue[0], cue[1]):
+                    continue
+                d = _gap(span, cue)
+                if d <= ent.context.window and (best is None or d < best):
+                    best = d
+        return best
+
+    # -- topics ---------------------------------------------------------------------------------
+
+    def score_topics(
+        self, scanned: ScannedText, mentions: list[EntityMention], title_end: int | None = None
+    ) -> list[TopicResult]:
+        """Topics whose rules pass, best first; ``title_end``: hits before it are in the title."""
+        kw_hits: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+        excluded: set[str] = set()
+        for h in scanned.hits:
+            kind = h.target.kind
+            if kind == "keyword":
+                tid, kw = h.target.payload
+                kw_hits[tid][kw].append((h.start, h.end))
+            elif kind == "exclude":
+                excluded.add(h.target.payload)
+        ent_spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for m in mentions:
+            ent_spans[m.entity_id].append((m.start, m.end))
+        results: list[TopicResult] = []
+        for topic in self.leaf_topics:
+            rule = topic.rule
+            assert rule is not None
+            if topic.id in excluded:
+                continue
+            if rule.requires and not any(e in ent_spans for e in rule.requires):
+                continue
+            kws = kw_hits.get(topic.id, {})
+            if rule.requires_keyword and not kws:
+                continue
+            total = 0.0
+            evidence: list[tuple[int, int]] = []
+            for spans in kws.values():
+                in_title = title_end is not None and spans[0][0] < title_end
+                total += rule.keyword_weight * (1.5 if in_title else 1.0)
+                evidence.append(spans[0])
+            for eid, weight in rule.entities.items():
+                if eid in ent_spans:
+                    total += weight
+                    evidence.append(ent_spans[eid][0])
+            if total < rule.threshold:
+                continue
+            score = round(min(1.0, total / (2.0 * rule.threshold)), 3)
+            results.append(TopicResult(topic.id, score, sorted(set(evidence))[:12]))
+        results.sort(key=lambda r: (-r.score, r.topic_id))
+        return results
+
+
+def build_engine(knowledge: Knowledge) -> TagEngine:
+    """Compile a :class:`TagEngine` for ``knowledge``."""
+    return TagEngine(knowledge)
+
+
+__all__ = ["EntityMention", "TopicResult", "TagEngine", "build_engine", "PatternScanner"]

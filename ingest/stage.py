@@ -1,0 +1,257 @@
+"""The ingest stage: due feeds -> new feed items -> downloaded, cleaned, de-duplicated Articles.
+
+``poll_feeds`` and ``fetch_articles`` are what both the Airflow DAG and ``rasad run``
+call. One bad feed or page never stops the others: each failure is recorded with its
+kind and reason, and every item ends with exactly one outcome in the report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ingest.dedup import content_hash, minhash_from_stored, minhash_text, title_hash
+from ingest.extract import FeedHints, extract_article
+from ingest.feeds import FeedItem, FeedSpec, parse_feed
+from ingest.http import FetchError, HttpClient
+from ingest.store import FeedState, IngestStore, record_failure, record_success, utcnow
+from ingest.urls import URLError, canonicalize_url
+from rasad import records
+from rasad.records import Article, article_id, utc_iso
+
+log = logging.getLogger(__name__)
+NEAR_DUP_WINDOW = timedelta(days=3)
+
+
+@dataclass
+class FeedOutcome:
+    feed_id: str
+    status: str  # ok | not_modified | error | skipped (not due)
+    items: int = 0
+    error_kind: str | None = None
+    error: str | None = None
+    malformed: str | None = None
+
+
+@dataclass
+class PollReport:
+    items: list[FeedItem] = field(default_factory=list)
+    feeds: list[FeedOutcome] = field(default_factory=list)
+
+    @property
+    def polled(self) -> int:
+        return sum(1 for f in self.feeds if f.status != "skipped")
+
+
+@dataclass
+class FetchReport:
+    articles: list[Article] = field(default_factory=list)  # new + near-duplicates, to be enriched
+    outcomes: Counter = field(default_factory=Counter)  # one count per item
+    failures: Counter = field(default_factory=Counter)  # reason kind -> count
+    errors: list[str] = field(default_factory=list)
+
+
+def _poll_one(spec: FeedSpec, state: FeedState, client: HttpClient, now: datetime,
+              cap: int, flag_after: int) -> tuple[FeedState, FeedOutcome, list[FeedItem]]:  # fmt: skip
+    try:
+        res = client.fetch_feed(spec.url, state.etag, state.last_modified)
+    except FetchError as e:
+        st = record_failure(state, now, spec.poll_interval, e.kind, e.reason, cap, flag_after)
+        return st, FeedOutcome(spec.id, "error", error_kind=e.kind, error=e.reason), []
+    if res.not_modified:
+        st = record_success(state, now, spec.poll_interval, res.etag, res.last_modified, 0, 0)
+        return st, FeedOutcome(spec.id, "not_modified"), []
+    parsed = parse_feed(res.body, spec.id, res.url, spec.language, res.content_type)
+    if parsed.error:
+        st = record_failure(state, now, spec.poll_interval, "bad_feed", parsed.error, cap, flag_after)
+        return st, FeedOutcome(spec.id, "error", error_kind="bad_feed", error=parsed.error), []
+    st = record_success(state, now, spec.poll_interval, res.etag, res.last_modified, len(parsed.items), 0)
+    return st, FeedOutcome(spec.id, "ok", items=len(parsed.items), malformed=parsed.malformed), parsed.items
+
+
+def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, now: datetime | None = None,
+               force: bool = False, workers: int = 8) -> PollReport:  # fmt: skip
+    """Poll every due feed (conditional GET), update its state, and return all items found."""
+    now = now or utcnow()
+    states = store.load_states([s.id for s in specs])
+    report = PollReport()
+    due: list[FeedSpec] = []
+    for spec in specs:
+        st = states[spec.id]
+        if force or st.due(now):
+            due.append(spec)
+        else:
+            report.feeds.append(FeedOutcome(spec.id, "skipped"))
+    s = store.s
+
+    def work(spec: FeedSpec) -> tuple[FeedState, FeedOutcome, list[FeedItem]]:
+        st = states[spec.id]
+        st.url, st.name = spec.url, spec.name
+        try:
+            return _poll_one(spec, st, client, now, s.feed_backoff_cap, s.feed_flag_after)
+        except Exception as e:  # one bad feed never stops the others
+            log.exception("feed %s crashed", spec.id)
+            reason = f"{type(e).__name__}: {e}"
+            st2 = record_failure(st, now, spec.poll_interval, "internal", reason, s.feed_backoff_cap, s.feed_flag_after)
+            return st2, FeedOutcome(spec.id, "error", error_kind="internal", error=reason), []
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(due) or 1))) as pool:
+        for st, outcome, items in pool.map(work, due):
+            store.save_state(st)
+            report.feeds.append(outcome)
+            report.items.extend(items)
+    return report
+
+
+def _hints(item: FeedItem) -> FeedHints:
+    return FeedHints(
+        title=item.title, summary=item.summary, content=item.content, published=item.published,
+        author=item.author, language_hint=item.language_hint,
+    )  # fmt: skip
+
+
+def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: HttpClient, store: IngestStore,
+                   now: datetime | None = None, workers: int = 8) -> FetchReport:  # fmt: skip
+    """Download and clean the items not seen before; drop exact duplicates, link near-duplicates."""
+    now = now or utcnow()
+    report = FetchReport()
+    # 1. Canonical URL and GUID: skip what is stored already or repeated in this batch.
+    candidates: list[tuple[FeedItem, str]] = []
+    seen_ids: set[str] = set()
+    seen_guids: set[tuple[str, str]] = set()
+    for item in items:
+        try:
+            canon = canonicalize_url(item.link)
+        except URLError as e:
+            report.outcomes["bad_url"] += 1
+            report.failures["bad_url"] += 1
+            report.errors.append(f"{item.feed_id}: {e}")
+            continue
+        aid = article_id(canon)
+        key = (item.feed_id, item.guid or "")
+        if aid in seen_ids or (item.guid and key in seen_guids):
+            report.outcomes[records.STATUS_DUPLICATE] += 1
+            continue
+        seen_ids.add(aid)
+        if item.guid:
+            seen_guids.add(key)
+        candidates.append((item, canon))
+    stored = store.existing_ids([article_id(c) for _, c in candidates])
+    by_feed: dict[str, list[str]] = {}
+    for item, _ in candidates:
+        if item.guid:
+            by_feed.setdefault(item.feed_id, []).append(item.guid)
+    known_guids = {(fid, g) for fid, gs in by_feed.items() for g in store.known_guids(fid, gs)}
+    todo = []
+    for item, canon in candidates:
+        if article_id(canon) in stored or (item.guid and (item.feed_id, item.guid) in known_guids):
+            report.outcomes[records.STATUS_DUPLICATE] += 1
+        else:
+            todo.append((item, canon))
+
+    # 2. Download and extract, in parallel (the HTTP client enforces per-host politeness).
+    def work(pair: tuple[FeedItem, str]) -> Article:
+        item, canon = pair
+        spec = specs.get(item.feed_id)
+        art = Article(
+            url=item.link, canonical_url=canon, feed_id=item.feed_id,
+            source=spec.name if spec else item.feed_id, guid=item.guid,
+            title=item.title, summary=item.summary, fetched_at=utc_iso(now),
+            language_hint=item.language_hint or (spec.language if spec else None),
+            country=spec.country if spec else None, feed_tags=list(spec.tags) if spec else [],
+        )  # fmt: skip
+        body, ctype, final_url = b"", None, item.link
+        try:
+            res = client.fetch_page(item.link)
+            body, ctype, final_url = res.body, res.content_type, res.url
+        except FetchError as e:
+            if e.kind in ("blocked_ssrf", "blocked_robots"):
+                art.status, art.status_reason = records.STATUS_BLOCKED, f"{e.kind}: {e.reason}"
+                return art
+            # The page is unreachable: the feed's own content may still carry the article.
+            art.status_reason = f"{e.kind}: {e.reason}"
+            if not (item.content or item.summary):
+                art.status = records.STATUS_FETCH_ERROR
+                return art
+        try:
+            ex = extract_article(body, final_url, ctype, _hints(item))
+        except Exception as e:  # extraction must never take the batch down
+            log.exception("extraction crashed for %s", item.link)
+            art.status, art.status_reason = records.STATUS_FETCH_ERROR, f"extract: {type(e).__name__}: {e}"
+            return art
+        art.title = ex.title or item.title
+        art.text = ex.text or ""
+        art.author = ex.author
+        art.published = utc_iso(ex.published) if ex.published else utc_iso(item.published)
+        art.language = ex.language
+        art.sitename = ex.sitename
+        art.image = ex.image
+        art.text_source = ex.text_source
+        if ex.status != "ok":
+            art.status = records.STATUS_NOT_HTML if ex.status == "not_html" else records.STATUS_NO_TEXT
+            art.status_reason = f"{ex.status}: {ex.status_reason}"
+        return art
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        fetched = list(pool.map(work, todo))
+
+    # 3. Content dedup: exact (same text) and near (MinHash) against the store and the batch.
+    ok = [a for a in fetched if a.status == records.STATUS_NEW]
+    for a in fetched:
+        if a.status != records.STATUS_NEW:
+            report.outcomes[a.status] += 1
+            report.failures[(a.status_reason or a.status).split(":")[0]] += 1
+            report.errors.append(f"{a.feed_id} {a.url}: {a.status}: {a.status_reason}")
+    for a in ok:
+        a.content_hash = content_hash(a.text)
+        a.title_hash = title_hash(a.source, a.title)
+        mh = minhash_text(a.text)
+        if mh:
+            a.minhash, a.minhash_bands = list(mh.signature), mh.bands
+    stored_hashes = store.by_content_hash([a.content_hash for a in ok if a.content_hash])
+    batch_hashes: dict[str, Article] = {}
+    batch_bands: dict[str, list[Article]] = {}
+    for a in ok:
+        prior = stored_hashes.get(a.content_hash or "")
+        prior_src = prior["source"] if prior else None
+        prior_id = (prior.get("duplicate_of") or prior["_id"]) if prior else None
+        if prior is None and a.content_hash in batch_hashes:
+            b = batch_hashes[a.content_hash]
+            prior_src, prior_id = b.source, b.duplicate_of or b.id
+        if prior_id is not None:
+            if prior_src == a.source:
+                # The same text again from the same source under another URL: one article.
+                report.outcomes[records.STATUS_DUPLICATE] += 1
+                a.status = records.STATUS_DUPLICATE
+                continue
+            a.duplicate_of = prior_id
+            a.status = records.STATUS_NEAR_DUPLICATE
+        elif a.minhash:
+            mh = minhash_from_stored(a.minhash)
+            best: tuple[float, str] | None = None
+            for cand in store.near_candidates(a.minhash_bands, now - NEAR_DUP_WINDOW):
+                other = minhash_from_stored(cand.get("minhash"))
+                if other and mh:
+                    j = mh.jaccard(other)
+                    if j >= 0.6 and (best is None or j > best[0]):
+                        best = (j, cand.get("duplicate_of") or cand["_id"])
+            for band in a.minhash_bands:
+                for b in batch_bands.get(band, []):
+                    other = minhash_from_stored(b.minhash)
+                    if other and mh:
+                        j = mh.jaccard(other)
+                        if j >= 0.6 and (best is None or j > best[0]):
+                            best = (j, b.duplicate_of or b.id)
+            if best:
+                a.duplicate_of = best[1]
+                a.status = records.STATUS_NEAR_DUPLICATE
+        if a.content_hash:
+            batch_hashes.setdefault(a.content_hash, a)
+        for band in a.minhash_bands:
+            batch_bands.setdefault(band, []).append(a)
+        report.outcomes[a.status] += 1
+        report.articles.append(a)
+    return report

@@ -1,0 +1,171 @@
+"""What ingest needs to remember, kept in Elasticsearch so every worker and every run sees it.
+
+Feed polling state (validators for conditional GET, health, backoff) and the look-ups
+dedup needs against already stored articles (ids, GUIDs, content hashes, near-duplicate
+bands). Ingest only reads articles; the indexing stage writes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from elasticsearch import Elasticsearch, NotFoundError
+
+from rasad.es import single_index
+from rasad.records import parse_iso, utc_iso
+from rasad.settings import Settings
+
+HEALTH_OK = "ok"
+HEALTH_FAILING = "failing"  # failing, backing off, still polled
+HEALTH_FLAGGED = "flagged"  # failed feed_flag_after times in a row: needs a person
+HEALTH_NEW = "new"
+
+
+@dataclass
+class FeedState:
+    feed_id: str
+    url: str = ""
+    name: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    last_polled: str | None = None
+    last_success: str | None = None
+    last_error: str | None = None
+    last_error_kind: str | None = None
+    consecutive_failures: int = 0
+    next_poll: str | None = None
+    items_seen: int = 0
+    new_articles: int = 0
+    health: str = HEALTH_NEW
+    updated_at: str | None = None
+
+    def due(self, now: datetime) -> bool:
+        """Whether the feed should be polled at ``now``."""
+        nxt = parse_iso(self.next_poll)
+        return nxt is None or now >= nxt
+
+
+def backoff_seconds(failures: int, interval: int, cap: int) -> int:
+    """Delay before the next poll after ``failures`` consecutive failures (exponential, capped)."""
+    if failures <= 0:
+        return interval
+    return int(min(cap, interval * (2 ** min(failures, 30))))
+
+
+def record_success(state: FeedState, now: datetime, interval: int, etag: str | None,
+                   last_modified: str | None, items: int, new: int) -> FeedState:  # fmt: skip
+    """State after a successful poll (also after a 304)."""
+    return dataclasses.replace(
+        state,
+        etag=etag or state.etag,
+        last_modified=last_modified or state.last_modified,
+        last_polled=utc_iso(now),
+        last_success=utc_iso(now),
+        consecutive_failures=0,
+        next_poll=utc_iso(now + timedelta(seconds=interval)),
+        items_seen=state.items_seen + items,
+        new_articles=state.new_articles + new,
+        health=HEALTH_OK,
+        updated_at=utc_iso(now),
+    )
+
+
+def record_failure(state: FeedState, now: datetime, interval: int, kind: str, reason: str,
+                   cap: int, flag_after: int) -> FeedState:  # fmt: skip
+    """State after a failed poll: back off exponentially; flag (never drop) a feed that keeps failing."""
+    failures = state.consecutive_failures + 1
+    return dataclasses.replace(
+        state,
+        last_polled=utc_iso(now),
+        last_error=reason[:2000],
+        last_error_kind=kind,
+        consecutive_failures=failures,
+        next_poll=utc_iso(now + timedelta(seconds=backoff_seconds(failures, interval, cap))),
+        health=HEALTH_FLAGGED if failures >= flag_after else HEALTH_FAILING,
+        updated_at=utc_iso(now),
+    )
+
+
+class IngestStore:
+    """Elasticsearch-backed feed state and article look-ups for dedup."""
+
+    def __init__(self, es: Elasticsearch, settings: Settings):
+        self.es = es
+        self.s = settings
+        self.feeds_index = single_index(settings, "feeds")
+        self.articles_alias = settings.index("articles")
+
+    # ------------------------------------------------------------ feed state
+    def load_states(self, feed_ids: list[str]) -> dict[str, FeedState]:
+        """Stored state of each feed (a fresh state for feeds never polled)."""
+        out = {fid: FeedState(feed_id=fid) for fid in feed_ids}
+        if not feed_ids:
+            return out
+        res = self.es.mget(index=self.feeds_index, ids=feed_ids)
+        names = {f.name for f in dataclasses.fields(FeedState)}
+        for doc in res["docs"]:
+            if doc.get("found"):
+                src = {k: v for k, v in doc["_source"].items() if k in names}
+                out[doc["_id"]] = FeedState(**src)
+        return out
+
+    def save_state(self, state: FeedState) -> None:
+        """Write one feed's state (idempotent: keyed by feed id)."""
+        self.es.index(index=self.feeds_index, id=state.feed_id, document=dataclasses.asdict(state))
+
+    def all_states(self) -> list[FeedState]:
+        """Every stored feed state, for `rasad feeds status`."""
+        try:
+            res = self.es.search(index=self.feeds_index, size=1000, sort=[{"feed_id": "asc"}])
+        except NotFoundError:
+            return []
+        names = {f.name for f in dataclasses.fields(FeedState)}
+        return [FeedState(**{k: v for k, v in h["_source"].items() if k in names}) for h in res["hits"]["hits"]]
+
+    # ------------------------------------------------------------ article look-ups
+    def _search(self, query: dict, size: int, fields: list[str]) -> list[dict[str, Any]]:
+        try:
+            res = self.es.search(index=self.articles_alias, query=query, size=size, source=fields,
+                                 ignore_unavailable=True, allow_no_indices=True)  # fmt: skip
+        except NotFoundError:
+            return []
+        return [h["_source"] | {"_id": h["_id"]} for h in res["hits"]["hits"]]
+
+    def existing_ids(self, ids: list[str]) -> set[str]:
+        """Which of these article ids are already stored."""
+        if not ids:
+            return set()
+        hits = self._search({"ids": {"values": ids}}, len(ids), ["id"])
+        return {h["_id"] for h in hits}
+
+    def known_guids(self, feed_id: str, guids: list[str]) -> set[str]:
+        """Which GUIDs of one feed are already stored."""
+        if not guids:
+            return set()
+        q = {"bool": {"filter": [{"term": {"feed_id": feed_id}}, {"terms": {"guid": guids}}]}}
+        return {h["guid"] for h in self._search(q, len(guids), ["guid"]) if h.get("guid")}
+
+    def by_content_hash(self, hashes: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored articles (id, source) with these exact content hashes."""
+        if not hashes:
+            return {}
+        hits = self._search({"terms": {"content_hash": hashes}}, len(hashes) * 2, ["id", "source", "content_hash", "duplicate_of"])
+        return {h["content_hash"]: h for h in hits}
+
+    def near_candidates(self, bands: list[str], since: datetime) -> list[dict[str, Any]]:
+        """Stored articles sharing at least one LSH band, first seen after ``since``."""
+        if not bands:
+            return []
+        q = {"bool": {"filter": [
+            {"terms": {"minhash_bands": bands}},
+            {"range": {"fetched_at": {"gte": utc_iso(since)}}},
+        ]}}  # fmt: skip
+        return self._search(q, 50, ["id", "source", "minhash", "duplicate_of", "fetched_at"])
+
+
+def utcnow() -> datetime:
+    """Current time in UTC (one place, so a run can be given a fixed clock)."""
+    return datetime.now(timezone.utc)

@@ -1,0 +1,261 @@
+"""The ``rasad`` command line. Subcommands are thin: they parse arguments and call the stages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rasad.settings import SettingsError, load_settings
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+# --------------------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rasad.pipeline import run_cycle  # noqa: PLC0415
+
+    s = load_settings()
+    summary = run_cycle(s, feeds_file=args.feeds, rules_file=args.rules, force=args.force)
+    if args.json:
+        _print_json(summary.to_dict())
+    else:
+        print_summary(summary.to_dict())
+    return 0
+
+
+def print_summary(d: dict) -> None:
+    """Human-readable cycle summary."""
+    rows = [
+        ("feeds polled", d["feeds_polled"]),
+        ("  not modified", d["feeds_not_modified"]),
+        ("  failed", d["feeds_failed"]),
+        ("items seen", d["items_seen"]),
+        ("new articles", d["new_articles"]),
+        ("  of which near-duplicates (kept, linked)", d["near_duplicates"]),
+        ("duplicates skipped", d["duplicates"]),
+        ("articles tagged", d["tagged"]),
+        ("new events", d["events_new"]),
+        ("articles indexed", d["indexed"]),
+        ("  dead-lettered", d["dead_lettered"]),
+        ("  queued in outbox (Elasticsearch down)", d["queued_in_outbox"]),
+        ("alert matches", d["alerts_matched"]),
+        ("alerts sent", d["alerts_sent"]),
+        ("alerts failed", d["alerts_failed"]),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    if d["failures"]:
+        print("failures by reason:")
+        for k, v in sorted(d["failures"].items()):
+            print(f"  {k:<{width - 2}}  {v}")
+    for e in d["errors"][:20]:
+        print(f"  ! {e}")
+
+
+# --------------------------------------------------------------------------- es
+
+
+def cmd_es(args: argparse.Namespace) -> int:
+    from rasad import esnode  # noqa: PLC0415
+
+    s = load_settings()
+    if args.action == "start":
+        info = esnode.start_node(s, port=args.port, home=Path(args.data_dir) if args.data_dir else None)
+        print(f"Elasticsearch {info.version} running at {info.url} (pid {info.pid}, home {info.home})")
+    elif args.action == "stop":
+        stopped = esnode.stop_node(s, port=args.port, home=Path(args.data_dir) if args.data_dir else None)
+        print("stopped" if stopped else "not running (nothing to stop)")
+    elif args.action == "status":
+        info = esnode.node_status(s, port=args.port, home=Path(args.data_dir) if args.data_dir else None)
+        print(f"{'running' if info.running else 'not running'} at {info.url} (pid {info.pid}, home {info.home})")
+        return 0 if info.running else 3
+    elif args.action == "setup":
+        from rasad.pipeline import step_setup  # noqa: PLC0415
+
+        rep = step_setup(s)
+        _print_json(rep)
+    return 0
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        from ingest.feeds import validate_registry  # noqa: PLC0415
+
+        path = Path(args.file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            print(f"{path}: cannot read: {e.strerror}", file=sys.stderr)
+            return 2
+        specs, problems = validate_registry(text, str(path))
+        for p in problems:
+            print(p)
+        print(f"{len(specs)} valid feed(s), {len(problems)} problem(s)")
+        return 1 if problems else 0
+    from ingest.store import IngestStore  # noqa: PLC0415
+    from rasad.es import make_client  # noqa: PLC0415
+
+    s = load_settings()
+    states = IngestStore(make_client(s), s).all_states()
+    if args.json:
+        import dataclasses  # noqa: PLC0415
+
+        _print_json([dataclasses.asdict(x) for x in states])
+        return 0
+    cols = ("feed_id", "health", "consecutive_failures", "last_success", "next_poll", "items_seen", "last_error_kind")
+    print("  ".join(f"{c:<22}" for c in cols))
+    for st in states:
+        print("  ".join(f"{str(getattr(st, c) or '-')[:22]:<22}" for c in cols))
+    return 0
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from alerts.rules import validate_rules  # noqa: PLC0415
+
+    path = Path(args.rules)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        print(f"{path}: cannot read: {e.strerror}", file=sys.stderr)
+        return 2
+    rules, problems = validate_rules(text, str(path))
+    for p in problems:
+        print(p)
+    if args.action == "check":
+        print(f"{len(rules)} valid rule(s), {len(problems)} problem(s)")
+        return 1 if problems else 0
+    return 1
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rasad.demo_run import run_demo  # noqa: PLC0415
+
+    return run_demo(use_airflow=not args.no_airflow)
+
+
+def cmd_serve_demo(args: argparse.Namespace) -> int:
+    import time  # noqa: PLC0415
+
+    from rasad.demo import DemoSite, MailSink  # noqa: PLC0415
+
+    s = load_settings()
+    with DemoSite(port=args.port) as site, MailSink(s.var_path / "mail", port=s.smtp_port):
+        print(f"demo site at {site.base_url}, SMTP sink on 127.0.0.1:{s.smtp_port} -> {s.var_path / 'mail'}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def _optional(register: Callable[[], None]) -> None:
+    # Subcommands owned by other packages register themselves; a package that fails to
+    # import must not take the whole CLI down with it.
+    try:
+        register()
+    except ImportError as e:  # pragma: no cover - reported, not hidden
+        logging.getLogger(__name__).debug("subcommand unavailable: %s", e)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    p = argparse.ArgumentParser(prog="rasad", description="Arabic-first news monitoring.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="one full cycle: poll, fetch, tag, index, alert")
+    r.add_argument("--feeds", help="feed registry (default: settings feeds_file)")
+    r.add_argument("--rules", help="alert rules (default: settings rules_file)")
+    r.add_argument("--force", action="store_true", help="poll every feed even if not due")
+    r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("es", help="the local Elasticsearch node and index setup")
+    e.add_argument("action", choices=["start", "stop", "status", "setup"])
+    e.add_argument("--port", type=int, help="HTTP port (default: from RASAD_ES_URL)")
+    e.add_argument("--data-dir", help="node home (config, data, logs); default in the cache")
+    e.set_defaults(func=cmd_es)
+
+    f = sub.add_parser("feeds", help="feed registry and feed health")
+    fsub = f.add_subparsers(dest="action", required=True)
+    fc = fsub.add_parser("check", help="validate a feed registry")
+    fc.add_argument("file")
+    fc.set_defaults(func=cmd_feeds)
+    fs = fsub.add_parser("status", help="table of feed health")
+    fs.add_argument("--json", action="store_true")
+    fs.set_defaults(func=cmd_feeds)
+
+    a = sub.add_parser("alerts", help="alert rules")
+    asub = a.add_subparsers(dest="action", required=True)
+    ac = asub.add_parser("check", help="validate a rules file")
+    ac.add_argument("rules")
+    ac.set_defaults(func=cmd_alerts)
+
+    d = sub.add_parser("demo", help="run the offline demo end to end")
+    d.add_argument("--no-airflow", action="store_true", help="run the cycle in-process instead of via the DAG")
+    d.set_defaults(func=cmd_demo)
+    sd = sub.add_parser("serve-demo", help="serve the demo site and SMTP sink until interrupted")
+    sd.add_argument("--port", type=int, default=8765)
+    sd.set_defaults(func=cmd_serve_demo)
+
+    def _extract() -> None:
+        from ingest.cli_extract import add_extract_parser  # noqa: PLC0415
+
+        add_extract_parser(sub)
+
+    def _tag() -> None:
+        from enrich.cli_tag import add_seeds_parser, add_tag_parser  # noqa: PLC0415
+
+        add_tag_parser(sub)
+        add_seeds_parser(sub)
+
+    for reg in (_extract, _tag):
+        _optional(reg)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rasad`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        from alerts.rules import RulesError  # noqa: PLC0415
+        from ingest.feeds import RegistryError  # noqa: PLC0415
+        from rasad.esnode import NodeError  # noqa: PLC0415
+
+        if isinstance(e, (RegistryError, RulesError, NodeError)):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

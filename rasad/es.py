@@ -1,0 +1,38 @@
+"""The Elasticsearch connection, shared by every stage that reads or writes the store."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from elasticsearch import Elasticsearch
+
+from rasad.settings import Settings
+
+
+def make_client(settings: Settings, request_timeout: float = 30.0) -> Elasticsearch:
+    """Client for ``settings.es_url`` (credentials and CA from settings; never logged)."""
+    kwargs: dict = {"request_timeout": request_timeout, "retry_on_timeout": True, "max_retries": 2}
+    if settings.es_user and settings.es_password:
+        kwargs["basic_auth"] = (settings.es_user, settings.es_password)
+    if settings.es_ca_certs:
+        kwargs["ca_certs"] = settings.es_ca_certs
+    return Elasticsearch(settings.es_url, **kwargs)
+
+
+# Kinds kept in one index each; articles go to monthly indices (see article_index()).
+SINGLE_INDEX_SUFFIX = "v1"
+
+
+def article_index(settings: Settings, first_seen: str | None) -> str:
+    """Concrete monthly index of an article, from the month it was first seen (stable per doc).
+
+    Writes go to the concrete index (so an ``_id`` always lands in the same place and a
+    re-run overwrites instead of duplicating); reads go through the alias over all months.
+    """
+    month = (first_seen or datetime.now(timezone.utc).strftime("%Y-%m"))[:7].replace("-", ".")
+    return f"{settings.index('articles')}-{month}"
+
+
+def single_index(settings: Settings, kind: str) -> str:
+    """Concrete index of a kind kept in one index (events, alerts, feeds, deadletter)."""
+    return f"{settings.index(kind)}-{SINGLE_INDEX_SUFFIX}"

@@ -1,0 +1,117 @@
+"""Shared fixtures: a real Elasticsearch node, the real demo site on loopback, a real SMTP server, Airflow on SQLite.
+
+Airflow reads its configuration at import time, so it is configured here at module level,
+before any test module imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from rasad.airflow_local import configure_airflow
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="rasad-airflow-"))
+configure_airflow(_AIRFLOW_HOME)
+os.environ.setdefault("RASAD_VAR_DIR", tempfile.mkdtemp(prefix="rasad-var-"))
+
+PROJECT = Path(__file__).resolve().parent.parent
+RESOURCES = Path(__file__).resolve().parent / "resources"
+SHARED = PROJECT.parent / "shared"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def es_node():
+    """A real single-node Elasticsearch for the whole test session (own port, own data dir)."""
+    from rasad import esnode
+    from rasad.settings import load_settings
+
+    s = load_settings()
+    port = free_port()
+    home = s.cache_path / "nodes" / f"test-{port}-{os.getpid()}"
+    info = esnode.start_node(s, port=port, home=home)
+    yield info.url
+    esnode.stop_node(s, port=port, home=home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(es_node, tmp_path, monkeypatch):
+    """Settings pointing at the test node, with a fresh index prefix and var dir per test.
+
+    The same values are put in the environment, because Airflow tasks and CLI commands
+    load their settings from it.
+    """
+    from rasad.settings import load_settings
+
+    env = {
+        "RASAD_ES_URL": es_node,
+        "RASAD_INDEX_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+        "RASAD_VAR_DIR": str(tmp_path / "var"),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return load_settings()
+
+
+@pytest.fixture
+def es(settings):
+    """Client for the test node; the test's indices are deleted afterwards."""
+    from rasad.es import make_client
+
+    client = make_client(settings)
+    yield client
+    client.indices.delete(index=f"{settings.index_prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+    client.indices.delete_index_template(name=f"{settings.index_prefix}-*", ignore=[404])
+
+
+@pytest.fixture
+def demo_site():
+    """The demo news site served from loopback on a free port."""
+    from rasad.demo import DemoSite
+
+    with DemoSite(port=0) as site:
+        yield site
+
+
+@pytest.fixture
+def demo_feeds(demo_site, tmp_path) -> Path:
+    """examples/demo/feeds.yaml rewritten to point at the running demo site."""
+    text = (PROJECT / "examples" / "demo" / "feeds.yaml").read_text(encoding="utf-8")
+    out = tmp_path / "feeds.yaml"
+    out.write_text(text.replace("http://127.0.0.1:8765", demo_site.base_url), encoding="utf-8")
+    return out
+
+
+@pytest.fixture
+def mail_sink(tmp_path, monkeypatch):
+    """A real SMTP server (aiosmtpd) on loopback writing .eml files; settings point at it."""
+    from rasad.demo import MailSink
+
+    port = free_port()
+    monkeypatch.setenv("RASAD_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("RASAD_SMTP_PORT", str(port))
+    with MailSink(tmp_path / "mail", port=port) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata tables in a throwaway SQLite database."""
+    from rasad.airflow_local import ensure_db
+
+    ensure_db(_AIRFLOW_HOME)
+    return _AIRFLOW_HOME
