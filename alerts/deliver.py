@@ -1,184 +1,190 @@
-"""Alert outbox (in Elasticsearch) and SMTP delivery that never loses or repeats a mail.
+"""The alert step: match, record, schedule, render and deliver, through the Elasticsearch outbox.
 
-Every alert is first written to the outbox with ``op_type=create`` under its
-idempotency key (rule + article, or rule + signal), so an article alerts a rule at most
-once across runs and restarts. Delivery then moves it pending -> sending -> sent.
+Order of writes, and why nothing is lost or repeated:
 
-Delivery semantics: **at least once, with a stable Message-ID**. The rendered message
-(with its Message-ID derived from the idempotency key) is stored before sending. If the
-process dies after the SMTP server accepted a mail but before the outbox recorded
-``sent``, the alert is left in ``sending``; after ``STALE_SENDING`` it is sent again with
-the same Message-ID, which mail clients and most servers use to fold the copy. A mail is
-never lost; in that one crash window it may be delivered twice with the same id.
+1. Each new match becomes an *item* created under its idempotency key (rule + article or
+   rule + signal). A key that exists means "already alerted": skipped.
+2. Due items are scheduled into mails (alerts/plan.py). Each *mail* is rendered once and
+   stored, with its Message-ID, under a deterministic key, *before* its items are marked
+   ``mailed``. A crash in between leaves items queued whose ids are already in a stored
+   mail; the next run sees that and only marks them.
+3. Delivery claims a mail (pending -> sending, with optimistic concurrency), hands it to
+   SMTP, then records ``sent``. 4xx replies and unreachable servers: back to pending with
+   exponential backoff. 5xx: ``failed`` with the server's reply.
 
-Transient SMTP failures (4xx replies, connection refused/timeouts) are retried with
-exponential backoff; permanent ones (5xx) are marked ``failed`` with the server's reply.
+The crash window: if the process dies after the SMTP server accepted a mail and before
+``sent`` was recorded, the mail stays in ``sending``. After ``STALE_SENDING`` a later run
+sends it again, byte for byte the same, with the same Message-ID. So delivery is **at
+least once**: never lost, and duplicated only in that window, as an identical message
+that clients and list servers can recognise by its Message-ID. docs/alerts.md explains.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
-import hashlib
 import logging
-import smtplib
-import socket
-import ssl
+from email.policy import SMTP as SMTP_POLICY
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from elasticsearch import ConflictError, Elasticsearch, NotFoundError
+from elasticsearch import ConflictError, Elasticsearch
 
-from alerts.match import RuleMatch, match_articles
-from alerts.render import build_message
+from alerts.items import AlertItem, item_from_match, item_from_signal
+from alerts.match import match_articles, match_signal
+from alerts.outbox import FAILED, PENDING, SENDING, SENT, EsOutbox, item_doc, mail_doc
+from alerts.plan import MAILED, MailSchedule, OutboxView, classify_new, schedule_mails
+from alerts.render import build_mail
 from alerts.rules import AlertRule
-from rasad.es import single_index
+from alerts.smtp import SmtpConfig, SmtpFailure, SmtpSender, smtp_config
 from rasad.records import Article, utc_iso
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
-STALE_SENDING = timedelta(minutes=10)
-MAX_ATTEMPTS = 8
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+STALE_SENDING = timedelta(minutes=10)  # far longer than any SMTP timeout: a claim this old is a dead worker's
+MAX_ATTEMPTS = 8  # 30 s, 1, 2, 4, 8, 16, 32 min, 1 h: about two hours of retrying before "failed"
+BACKOFF_FIRST = 30.0
+BACKOFF_CAP = 3600.0
 
 
 @dataclass
 class AlertReport:
+    """What one alert step did (every match counted once)."""
+
     matched: int = 0
     queued: int = 0
     already_alerted: int = 0
+    folded: int = 0
+    snoozed: int = 0
+    mails_created: int = 0
+    waiting: int = 0
     sent: int = 0
     retry_later: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
 
-def alert_key(rule: str, subject_id: str) -> str:
-    """Idempotency key of an alert: one per (rule, article) or (rule, signal)."""
-    return hashlib.sha256(f"{rule}\x00{subject_id}".encode()).hexdigest()[:32]
+def backoff(attempts: int) -> timedelta:
+    """Delay before retry number ``attempts`` (1-based): exponential, capped at an hour."""
+    return timedelta(seconds=min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (attempts - 1)))
 
 
-def message_id_for(key: str) -> str:
-    """Stable Message-ID for an alert, so a resend after a crash is recognisably the same mail."""
-    return f"<{key}@rasad.alerts>"
+def collect_items(es: Elasticsearch | None, settings: Settings, rules: list[AlertRule], articles: list[Article],
+                  signals: list[dict[str, Any]] | None, now: datetime) -> list[AlertItem]:  # fmt: skip
+    """Alert items of every rule's matches on these articles and signals."""
+    created = utc_iso(now) or ""
+    items = [item_from_match(m, created) for m in match_articles(rules, articles)]
+    for rule in rules:
+        for sig in signals or []:
+            reasons = match_signal(rule, sig)
+            if reasons is not None:
+                related = signal_articles(es, settings, sig) if es is not None else []
+                items.append(item_from_signal(rule.name, sig, reasons, created, related))
+    return items
 
 
-def queue_matches(es: Elasticsearch, settings: Settings, rules: dict[str, AlertRule], matches: list[RuleMatch],
-                  report: AlertReport, now: datetime) -> None:  # fmt: skip
-    """Write one outbox entry per new (rule, article) match; existing keys are left alone."""
-    index = single_index(settings, "alerts")
-    for m in matches:
-        rule = rules[m.rule]
-        key = alert_key(rule.name, m.article.id)
-        msg = build_message(
-            rule, [m], mail_from=settings.mail_from, rules_file=settings.rules_file,
-            kibana_url=settings.kibana_url, message_id=message_id_for(key), date=now,
-        )  # fmt: skip
-        doc = {
-            "id": key, "rule": rule.name, "kind": "article", "mode": rule.mode, "status": PENDING,
-            "recipients": list(rule.recipients), "subject": str(msg["Subject"]), "article_ids": [m.article.id],
-            "event_id": m.article.event_id, "message_id": message_id_for(key), "attempts": 0,
-            "created_at": utc_iso(now), "updated_at": utc_iso(now), "next_attempt_at": utc_iso(now),
-            "payload": {"raw": msg.as_string(), "reasons": m.reasons},
-        }  # fmt: skip
-        try:
-            es.create(index=index, id=key, document=doc, refresh="wait_for")
-            report.queued += 1
-        except ConflictError:
-            report.already_alerted += 1
-
-
-def _smtp_send(settings: Settings, raw: str, recipients: list[str]) -> None:
-    msg = email.message_from_string(raw, policy=email.policy.SMTP)
-    if settings.smtp_ssl:
-        conn: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout,
-                                              context=ssl.create_default_context())  # fmt: skip
-    else:
-        conn = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
+def signal_articles(es: Elasticsearch, settings: Settings, signal: dict[str, Any], limit: int = 5) -> list[dict]:
+    """Title, link and source of a signal's first articles (from the store; empty if unavailable)."""
+    ids = list(signal.get("article_ids") or [])[:limit]
+    if not ids:
+        return []
     try:
-        if settings.smtp_starttls and not settings.smtp_ssl:
-            conn.starttls(context=ssl.create_default_context())
-        if settings.smtp_user and settings.smtp_password:
-            conn.login(settings.smtp_user, settings.smtp_password)
-        conn.send_message(msg, to_addrs=recipients)
-    finally:
-        try:
-            conn.quit()
-        except (smtplib.SMTPException, OSError):
-            conn.close()
+        res = es.search(index=settings.index("articles"), query={"ids": {"values": ids}}, size=limit,
+                        source_includes=["title", "url", "source", "language", "published"])  # fmt: skip
+    except Exception as e:  # the mail still goes out without the list
+        log.warning("could not read the articles of signal %s: %s", signal.get("id"), e)
+        return []
+    by_id = {h["_id"]: h["_source"] for h in res["hits"]["hits"]}
+    return [by_id[i] for i in ids if i in by_id]
 
 
-def _classify(exc: Exception) -> tuple[bool, str]:
-    """(transient?, reply text) for an SMTP failure."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [c for c, _ in exc.recipients.values()]
-        text = "; ".join(f"{r}: {c} {m.decode(errors='replace') if isinstance(m, bytes) else m}"
-                         for r, (c, m) in exc.recipients.items())  # fmt: skip
-        return all(400 <= c < 500 for c in codes), text
-    if isinstance(exc, smtplib.SMTPResponseException):
-        msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-        return 400 <= exc.smtp_code < 500, f"{exc.smtp_code} {msg}"
-    if isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError,
-                        socket.timeout, TimeoutError, OSError)):  # fmt: skip
-        return True, f"{type(exc).__name__}: {exc}"
-    return False, f"{type(exc).__name__}: {exc}"
+def render_schedule(schedule: MailSchedule, settings: Settings, mail_from: str, now: datetime) -> list[tuple]:
+    """(plan, message) for every scheduled mail."""
+    return [
+        (p, build_mail(p, mail_from=mail_from, rules_file=settings.rules_file, kibana_url=settings.kibana_url, date=now))
+        for p in schedule.mails
+    ]
 
 
-def deliver_pending(es: Elasticsearch, settings: Settings, report: AlertReport, now: datetime | None = None) -> None:
-    """Send every due outbox entry (pending, or stuck in sending), recording each outcome."""
+def record_and_schedule(outbox: EsOutbox, settings: Settings, rules: list[AlertRule], items: list[AlertItem],
+                        mail_from: str, report: AlertReport, now: datetime) -> None:  # fmt: skip
+    """Steps 1 and 2: record new items, then store every mail due now and mark its items."""
+    by_name = {r.name: r for r in rules}
+    new, already = classify_new(outbox, rules, items, now)
+    report.already_alerted += already
+    docs = [item_doc(i, s, by_name[i.rule].mode, list(by_name[i.rule].recipients), now) for i, s in new]
+    created, existed = outbox.create_many(docs)
+    report.already_alerted += len(existed)  # a concurrent run recorded it first
+    made = set(created)
+    for i, status in new:
+        if i.key in made:  # status is queued | folded | snoozed, each a counter of the report
+            setattr(report, status, getattr(report, status) + 1)
+    outbox.refresh()
+    view: OutboxView = outbox
+    schedule = schedule_mails(view, rules, now)
+    outbox.mark_items(schedule.already_mailed, MAILED, now)
+    report.waiting = sum(len(w.items) for w in schedule.waiting)
+    for plan, msg in render_schedule(schedule, settings, mail_from, now):
+        doc = mail_doc(plan, str(msg["Subject"]), str(msg["Message-ID"]), msg.as_string(policy=SMTP_POLICY), mail_from, now)
+        created, _ = outbox.create_many([doc])
+        report.mails_created += len(created)
+        # Items are marked only after their mail is stored: a crash here re-marks, never re-mails.
+        outbox.mark_items([i.key for i in plan.items], MAILED, now, plan.key)
+    outbox.refresh()
+
+
+def deliver_pending(es: Elasticsearch, settings: Settings, report: AlertReport | None = None,
+                    now: datetime | None = None, config: SmtpConfig | None = None) -> AlertReport:  # fmt: skip
+    """Send every due mail in the outbox, recording each outcome; stop early if the server is unreachable."""
     now = now or datetime.now(timezone.utc)
-    index = single_index(settings, "alerts")
-    try:
-        es.indices.refresh(index=index)
-        res = es.search(
-            index=index, size=500, seq_no_primary_term=True, sort=[{"created_at": "asc"}],
-            query={"bool": {"should": [
-                {"bool": {"filter": [{"term": {"status": PENDING}}, {"range": {"next_attempt_at": {"lte": utc_iso(now)}}}]}},
-                {"bool": {"filter": [{"term": {"status": SENDING}}, {"range": {"updated_at": {"lte": utc_iso(now - STALE_SENDING)}}}]}},
-            ], "minimum_should_match": 1}},
-        )  # fmt: skip
-    except NotFoundError:
-        return
-    for hit in res["hits"]["hits"]:
-        doc = hit["_source"]
-        key = hit["_id"]
-        try:
-            # Claim it: a concurrent worker that claimed it first makes this fail, so one sender only.
-            upd = es.update(index=index, id=key, if_seq_no=hit["_seq_no"], if_primary_term=hit["_primary_term"],
-                            doc={"status": SENDING, "updated_at": utc_iso(now)}, refresh="wait_for")  # fmt: skip
-        except ConflictError:
-            continue
-        attempts = int(doc.get("attempts") or 0) + 1
-        try:
-            _smtp_send(settings, doc["payload"]["raw"], doc["recipients"])
-        except Exception as exc:  # classified below; one bad mail never stops the others
-            transient, reply = _classify(exc)
-            if transient and attempts < MAX_ATTEMPTS:
-                delay = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
-                new = {"status": PENDING, "attempts": attempts, "last_error": reply,
-                       "next_attempt_at": utc_iso(now + delay), "updated_at": utc_iso(now)}  # fmt: skip
-                report.retry_later += 1
-            else:
-                new = {"status": FAILED, "attempts": attempts, "last_error": reply, "updated_at": utc_iso(now)}
-                report.failed += 1
-            report.errors.append(f"alert {key} ({doc.get('rule')}): {reply}")
-            log.warning("alert %s not delivered: %s", key, reply)
-            es.update(index=index, id=key, doc=new, if_seq_no=upd["_seq_no"], if_primary_term=upd["_primary_term"],
-                      refresh="wait_for")  # fmt: skip
-            continue
-        es.update(index=index, id=key, refresh="wait_for",
-                  doc={"status": SENT, "attempts": attempts, "sent_at": utc_iso(now), "updated_at": utc_iso(now),
-                       "last_error": None})  # fmt: skip
-        report.sent += 1
+    report = report or AlertReport()
+    outbox = EsOutbox(es, settings)
+    config = config or smtp_config(settings)
+    with SmtpSender(config) as sender:
+        for hit in outbox.due_mails(now, now - STALE_SENDING):
+            doc, key = hit["_source"], hit["_id"]
+            try:
+                # Claim it: a concurrent worker that claimed it first makes this fail, so one sender only.
+                claim = es.update(index=outbox.index, id=key, if_seq_no=hit["_seq_no"],
+                                  if_primary_term=hit["_primary_term"],
+                                  doc={"status": SENDING, "updated_at": utc_iso(now)})  # fmt: skip
+            except ConflictError:
+                continue
+            attempts = int(doc.get("attempts") or 0) + 1
+            try:
+                refused = sender.send(doc["payload"]["raw"], doc["recipients"], doc["payload"].get("mail_from"))
+            except SmtpFailure as f:
+                if f.transient and attempts < MAX_ATTEMPTS:
+                    new = {"status": PENDING, "attempts": attempts, "last_error": f.reply,
+                           "next_attempt_at": utc_iso(now + backoff(attempts)), "updated_at": utc_iso(now)}  # fmt: skip
+                    report.retry_later += 1
+                else:
+                    new = {"status": FAILED, "attempts": attempts, "last_error": f.reply, "updated_at": utc_iso(now)}
+                    report.failed += 1
+                report.errors.append(f"alert mail {key} (rule {doc.get('rule')}): {f.reply}")
+                log.warning("alert mail %s not delivered (%s): %s", key, new["status"], f.reply)
+                es.update(index=outbox.index, id=key, doc=new, if_seq_no=claim["_seq_no"],
+                          if_primary_term=claim["_primary_term"])  # fmt: skip
+                if f.connection:
+                    break  # the server is unreachable: the rest stay pending, untouched, for the next run
+                continue
+            es.update(index=outbox.index, id=key,
+                      doc={"status": SENT, "attempts": attempts, "sent_at": utc_iso(now), "updated_at": utc_iso(now),
+                           "last_error": "; ".join(f"refused {r}: {m}" for r, m in refused.items()) or None})  # fmt: skip
+            report.sent += 1
+    outbox.refresh()
+    return report
 
 
 def send_alerts(es: Elasticsearch, settings: Settings, rules: list[AlertRule], articles: list[Article],
-                now: datetime | None = None) -> AlertReport:  # fmt: skip
-    """Match new articles against the rules, queue new alerts, and deliver everything due."""
+                now: datetime | None = None, signals: list[dict[str, Any]] | None = None) -> AlertReport:  # fmt: skip
+    """Match new articles and event signals against the rules, record and schedule alerts, deliver what is due."""
     now = now or datetime.now(timezone.utc)
     report = AlertReport()
-    matches = match_articles(rules, articles)
-    report.matched = len(matches)
-    queue_matches(es, settings, {r.name: r for r in rules}, matches, report, now)
-    deliver_pending(es, settings, report, now)
+    outbox = EsOutbox(es, settings)
+    outbox.ensure()
+    config = smtp_config(settings)
+    items = collect_items(es, settings, rules, articles, signals, now)
+    report.matched = len(items)
+    record_and_schedule(outbox, settings, rules, items, config.mail_from, report, now)
+    deliver_pending(es, settings, report, now, config)
     return report

@@ -1,7 +1,8 @@
-"""Alert mails: multipart text + HTML, Arabic right-to-left, matched words highlighted.
+"""Alert mails: multipart text + HTML, Arabic right-to-left and English left-to-right, matches highlighted.
 
-Everything from an article is untrusted: subjects lose CR/LF and control characters
-(no header injection), HTML is escaped (a ``<script>`` in a headline stays text).
+Everything from an article or a feed is untrusted: header values lose CR/LF and control
+characters (no header injection), HTML is escaped (a ``<script>`` in a headline stays
+text), and only http(s) links become links (no ``javascript:`` URLs).
 """
 
 from __future__ import annotations
@@ -9,23 +10,38 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
-from alerts.match import RuleMatch
+from alerts.items import SIGNAL, AlertItem
+from alerts.plan import MailPlan
 from alerts.rules import AlertRule
-from rasad.records import Article, Mention
+from rasad.records import parse_iso
 
-_CTRL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
+_CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 SUBJECT_MAX = 180
+RTL_LANGUAGES = {"ar", "fa", "ur", "he", "ps", "ckb"}
+LANGUAGE_NAMES = {"ar": "Arabic", "en": "English", "fa": "Persian", "ur": "Urdu", "ru": "Russian", "fr": "French"}
+SIGNAL_LABELS = {"new": "New event", "confirmed": "Confirmed event", "breaking": "Breaking"}
+MODE_LABELS = {"hourly": "hourly digest", "daily": "daily digest", "throttled": "held back by the throttle"}
 
 
 def safe_header(value: str, limit: int = SUBJECT_MAX) -> str:
-    """One line of header text: no CR/LF or control characters, bounded length."""
+    """One line of header text: no CR/LF, control or bidi-override characters; bounded length."""
     value = _CTRL.sub(" ", value or "")
     value = " ".join(value.split())
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is an absolute http(s) URL without control characters, else None."""
+    if not url or _CTRL.search(url) or any(c.isspace() for c in url):
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def text_direction(text: str) -> str:
@@ -40,12 +56,25 @@ def text_direction(text: str) -> str:
     return "rtl" if rtl > ltr else "ltr"
 
 
-def highlight_html(text: str, spans: list[tuple[int, int]]) -> str:
-    """Escape text and wrap the given (start, end) spans in <mark>."""
-    out, pos = [], 0
-    for start, end in sorted(set(spans)):
-        if start < pos or end > len(text) or start >= end:
+def item_direction(item: AlertItem) -> str:
+    """Direction of an item: from its language when known, else from its script."""
+    if item.language:
+        return "rtl" if item.language.split("-")[0] in RTL_LANGUAGES else "ltr"
+    return text_direction(item.title + " " + item.snippet)
+
+
+def highlight_html(text: str, spans: list[list[int]] | list[tuple[int, int]]) -> str:
+    """Escape text and wrap the given (start, end) spans in <mark> (overlaps merged)."""
+    merged: list[list[int]] = []
+    for start, end in sorted((int(a), int(b)) for a, b in spans):
+        if start < 0 or end > len(text) or start >= end:
             continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
         out.append(html.escape(text[pos:start]))
         out.append("<mark>" + html.escape(text[start:end]) + "</mark>")
         pos = end
@@ -53,108 +82,205 @@ def highlight_html(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def snippet(article: Article, highlights: list[Mention], width: int = 240) -> tuple[str, list[tuple[int, int]]]:
-    """A passage of the text around the first match, with match spans relative to it."""
-    text = article.text or article.summary or ""
-    hits = [m for m in highlights if m.field == "text"]
-    if not hits:
-        cut = text[:width]
-        return cut + ("…" if len(text) > width else ""), []
-    first = hits[0].start
-    start = max(0, first - width // 3)
-    # Start at a word boundary so a snippet never begins mid-word.
-    while start > 0 and not text[start - 1].isspace() and first - start < width // 2:
-        start -= 1
-    end = min(len(text), start + width)
-    spans = [(m.start - start, m.end - start) for m in hits if m.start >= start and m.end <= end]
-    prefix = "…" if start > 0 else ""
-    shift = len(prefix)
-    return prefix + text[start:end] + ("…" if end < len(text) else ""), [(a + shift, b + shift) for a, b in spans]
+def highlight_text(text: str, spans: list[list[int]]) -> str:
+    """Plain-text highlight: matched words in [brackets]."""
+    out, pos = [], 0
+    for start, end in sorted((int(a), int(b)) for a, b in spans):
+        if start < pos or end > len(text) or start >= end:
+            continue
+        out += [text[pos:start], "[", text[start:end], "]"]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
-def _meta_line(a: Article) -> str:
-    parts = [a.source or a.feed_id]
-    if a.published:
-        parts.append(a.published.replace("T", " ").replace("Z", " UTC"))
-    if a.language:
-        parts.append(a.language)
-    return " · ".join(parts)
+def format_time(value: str | None, tz: str) -> str:
+    """An ISO UTC time shown in the rule's time zone, e.g. '2025-11-22 11:15 (Asia/Riyadh)'."""
+    dt = parse_iso(value) if value else None
+    if dt is None:
+        return ""
+    local = dt.astimezone(ZoneInfo(tz))
+    return f"{local:%Y-%m-%d %H:%M} ({'UTC' if tz == 'UTC' else tz})"
 
 
-def render_item_html(m: RuleMatch, kibana_url: str) -> str:
-    """One article of a mail as an HTML block (direction from its language/script)."""
-    a = m.article
-    direction = "rtl" if (a.language in ("ar", "fa", "ur") or text_direction(a.title + a.text) == "rtl") else "ltr"
-    title_spans = [(h.start, h.end) for h in m.highlights if h.field == "title"]
-    snip, spans = snippet(a, m.highlights)
-    topics = ", ".join(t.label for t in a.topics) or "—"
-    entities = ", ".join(e.name for e in a.entities[:12]) or "—"
-    event = ""
-    if a.event_id:
-        ev_url = f"{kibana_url.rstrip('/')}/app/discover#/?_a=(query:(language:kuery,query:'event_id:\"{a.event_id}\"'))"
-        event = f' · <a href="{html.escape(ev_url, quote=True)}">event</a>'
-    return (
-        f'<div class="item" dir="{direction}" lang="{html.escape(a.language or "")}" '
-        f'style="direction:{direction};text-align:{"right" if direction == "rtl" else "left"};'
-        'margin:0 0 18px 0;padding:10px;border:1px solid #ddd;border-radius:6px">'
-        f'<h3 style="margin:0 0 6px 0"><a href="{html.escape(a.url, quote=True)}">{highlight_html(a.title, title_spans)}</a></h3>'
-        f'<div class="meta" style="color:#555;font-size:90%">{html.escape(_meta_line(a))}{event}</div>'
-        f'<p class="snippet">{highlight_html(snip, spans)}</p>'
-        f'<div class="tags" style="font-size:85%;color:#333">Topics: {html.escape(topics)}<br>Entities: {html.escape(entities)}'
-        f'<br>Matched: {html.escape("; ".join(m.reasons))}</div>'
-        "</div>"
-    )
+def kibana_event_url(kibana_url: str, event_id: str) -> str:
+    """Kibana Discover filtered to one event's articles."""
+    query = quote(f"event_id:\"{event_id}\"", safe="")
+    return (f"{kibana_url.rstrip('/')}/app/discover#/?_g=(time:(from:now-90d,to:now))"
+            f"&_a=(query:(language:kuery,query:'{query}'))")  # fmt: skip
 
 
-def render_item_text(m: RuleMatch) -> str:
-    """One article of a mail as plain text."""
-    a = m.article
-    snip, _ = snippet(a, m.highlights)
-    return "\n".join(
-        [
-            a.title,
-            _meta_line(a),
-            a.url,
-            snip,
-            "Topics: " + (", ".join(t.label for t in a.topics) or "-"),
-            "Entities: " + (", ".join(e.name for e in a.entities[:12]) or "-"),
-            "Matched: " + "; ".join(m.reasons),
-        ]
-    )
+def _labels(item: AlertItem, kind: str) -> list[str]:
+    arabic = item_direction(item) == "rtl"
+    if kind == "topics":
+        return [(t.get("label_ar") if arabic and t.get("label_ar") else t.get("label")) or t["id"] for t in item.topics]
+    return [(e.get("name_ar") if arabic and e.get("name_ar") else e.get("name")) or e["id"] for e in item.entities]
 
 
-def footer(rule: AlertRule, rules_file: str) -> tuple[str, str]:
-    """Text and HTML footer naming the rule and how to change it."""
-    t = f"Sent by Rasad rule '{rule.name}'. To change or stop it, edit {rules_file} (rule '{rule.name}')."
-    return t, f'<p style="color:#777;font-size:80%" dir="ltr">{html.escape(t)}</p>'
+def _link(url: str | None, text_html: str) -> str:
+    ok = safe_url(url)
+    return f'<a href="{html.escape(ok, quote=True)}">{text_html}</a>' if ok else text_html
 
 
-def build_message(rule: AlertRule, matches: list[RuleMatch], *, mail_from: str, rules_file: str,
-                  kibana_url: str, message_id: str | None = None, subject: str | None = None,
-                  date: datetime | None = None) -> EmailMessage:  # fmt: skip
-    """A multipart/alternative mail for one rule and one or more matched articles."""
-    if subject is None:
-        subject = (
-            f"[Rasad] {rule.name}: {matches[0].article.title}"
-            if len(matches) == 1
-            else f"[Rasad] {rule.name}: {len(matches)} new articles"
-        )
+def render_item_html(item: AlertItem, folded: list[AlertItem], rule: AlertRule, kibana_url: str) -> str:
+    """One article or event of a mail as an HTML block with its own direction."""
+    d = item_direction(item)
+    align = "right" if d == "rtl" else "left"
+    meta = []
+    if item.type == SIGNAL and item.signal:
+        sig = item.signal
+        label = SIGNAL_LABELS.get(sig.get("kind") or "", sig.get("kind") or "")
+        meta.append(f"<strong>{html.escape(label)}</strong>")
+        meta.append(f"{int(sig.get('source_count') or 0)} sources, {int(sig.get('article_count') or 0)} articles")
+    else:
+        meta.append(f"<bdi>{html.escape(item.source)}</bdi>")
+    if item.published:
+        meta.append(f"<bdi>{html.escape(format_time(item.published, rule.timezone))}</bdi>")
+    if item.language:
+        meta.append(html.escape(LANGUAGE_NAMES.get(item.language, item.language)))
+    if item.event_id:
+        meta.append(_link(kibana_event_url(kibana_url, item.event_id), "event in Kibana"))
+    parts = [
+        f'<div class="item" dir="{d}" lang="{html.escape(item.language or "")}" data-key="{html.escape(item.key)}" '
+        f'style="direction:{d};text-align:{align};margin:0 0 18px 0;padding:10px;border:1px solid #ddd;border-radius:6px">',
+        f'<h3 style="margin:0 0 6px 0">{_link(item.url, highlight_html(item.title, item.title_spans))}</h3>',
+        f'<div class="meta" style="color:#555;font-size:90%">{" · ".join(meta)}</div>',
+    ]
+    if item.type == SIGNAL and item.signal:
+        for lang, title in sorted((item.signal.get("titles") or {}).items()):
+            if title and title != item.title:
+                td = "rtl" if lang in RTL_LANGUAGES else "ltr"
+                parts.append(f'<div class="title-alt" dir="{td}" lang="{html.escape(lang)}" style="direction:{td}">'
+                             f"{html.escape(title)}</div>")  # fmt: skip
+        if item.related:
+            links = "".join(
+                f'<li dir="{"rtl" if (r.get("language") or "") in RTL_LANGUAGES else "ltr"}">'
+                f'{_link(r.get("url"), html.escape(r.get("title") or r.get("url") or ""))} '
+                f'<span style="color:#555">— <bdi>{html.escape(r.get("source") or "")}</bdi></span></li>'
+                for r in item.related
+            )
+            parts.append(f'<ul class="related">{links}</ul>')
+    if item.snippet:
+        parts.append(f'<p class="snippet" style="margin:6px 0">{highlight_html(item.snippet, item.snippet_spans)}</p>')
+    tags = []
+    if item.topics:
+        tags.append("Topics: " + html.escape(", ".join(_labels(item, "topics"))))
+    if item.entities:
+        tags.append("Entities: " + html.escape(", ".join(_labels(item, "entities"))))
+    if item.reasons:
+        tags.append("Matched: " + html.escape("; ".join(item.reasons)))
+    if tags:
+        parts.append(f'<div class="tags" style="font-size:85%;color:#333">{"<br>".join(tags)}</div>')
+    if folded:
+        more = ", ".join(_link(f.url, f"<bdi>{html.escape(f.source or f.feed_id)}</bdi>") for f in folded)
+        parts.append(f'<div class="more" style="font-size:85%;color:#333">+{len(folded)} more '
+                     f'source{"s" if len(folded) > 1 else ""}: {more}</div>')  # fmt: skip
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, kibana_url: str) -> str:
+    """One article or event of a mail as plain text."""
+    lines = [highlight_text(item.title, item.title_spans)]
+    meta = []
+    if item.type == SIGNAL and item.signal:
+        sig = item.signal
+        meta.append(SIGNAL_LABELS.get(sig.get("kind") or "", sig.get("kind") or ""))
+        meta.append(f"{int(sig.get('source_count') or 0)} sources, {int(sig.get('article_count') or 0)} articles")
+    else:
+        meta.append(item.source)
+    if item.published:
+        meta.append(format_time(item.published, rule.timezone))
+    if item.language:
+        meta.append(LANGUAGE_NAMES.get(item.language, item.language))
+    lines.append(" · ".join(m for m in meta if m))
+    if safe_url(item.url):
+        lines.append(item.url)
+    if item.signal:
+        for lang, title in sorted((item.signal.get("titles") or {}).items()):
+            if title and title != item.title:
+                lines.append(f"[{lang}] {title}")
+        lines += [f"- {r.get('title')} ({r.get('source')}) {safe_url(r.get('url')) or ''}".rstrip() for r in item.related]
+    if item.snippet:
+        lines.append(highlight_text(item.snippet, item.snippet_spans))
+    if item.topics:
+        lines.append("Topics: " + ", ".join(_labels(item, "topics")))
+    if item.entities:
+        lines.append("Entities: " + ", ".join(_labels(item, "entities")))
+    if item.reasons:
+        lines.append("Matched: " + "; ".join(item.reasons))
+    if item.event_id:
+        lines.append("Event in Kibana: " + kibana_event_url(kibana_url, item.event_id))
+    if folded:
+        lines.append(f"+{len(folded)} more source{'s' if len(folded) > 1 else ''}: "
+                     + ", ".join(f"{f.source or f.feed_id} {safe_url(f.url) or ''}".strip() for f in folded))  # fmt: skip
+    # Text from a page must not end the mail body early for naive readers: no bare "-- " signature line.
+    return "\n".join(line.replace("\r", " ") for line in lines)
+
+
+def footer(rule: AlertRule, rules_file: str) -> str:
+    """Footer naming the rule and how to change or stop it."""
+    return (f"Sent by Rasad rule '{rule.name}' ({rule.mode}). To change or stop it, edit rule "
+            f"'{rule.name}' in {rules_file} (set enabled: false or snooze_until), then check it with "
+            f"`rasad alerts check {rules_file}`.")  # fmt: skip
+
+
+def mail_subject(plan: MailPlan) -> str:
+    """Subject of a mail (made header-safe by :func:`build_mail`)."""
+    rule = plan.rule
+    if plan.mode == "immediate":
+        item = plan.items[0]
+        if item.type == SIGNAL and item.signal:
+            label = SIGNAL_LABELS.get(item.signal.get("kind") or "", "Event")
+            return f"[Rasad] {rule.name}: {label}: {item.title}"
+        more = len(plan.folded.get(item.key, []))
+        return f"[Rasad] {rule.name}: {item.title}" + (f" (+{more} more sources)" if more else "")
+    n = len(plan.items)
+    what = "event" if plan.items[0].type == SIGNAL else "article"
+    label = MODE_LABELS.get(plan.mode, plan.mode)
+    when = ""
+    if plan.window:
+        tz = ZoneInfo(rule.timezone)
+        start, end = (t.astimezone(tz) for t in plan.window)
+        when = f" {start:%Y-%m-%d}" if plan.mode == "daily" else f" {start:%H:%M}–{end:%H:%M}"
+        if start.date() != end.date() and plan.mode != "daily":
+            when = f" {start:%m-%d %H:%M}–{end:%m-%d %H:%M}"
+        when += f" {rule.timezone}"
+    return f"[Rasad] {rule.name}: {n} {what}{'s' if n != 1 else ''} ({label}{when})"
+
+
+def message_id_for(key: str, mail_from: str) -> str:
+    """Stable Message-ID for a mail, so a resend after a crash is recognisably the same mail."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "rasad.local"
+    return f"<{key}@{safe_header(domain, 200).replace(' ', '')}>"
+
+
+def build_mail(plan: MailPlan, *, mail_from: str, rules_file: str, kibana_url: str,
+               date: datetime | None = None) -> EmailMessage:  # fmt: skip
+    """The multipart/alternative mail of one plan (text and HTML)."""
+    rule = plan.rule
+    subject = safe_header(mail_subject(plan))
     msg = EmailMessage()
-    msg["Subject"] = safe_header(subject)
-    msg["From"] = mail_from
+    msg["Subject"] = subject
+    msg["From"] = safe_header(mail_from, 300)
     msg["To"] = ", ".join(rule.recipients)
     msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
-    msg["Message-ID"] = message_id or make_msgid(domain="rasad.local")
+    msg["Message-ID"] = message_id_for(plan.key, mail_from)
     msg["X-Rasad-Rule"] = safe_header(rule.name)
-    ft, fh = footer(rule, rules_file)
-    text = "\n\n".join(render_item_text(m) for m in matches) + "\n\n-- \n" + ft + "\n"
-    msg.set_content(text)
-    body = "".join(render_item_html(m, kibana_url) for m in matches)
+    msg["X-Rasad-Mode"] = plan.mode
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to alerts
+    ft = footer(rule, rules_file)
+    header = subject.removeprefix("[Rasad] ")
+    texts = [render_item_text(i, plan.folded.get(i.key, []), rule, kibana_url) for i in plan.items]
+    msg.set_content(header + "\n\n" + "\n\n---\n\n".join(texts) + "\n\n--\n" + ft + "\n", cte="quoted-printable")
+    body = "".join(render_item_html(i, plan.folded.get(i.key, []), rule, kibana_url) for i in plan.items)
     page = (
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
-        f"<title>{html.escape(safe_header(subject))}</title>"
+        f"<title>{html.escape(subject)}</title>"
         "<style>mark{background:#ffe066;padding:0 2px}</style></head>"
-        f'<body style="font-family:Arial,Tahoma,sans-serif">{body}{fh}</body></html>'
+        '<body style="font-family:Arial,Tahoma,\'DejaVu Sans\',sans-serif">'
+        f'<p class="header" dir="ltr" style="color:#333">{html.escape(header)}</p>{body}'
+        f'<p class="footer" dir="ltr" style="color:#777;font-size:80%">{html.escape(ft)}</p></body></html>'
     )
-    msg.add_alternative(page, subtype="html")
+    msg.add_alternative(page, subtype="html", cte="quoted-printable")
     return msg

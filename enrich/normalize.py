@@ -200,6 +200,51 @@ def match_form(normalized: str) -> tuple[str, OffsetMap]:
     return _MULTISPACE_RE.sub(" ", spaced), OffsetMap(starts, origins)
 
 
+_MATCH_TABLE = dict(_TABLE)
+_MATCH_TABLE.update(_SPACE_TABLE)
+_MATCH_TABLE.update({ord(k): " " for k, v in _MAP.items() if v in ('"', "-")})
+
+
+def match_mapped(text: str) -> tuple[str, OffsetMap, OffsetMap]:
+    """Match form of raw ``text`` in one pass: (matchable, match->normalised map, normalised->original map).
+
+    Same result as ``match_form(normalize_mapped(text)[0])``, about twice as fast on Arabic
+    because the text is translated once.
+    """
+    if _PRESENTATION_RE.search(text):
+        normalized, to_original = _normalize_slow(text)
+        matchable, to_normalized = match_form(normalized)
+        return matchable, to_normalized, to_original
+    out = text.translate(_MATCH_TABLE)
+    if _NON_ASCII_UPPER_RE.search(out):
+        lowered = out.lower()
+        if len(lowered) != len(out):
+            normalized, to_original = _normalize_slow(text)
+            matchable, to_normalized = match_form(normalized)
+            return matchable, to_normalized, to_original
+        out = lowered
+    to_original = IDENTITY
+    if len(out) != len(text):
+        starts = [0]
+        origins = [0]
+        removed = 0
+        for m in _DELETE_RE.finditer(text):
+            removed += m.end() - m.start()
+            starts.append(m.end() - removed)
+            origins.append(m.end())
+        to_original = OffsetMap(starts, origins)
+    if "  " not in out:
+        return out, IDENTITY, to_original
+    starts = [0]
+    origins = [0]
+    removed = 0
+    for m in _MULTISPACE_RE.finditer(out):
+        removed += m.end() - m.start() - 1
+        starts.append(m.end() - removed)
+        origins.append(m.end())
+    return _MULTISPACE_RE.sub(" ", out), OffsetMap(starts, origins), to_original
+
+
 def normalize_pattern(phrase: str) -> str:
     """The form a pattern (alias, keyword, alert phrase) takes before it is matched."""
     return match_form(normalize_text(phrase))[0].strip()

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-from rasad.records import Article
+from rasad.records import Article, utc_iso
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -17,12 +18,13 @@ log = logging.getLogger(__name__)
 @dataclass
 class EnrichResult:
     articles: list[Article]
+    events: list[dict] = field(default_factory=list)  # changed events, as stored
+    signals: list[dict] = field(default_factory=list)  # new / confirmed / breaking
     events_new: int = 0
-    signals: list[dict] = field(default_factory=list)
 
 
-def enrich_articles(articles: list[Article], settings: Settings) -> EnrichResult:
-    """Tag every article against the seeds' entities and taxonomy (one bad article never stops the rest)."""
+def tag_articles(articles: list[Article], settings: Settings) -> list[Article]:
+    """Tag every article against the seeds' entities and taxonomy (a failure leaves one article untagged)."""
     from enrich.tagging import get_tagger, tag_article  # noqa: PLC0415 - spaCy is heavy
 
     tagger = get_tagger(settings.path(settings.seeds_dir))
@@ -33,4 +35,68 @@ def enrich_articles(articles: list[Article], settings: Settings) -> EnrichResult
         except Exception:  # keep the article untagged rather than lose it
             log.exception("tagging failed for %s", a.url)
             out.append(a)
-    return EnrichResult(out)
+    return out
+
+
+def _arrival_key(a: Article) -> tuple[str, str]:
+    # Within one poll batch "arrival" is arbitrary; publication time (then id) makes the
+    # order, and so the events, reproducible.
+    return (a.published or a.fetched_at or "", a.id)
+
+
+def signal_record(sig: object, event_doc: dict | None) -> dict:
+    """A signal as the alert stage and the signals index read it."""
+    d = sig.to_doc()  # type: ignore[attr-defined]
+    key = d.get("key") or ""
+    ev = event_doc or {}
+    titles = ev.get("titles") or {}
+    return {
+        "id": d["id"], "kind": d["kind"], "at": d["time"], "article_id": d["article_id"],
+        "event_id": d.get("event_id"), "key": key or None,
+        "entity_id": key.split(":", 1)[1] if key.startswith("entity:") else None,
+        "topic_id": key.split(":", 1)[1] if key.startswith("topic:") else None,
+        "title": titles.get("ar") or titles.get("en") or next(iter(titles.values()), ""),
+        "titles": titles, "article_ids": ev.get("member_ids", [])[:50],
+        "entity_ids": ev.get("top_entities", []), "topic_ids": ev.get("top_topics", []),
+        "source_count": ev.get("source_count", 0), "article_count": ev.get("article_count", 0),
+        "details": d.get("details", {}),
+    }  # fmt: skip
+
+
+def cluster_articles(articles: list[Article], settings: Settings, es: object | None = None) -> EnrichResult:
+    """Assign each article to an event (state loaded from and saved to Elasticsearch)."""
+    from enrich.event_store import EventStateStore  # noqa: PLC0415
+    from enrich.events.cluster import ClusterItem  # noqa: PLC0415
+    from rasad.es import make_client  # noqa: PLC0415
+
+    store = EventStateStore(es or make_client(settings), settings)  # type: ignore[arg-type]
+    clusterer = store.load()
+    result = EnrichResult(articles)
+    docs: dict[str, dict] = {}
+    raw_signals = []
+    for a in sorted(articles, key=_arrival_key):
+        if not (a.title or a.text):
+            continue
+        try:
+            item = ClusterItem.from_article(a)
+        except ValueError:  # no time at all: cannot be placed in the stream
+            log.warning("article %s has no time; not clustered", a.url)
+            continue
+        asg = clusterer.assign(item)
+        a.event_id = asg.event_id
+        if asg.duplicate:
+            continue
+        # Snapshot now: a later article may push this event out of the active window.
+        docs[asg.event_id] = clusterer.events[asg.event_id].to_doc()
+        result.events_new += int(asg.is_new)
+        raw_signals.extend(asg.signals)
+    result.events = list(docs.values())
+    result.signals = [signal_record(s, docs.get(s.event_id or "")) for s in raw_signals]
+    store.save(clusterer, utc_iso(datetime.now(timezone.utc)) or "")
+    return result
+
+
+def enrich_articles(articles: list[Article], settings: Settings, es: object | None = None) -> EnrichResult:
+    """Tag the articles, then group them into events."""
+    tagged = tag_articles(articles, settings)
+    return cluster_articles(tagged, settings, es)

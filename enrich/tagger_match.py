@@ -20,8 +20,7 @@ from enrich.normalize import (
     MAX_PROCLITIC,
     PLAIN_PROCLITICS,
     OffsetMap,
-    match_form,
-    normalize_mapped,
+    match_mapped,
     normalize_pattern,
 )
 
@@ -123,7 +122,7 @@ class PatternScanner:
                     hits.append(Hit(s, e, t))
                 elif t.has_article or t.article_ok:
                     if prefix in ARTICLE_PROCLITICS:
-                        hits.append(Hit(s - (2 if prefix.endswith("ال") else 1), e, t))
+                        hits.append(Hit(s - 2, e, t))  # the article: «ال», or «لل» where it fused with ل
                     elif not t.has_article and prefix in PLAIN_PROCLITICS:
                         hits.append(Hit(s, e, t))
                 elif prefix in PLAIN_PROCLITICS:
@@ -149,8 +148,7 @@ class ScannedText:
 
 def scan_text(scanner: PatternScanner, text: str) -> ScannedText:
     """Normalise ``text``, bring it to match form and run ``scanner`` over it."""
-    normalized, to_original = normalize_mapped(text)
-    matchable, to_normalized = match_form(normalized)
+    matchable, to_normalized, to_original = match_mapped(text)
     return ScannedText(text, matchable, to_normalized, to_original, scanner.scan(matchable))
 
 

@@ -12,8 +12,9 @@ The pipeline is a blank ``ar`` or ``en`` spaCy ``Language`` with three pieces of
 - ``rasad_topics`` writes ``doc.cats`` (topic id -> score) and
   ``doc.spans["rasad_topic_evidence"]`` (label = topic id).
 
-Memory stays flat because :meth:`Tagger.tag` runs each article inside ``nlp.memory_zone()``:
-the strings and lexemes of a novel word are freed when the article is done.
+Memory stays flat because :class:`Tagger` replaces a pipeline whose StringStore has grown past
+``max_strings`` (novel words keep adding strings); see :meth:`Tagger._reset` for why not
+``memory_zone``.
 """
 
 from __future__ import annotations
@@ -59,54 +60,48 @@ _ENGINES_LOCK = threading.Lock()
 
 def get_engine(seeds_dir: str | Path | None = None) -> TagEngine:
     """The compiled engine for a seeds directory (cached per resolved path)."""
+    fast = _ENGINES.get(str(seeds_dir))
+    if fast is not None:
+        return fast
     key = str(Path(seeds_dir).resolve() if seeds_dir else DEFAULT_SEEDS_DIR)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
             engine = TagEngine(load_knowledge(key))
             _ENGINES[key] = engine
+        _ENGINES[str(seeds_dir)] = engine
         return engine
 
 
 # --- tokenizer ---------------------------------------------------------------------------------
 
 # A word keeps its diacritics, tatweel and joiners; any other non-space character is a token.
-_TOKEN_RE = re.compile(r"[\w\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640\u200B-\u200F]+|\s+|[^\w\s]")
+# Groups: (token, one trailing space) | (a whitespace run that is a token of its own).
+_WORD = r"[\w\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640\u200B-\u200F]+"
+_TOKEN_RE = re.compile(r"(" + _WORD + r"|[^\w\s])( ?)|(\s+)")
+
+
+def _split_plain(text: str) -> tuple[list[str], list[bool]]:
+    found = _TOKEN_RE.findall(text)
+    return [t or w for t, _, w in found], [sp == " " for _, sp, _ in found]
 
 
 def split_tokens(text: str, cuts: Iterable[int] = ()) -> tuple[list[str], list[bool]]:
-    """Words and trailing-space flags for ``Doc``; also cut inside a word at each offset in ``cuts``."""
+    """Words and trailing-space flags for ``Doc``; also cut a word in two at each offset in ``cuts``.
+
+    Only cuts strictly inside a word are used (a proclitic before a name: ``ل|طالبان``).
+    """
+    inner = sorted({c for c in cuts if 0 < c < len(text) and text[c - 1].isalpha() and text[c].isalpha()})
+    if not inner:
+        return _split_plain(text)
     words: list[str] = []
     spaces: list[bool] = []
-    cut_set = sorted(set(cuts))
-    ci = 0
-    n_cuts = len(cut_set)
-    for m in _TOKEN_RE.finditer(text):
-        tok = m.group()
-        if tok[0].isspace():
-            if words and not spaces[-1] and tok[0] == " ":
-                spaces[-1] = True
-                tok = tok[1:]
-            if tok:
-                words.append(tok)
-                spaces.append(False)
-            continue
-        if n_cuts:
-            start, end = m.start(), m.end()
-            while ci < n_cuts and cut_set[ci] <= start:
-                ci += 1
-            if ci < n_cuts and cut_set[ci] < end:
-                pos = start
-                while ci < n_cuts and cut_set[ci] < end:
-                    words.append(text[pos:cut_set[ci]])
-                    spaces.append(False)
-                    pos = cut_set[ci]
-                    ci += 1
-                words.append(text[pos:end])
-                spaces.append(False)
-                continue
-        words.append(tok)
-        spaces.append(False)
+    prev = 0
+    for c in inner + [len(text)]:
+        w, s = _split_plain(text[prev:c])
+        words.extend(w)
+        spaces.extend(s)
+        prev = c
     return words, spaces
 
 
@@ -279,13 +274,15 @@ def guess_language(text: str) -> str:
 class Tagger:
     """Tags an article's title and text with entities and topics from the seeds data."""
 
-    def __init__(self, seeds_dir: str | Path | None = None) -> None:
+    def __init__(self, seeds_dir: str | Path | None = None, max_strings: int = 60_000) -> None:
         self.seeds_dir = Path(seeds_dir).resolve() if seeds_dir else DEFAULT_SEEDS_DIR
         self.engine = get_engine(self.seeds_dir)
         self.knowledge: Knowledge = self.engine.knowledge
         code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:4]
         self.version = f"{CODE_VERSION}-{code}-{self.knowledge.digest[:10]}"
         self._nlp: dict[str, Language] = {}
+        self.max_strings = max_strings
+        self.resets = 0
 
     def nlp(self, lang: str) -> Language:
         """The spaCy pipeline for ``lang`` ('ar' or 'en'; anything else uses 'ar')."""
@@ -304,12 +301,22 @@ class Tagger:
         nlp = self.nlp(lang)
         combined = title + FIELD_SEPARATOR + text if title else text
         title_end = len(title) if title else None
-        with nlp.memory_zone():
-            doc = nlp.make_doc(combined)
-            doc._.rasad_title_end = title_end
-            for _, proc in nlp.pipeline:
-                doc = proc(doc)
-            return self._extract(doc, combined, title_end)
+        doc = nlp.make_doc(combined)
+        doc._.rasad_title_end = title_end
+        for _, proc in nlp.pipeline:
+            doc = proc(doc)
+        result = self._extract(doc, combined, title_end)
+        if len(nlp.vocab.strings) > self.max_strings:
+            self._reset(lang)
+        return result
+
+    def _reset(self, lang: str) -> None:
+        # spaCy's StringStore and lexeme cache grow with every novel word (NOTES.md: +93 MB per
+        # 191k strings). A fresh pipeline drops them; the knowledge lives outside the vocab, so
+        # nothing is lost but the cache of common words, rebuilt within a few hundred articles.
+        # (nlp.memory_zone() bounds memory too but re-creates every lexeme: 3-5x slower here.)
+        self._nlp.pop(lang, None)
+        self.resets += 1
 
     def _extract(self, doc: Doc, combined: str, title_end: int | None) -> tuple[list[EntityTag], list[TopicTag]]:
         ents = self.knowledge.entities

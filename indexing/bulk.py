@@ -1,22 +1,31 @@
-"""Bulk indexing of articles: deterministic ids, per-item errors classified, nothing silently dropped.
+"""Bulk indexing: deterministic ids, per-item errors classified, nothing silently dropped.
 
-* Ids are the article id (hash of the canonical URL): a re-run overwrites, never duplicates.
-* 429/503 per item or per request are retried with backoff by ``streaming_bulk``.
-* An item Elasticsearch rejects for good (mapping conflict, bad value) goes to the
-  dead-letter index with its reason.
-* If Elasticsearch cannot be reached at all, the documents go to a durable local outbox
-  (``indexing/outbox.py``) and are replayed first on the next run.
+* Ids are the article id (hash of the canonical URL), event id, ...: a re-run overwrites,
+  never duplicates. An article already stored in another month's index (re-fetched after
+  the month turned) is written back to that index, not duplicated into the new month.
+* Actions stream to Elasticsearch in chunks bounded by count and bytes; 429/502/503/504,
+  per item or for a whole request, are retried with exponential backoff.
+* Each failed item is classified: *transient* (still overloaded/unavailable after the
+  retries) goes to the durable outbox and is replayed next run; *rejected* (a mapping
+  conflict, a malformed value: retrying cannot help) goes to the dead-letter index with
+  Elasticsearch's reason.
+* If Elasticsearch cannot be reached at all, the documents go to the outbox
+  (``indexing/outbox.py``), which is replayed first on the next run.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from itertools import islice
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, helpers
 from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ConnectionTimeout as ESConnectionTimeout
 
 from enrich.normalize import search_form
 from indexing.outbox import Outbox
@@ -25,8 +34,16 @@ from rasad.records import Article, utc_iso
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
-CHUNK_BYTES = 5 * 1024 * 1024
+CHUNK_BYTES = 8 * 1024 * 1024
 CHUNK_DOCS = 500
+MAX_RETRIES = 5
+INITIAL_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
+TRANSIENT_STATUSES = (429, 502, 503, 504)
+TRANSIENT = "transient"
+REJECTED = "rejected"
+# The node is gone (not merely slow to answer one item): queue everything, replay later.
+OUTAGE_ERRORS = (ESConnectionError, ESConnectionTimeout)
 
 
 @dataclass
@@ -37,7 +54,35 @@ class IndexReport:
     dead_lettered: int = 0
     queued_in_outbox: int = 0
     replayed_from_outbox: int = 0
+    rerouted: int = 0  # written back to the month index that already held the article
+    error_types: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+
+    def note_error(self, message: str, kind: str) -> None:
+        """Count one error by type; keep the first messages for the run summary."""
+        self.error_types[kind] = self.error_types.get(kind, 0) + 1
+        if len(self.errors) < 100:
+            self.errors.append(message)
+
+
+def now_iso() -> str:
+    """The current time as stored in documents (ISO 8601 UTC)."""
+    return utc_iso(datetime.now(timezone.utc)) or ""
+
+
+def outbox_for(settings: Settings) -> Outbox:
+    """The outbox holding actions that could not reach Elasticsearch yet."""
+    return Outbox(settings.var_path / "outbox" / "elasticsearch")
+
+
+def classify_failure(status: int, error: Any) -> str:
+    """``transient`` (overload/unavailable: replay later) or ``rejected`` (dead-letter it)."""
+    if status in TRANSIENT_STATUSES:
+        return TRANSIENT
+    etype = error.get("type", "") if isinstance(error, dict) else ""
+    if etype in ("es_rejected_execution_exception", "unavailable_shards_exception", "cluster_block_exception"):
+        return TRANSIENT
+    return REJECTED
 
 
 def article_action(settings: Settings, article: Article, now: str | None = None) -> dict[str, Any]:
@@ -45,39 +90,85 @@ def article_action(settings: Settings, article: Article, now: str | None = None)
     doc = article.to_doc()
     doc["title_search"] = search_form(article.title or "")
     doc["text_search"] = search_form(article.text or "")
-    doc["indexed_at"] = now or utc_iso(None) or ""
+    doc["summary_search"] = search_form(article.summary or "")
+    doc["timestamp"] = article.published or article.fetched_at
+    doc["indexed_at"] = now or now_iso()
     return {"_op_type": "index", "_index": article_index(settings, article.fetched_at), "_id": article.id, "_source": doc}
 
 
-def _dead_letter(es: Elasticsearch, settings: Settings, action: dict, error: dict, status: int, now: str) -> None:
+def event_action(settings: Settings, event: dict[str, Any], now: str | None = None) -> dict[str, Any]:
+    """The bulk action for one event document (``enrich.events.cluster.Event.to_doc()``)."""
+    doc = {**event, "updated_at": now or now_iso()}
+    return {"_op_type": "index", "_index": single_index(settings, "events"), "_id": event["id"], "_source": doc}
+
+
+def route_existing(es: Elasticsearch, settings: Settings, actions: Iterable[dict], report: IndexReport,
+                   batch: int = CHUNK_DOCS) -> Iterator[dict]:  # fmt: skip
+    """Send articles already stored in another month's index back to that index."""
+    alias = settings.index("articles")
+    it = iter(actions)
+    while chunk := list(islice(it, batch)):
+        ids = [a["_id"] for a in chunk]
+        res = es.search(index=alias, query={"ids": {"values": ids}}, size=len(ids), source=False,
+                        ignore_unavailable=True, allow_no_indices=True, track_total_hits=False)  # fmt: skip
+        stored = {h["_id"]: h["_index"] for h in res["hits"]["hits"]}
+        for a in chunk:
+            where = stored.get(a["_id"])
+            if where and where != a["_index"]:
+                a = {**a, "_index": where}
+                report.rerouted += 1
+            yield a
+
+
+def _dead_letter_action(settings: Settings, action: dict, error: Any, status: int, now: str) -> dict:
     err = error if isinstance(error, dict) else {"type": "unknown", "reason": str(error)}
-    es.index(
-        index=single_index(settings, "deadletter"),
-        id=f"{action['_index']}:{action['_id']}",
-        document={
-            "target_index": action["_index"], "doc_id": action["_id"], "error_type": err.get("type"),
-            "reason": err.get("reason") or str(err), "status": status, "failed_at": now,
-            "source": action.get("_source"),
+    reason = err.get("reason") or str(err)
+    cause = err.get("caused_by")
+    if isinstance(cause, dict) and cause.get("reason"):
+        reason = f"{reason} (caused by {cause.get('type')}: {cause['reason']})"
+    kind = action["_index"].removeprefix(settings.index_prefix + "-").split("-")[0]
+    return {
+        "_op_type": "index",
+        "_index": single_index(settings, "deadletter"),
+        "_id": f"{action['_index']}:{action['_id']}",  # one entry per document, however often it fails
+        "_source": {
+            "target_index": action["_index"], "doc_id": action["_id"], "doc_kind": kind,
+            "error_type": err.get("type"), "error_class": REJECTED, "reason": reason, "status": status,
+            "failed_at": now, "source": action.get("_source"),
         },
-    )  # fmt: skip
+    }  # fmt: skip
 
 
-def bulk_write(es: Elasticsearch, settings: Settings, actions: Iterable[dict], report: IndexReport, now: str) -> None:
-    """Stream actions to Elasticsearch; classify each item's result into the report."""
-    by_id: dict[tuple[str, str], dict] = {}
+def write_actions(es: Elasticsearch, settings: Settings, actions: Iterable[dict], report: IndexReport,
+                  now: str, chunk_docs: int = CHUNK_DOCS, chunk_bytes: int = CHUNK_BYTES) -> list[dict]:  # fmt: skip
+    """Stream actions to Elasticsearch and classify each item; returns the transient failures.
+
+    Rejected items are dead-lettered here. Raises ``OUTAGE_ERRORS`` (or an ``ApiError``)
+    when Elasticsearch cannot be reached; the caller decides where the actions go then.
+    """
+    # Actions waiting for their result, by id (a chunk may hold one id twice); only the
+    # chunk in flight is held, so memory stays bounded on an endless stream.
+    waiting: dict[str, deque[dict]] = defaultdict(deque)
+    transient: list[dict] = []
+    dead: list[dict] = []
 
     def remember(it: Iterable[dict]) -> Iterator[dict]:
         for a in it:
-            by_id[(a["_index"], a["_id"])] = a
+            waiting[a["_id"]].append(a)
             yield a
 
-    for ok, item in helpers.streaming_bulk(
-        es, remember(actions), chunk_size=CHUNK_DOCS, max_chunk_bytes=CHUNK_BYTES,
-        raise_on_error=False, raise_on_exception=True, max_retries=5, initial_backoff=0.5, max_backoff=30,
-    ):  # fmt: skip
-        op, res = next(iter(item.items()))
-        key = (res.get("_index", ""), res.get("_id", ""))
-        action = by_id.pop(key, None)
+    results = helpers.streaming_bulk(
+        es, remember(actions), chunk_size=chunk_docs, max_chunk_bytes=chunk_bytes,
+        raise_on_error=False, raise_on_exception=True, max_retries=MAX_RETRIES,
+        initial_backoff=INITIAL_BACKOFF, max_backoff=MAX_BACKOFF, retry_on_status=TRANSIENT_STATUSES,
+    )  # fmt: skip
+    for ok, item in results:
+        res = next(iter(item.values()))
+        doc_id = res.get("_id", "")
+        queue = waiting.get(doc_id)
+        action = queue.popleft() if queue else None
+        if queue is not None and not queue:
+            del waiting[doc_id]
         if ok:
             report.indexed += 1
             if res.get("result") == "created":
@@ -85,40 +176,95 @@ def bulk_write(es: Elasticsearch, settings: Settings, actions: Iterable[dict], r
             else:
                 report.updated += 1
             continue
-        status = res.get("status", 0)
+        status = int(res.get("status") or 0)
         error = res.get("error", {})
-        if action is None:  # the index name in the reply is concrete; find the action by id
-            action = next((a for (i, d), a in by_id.items() if d == res.get("_id")), None)
-        log.warning("rejected %s: %s", key, error)
-        report.errors.append(f"{key[1]}: {error.get('type') if isinstance(error, dict) else error}")
-        if action is not None:
-            _dead_letter(es, settings, action, error, status, now)
-            report.dead_lettered += 1
+        etype = error.get("type", "unknown") if isinstance(error, dict) else "unknown"
+        cls = classify_failure(status, error)
+        report.note_error(f"{doc_id}: {cls} {status} {etype}: {_reason(error)}", f"{cls}:{etype}")
+        if action is None:  # cannot happen with ids we sent; never drop silently
+            log.error("no action for failed item %s: %s", doc_id, error)
+            continue
+        if cls == TRANSIENT:
+            transient.append(action)
+        else:
+            log.warning("rejected %s/%s: %s", action["_index"], doc_id, _reason(error))
+            dead.append(_dead_letter_action(settings, action, error, status, now))
+            if len(dead) >= chunk_docs:
+                _write_dead_letters(es, dead, report)
+                dead = []
+    _write_dead_letters(es, dead, report)
+    return transient
+
+
+def _reason(error: Any) -> str:
+    return str(error.get("reason", error)) if isinstance(error, dict) else str(error)
+
+
+def _write_dead_letters(es: Elasticsearch, dead: list[dict], report: IndexReport) -> None:
+    if not dead:
+        return
+    ok, failed = helpers.bulk(es, dead, raise_on_error=False, max_retries=MAX_RETRIES,
+                              initial_backoff=INITIAL_BACKOFF, retry_on_status=TRANSIENT_STATUSES)  # fmt: skip
+    report.dead_lettered += ok
+    for f in failed if isinstance(failed, list) else []:
+        # The dead-letter index itself refused: say so loudly, this is the last stop.
+        report.note_error(f"dead-letter write failed: {f}", "deadletter_failed")
+        log.error("could not dead-letter %s", f)
+
+
+def replay_outbox(es: Elasticsearch, settings: Settings, outbox: Outbox, report: IndexReport, now: str) -> None:
+    """Write every pending outbox batch, oldest first; a batch is deleted once acknowledged."""
+    for name, batch in outbox.iter_batches():
+        transient = write_actions(es, settings, batch, report, now)
+        report.replayed_from_outbox += len(batch) - len(transient)
+        if transient:
+            outbox.put(transient)  # before removing the old batch: never lose a document
+            report.queued_in_outbox += len(transient)
+        outbox.remove([name])
+
+
+def _index_with_outbox(es: Elasticsearch, settings: Settings, actions: list[dict], report: IndexReport,
+                       now: str, refresh: str) -> None:  # fmt: skip
+    outbox = outbox_for(settings)
+    try:
+        replay_outbox(es, settings, outbox, report, now)
+        if actions:
+            transient = write_actions(es, settings, actions, report, now)
+            if transient:
+                outbox.put(transient)
+                report.queued_in_outbox += len(transient)
+        es.indices.refresh(index=refresh, allow_no_indices=True, ignore_unavailable=True)
+    except (*OUTAGE_ERRORS, ApiError) as e:
+        if isinstance(e, ApiError) and e.status_code not in TRANSIENT_STATUSES:
+            raise
+        # Elasticsearch is unreachable: keep everything locally, replay next run. Writes are
+        # keyed by id, so documents that did reach the index before the outage are simply
+        # overwritten on replay, never duplicated.
+        outbox.put(actions)
+        report.queued_in_outbox += len(actions)
+        report.note_error(f"Elasticsearch unavailable, {len(actions)} document(s) queued in the outbox: {e}",
+                          f"outage:{type(e).__name__}")  # fmt: skip
+        log.error("Elasticsearch unavailable; queued %d documents in %s", len(actions), outbox.folder)
 
 
 def index_articles(es: Elasticsearch, settings: Settings, articles: list[Article]) -> IndexReport:
     """Index articles (replaying the outbox first); on an outage queue them in the outbox."""
     report = IndexReport()
-    now = utc_iso(None) or ""
-    outbox = Outbox(settings.var_path / "outbox" / "articles")
+    now = now_iso()
     actions = [article_action(settings, a, now) for a in articles]
     try:
-        pending = outbox.pending()
-        if pending:
-            bulk_write(es, settings, (a for _, batch in pending for a in batch), report, now)
-            report.replayed_from_outbox = sum(len(b) for _, b in pending)
-            outbox.remove([name for name, _ in pending])
-        if actions:
-            bulk_write(es, settings, actions, report, now)
-        es.indices.refresh(index=settings.index("articles"), allow_no_indices=True, ignore_unavailable=True)
-    except (ESConnectionError, ApiError) as e:
-        if isinstance(e, ApiError) and getattr(e, "status_code", 0) not in (429, 502, 503, 504):
-            raise
-        # Elasticsearch is unreachable: keep everything locally, replay next run. Writes are
-        # keyed by id, so documents that did reach the index before the outage are
-        # simply overwritten on replay, never duplicated.
-        outbox.put(actions)
-        report.queued_in_outbox = len(actions)
-        report.errors.append(f"Elasticsearch unavailable, {len(actions)} article(s) queued in the outbox: {e}")
-        log.error("Elasticsearch unavailable; queued %d articles in %s", len(actions), outbox.folder)
+        actions = list(route_existing(es, settings, actions, report))
+    except OUTAGE_ERRORS:
+        pass  # the write below meets the same outage and queues them
+    _index_with_outbox(es, settings, actions, report, now, refresh=settings.index("articles"))
     return report
+
+
+def index_events(es: Elasticsearch, settings: Settings, events: list[dict[str, Any]]) -> IndexReport:
+    """Index event documents by their deterministic id; same outbox and dead-letter rules."""
+    report = IndexReport()
+    now = now_iso()
+    actions = [event_action(settings, e, now) for e in events]
+    _index_with_outbox(es, settings, actions, report, now, refresh=single_index(settings, "events"))
+    return report
+

@@ -2,7 +2,10 @@
 
 Each batch is one JSON-lines file written to a temporary name, fsynced, then renamed,
 so a crash never leaves a half-written batch that looks complete. Batches are replayed
-oldest first and deleted only after Elasticsearch acknowledged them.
+oldest first, one at a time (memory stays bounded by one batch however long the outage
+was), and each is deleted only after Elasticsearch acknowledged every action in it.
+Actions carry their deterministic ``_index`` and ``_id``, so replaying a batch whose
+documents partly reached Elasticsearch before the outage overwrites them, never duplicates.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -34,17 +38,28 @@ class Outbox:
             os.fsync(f.fileno())
         final = self.folder / name
         os.replace(tmp, final)
+        _fsync_dir(self.folder)  # the rename itself must survive a power cut
         return final
 
-    def pending(self) -> list[tuple[str, list[dict]]]:
-        """All complete batches, oldest first."""
+    def names(self) -> list[str]:
+        """Names of the complete batches, oldest first."""
         if not self.folder.is_dir():
             return []
-        out = []
-        for p in sorted(self.folder.glob("*.jsonl")):
-            with open(p, encoding="utf-8") as f:
-                out.append((p.name, [json.loads(line) for line in f if line.strip()]))
-        return out
+        return sorted(p.name for p in self.folder.glob("*.jsonl"))
+
+    def read(self, name: str) -> list[dict]:
+        """The actions of one batch."""
+        with open(self.folder / name, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def iter_batches(self) -> Iterator[tuple[str, list[dict]]]:
+        """Complete batches, oldest first, read one at a time."""
+        for name in self.names():
+            yield name, self.read(name)
+
+    def pending(self) -> list[tuple[str, list[dict]]]:
+        """All complete batches, oldest first (small outboxes and tests)."""
+        return list(self.iter_batches())
 
     def remove(self, names: list[str]) -> None:
         """Delete batches Elasticsearch has acknowledged."""
@@ -52,4 +67,19 @@ class Outbox:
             (self.folder / n).unlink(missing_ok=True)
 
     def __len__(self) -> int:
-        return sum(len(b) for _, b in self.pending())
+        total = 0
+        for name in self.names():
+            with open(self.folder / name, encoding="utf-8") as f:
+                total += sum(1 for line in f if line.strip())
+        return total
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

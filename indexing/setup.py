@@ -1,42 +1,59 @@
 """Install the index templates (data files in ``indexing/templates/``) and create the indices.
 
-Idempotent: a template whose stored ``version`` equals ours is left alone; a newer one
-is put (templates apply to indices created later, and new fields are also added to the
-existing indices with put-mapping, which only ever adds). Which analyzer the full-text
-fields use is decided here: the ``arabic`` analyzer where the cluster has it (the full
-distribution), otherwise only the Python-normalised ``*_search`` fields (the local
-integ-test node, which lacks analysis-common). The choice is logged and stored in each
-template's ``_meta``.
+Idempotent and versioned. Each template carries a ``version`` (bumped when a file changes)
+and, in ``_meta``, a hash of exactly what we would install on this cluster; a template
+whose stored hash matches is left alone, so a second run changes nothing. A newer template
+is put, and its new fields are also added to the existing indices with put-mapping (which
+only ever adds: a changed type is refused by Elasticsearch and reported, never forced).
+A template newer than ours on the cluster (a later release installed it) is not downgraded.
+
+Which analyzer the full-text fields use is decided here: the ``arabic`` analyzer (and
+``english``) as ``.arabic``/``.english`` subfields where the cluster has it (the full
+distribution), and always the Python-normalised ``*_search`` fields with ``standard``,
+which every cluster has (the local integ-test node lacks analysis-common). The choice is
+logged, returned in the report (``rasad es setup`` prints it) and stored in each articles
+template's and index's ``_meta.analyzers``.
 """
 
 from __future__ import annotations
 
-import copy
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from elasticsearch import ApiError, BadRequestError, Elasticsearch
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
 
-from rasad.es import single_index
+from rasad.es import article_index, single_index
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 KINDS = ("articles", "events", "alerts", "feeds", "deadletter")
+LANGUAGE_ANALYZERS = ("arabic", "english")
+TEXT_FIELDS = ("title", "text", "summary")  # the article fields that get language subfields
+
+
+class SetupError(RuntimeError):
+    """The cluster refused a template or mapping change (the message names the index and reason)."""
 
 
 @dataclass
 class SetupReport:
     analyzers: dict[str, str] = field(default_factory=dict)
+    analyzer_choice: str = ""
     templates_changed: list[str] = field(default_factory=list)
+    templates_unchanged: list[str] = field(default_factory=list)
     indices_created: list[str] = field(default_factory=list)
     mappings_updated: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def load_template(kind: str, prefix: str) -> dict:
-    """A template file with ``{prefix}`` substituted."""
+    """A template file with ``{prefix}`` substituted (the ``_comment`` key removed)."""
     raw = (TEMPLATE_DIR / f"{kind}.json").read_text(encoding="utf-8").replace("{prefix}", prefix)
     data = json.loads(raw)
     data.pop("_comment", None)
@@ -52,55 +69,123 @@ def has_analyzer(es: Elasticsearch, name: str) -> bool:
         return False
 
 
-def _with_language_fields(tpl: dict, analyzers: dict[str, str]) -> dict:
-    tpl = copy.deepcopy(tpl)
-    props = tpl["template"]["mappings"]["properties"]
-    for name in ("title", "text", "summary"):
-        if name in props:
-            fields = props[name].setdefault("fields", {})
+def describe_analyzers(analyzers: dict[str, str]) -> str:
+    """One line saying which analyzers the full-text fields use on this cluster."""
+    base = "*_search fields: standard over Python-normalised text (enrich.normalize.search_form)"
+    if not analyzers:
+        return base + "; no language analyzers on this cluster (analysis-common missing), so no .arabic subfields"
+    subs = ", ".join(f"{f}.{lang} ({a})" for lang, a in analyzers.items() for f in ("title", "text"))
+    return f"{base}; language subfields: {subs}"
+
+
+def render_template(kind: str, settings: Settings, analyzers: dict[str, str]) -> dict:
+    """The exact template body installed for one kind on a cluster with these analyzers."""
+    tpl = load_template(kind, settings.index_prefix)
+    mappings = tpl["template"]["mappings"]
+    if kind == "articles":
+        props = mappings["properties"]
+        for name in TEXT_FIELDS:
+            subfields = props[name].setdefault("fields", {})
             for lang, analyzer in analyzers.items():
-                fields[lang] = {"type": "text", "analyzer": analyzer}
-    meta = tpl["template"]["mappings"].setdefault("_meta", {})
-    meta["analyzers"] = analyzers or {"none": "standard only (cluster lacks language analyzers)"}
+                subfields[lang] = {"type": "text", "analyzer": analyzer}
+        mappings.setdefault("_meta", {})["analyzers"] = analyzers or {"none": "standard only"}
+    digest = hashlib.sha256(json.dumps(tpl, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    meta = {"rasad_kind": kind, "rasad_version": tpl["version"], "rasad_hash": digest}
+    if kind == "articles":
+        meta["analyzers"] = mappings["_meta"]["analyzers"]
+    tpl["_meta"] = meta
+    mappings.setdefault("_meta", {})["rasad_hash"] = digest
     return tpl
 
 
-def setup_indices(es: Elasticsearch, settings: Settings) -> SetupReport:
+def _installed_template(es: Elasticsearch, name: str) -> dict | None:
+    try:
+        found = es.indices.get_index_template(name=name)["index_templates"]
+    except NotFoundError:
+        return None
+    return found[0]["index_template"] if found else None
+
+
+def _concrete_indices(es: Elasticsearch, pattern: str) -> dict[str, Any]:
+    return dict(es.indices.get_mapping(index=pattern, allow_no_indices=True, expand_wildcards="open"))
+
+
+def _upgrade_index(es: Elasticsearch, index: str, current: dict, tpl: dict) -> bool:
+    """Add the template's new fields to an existing index; False when it is already current."""
+    want = tpl["template"]["mappings"]
+    have_meta = current.get("mappings", {}).get("_meta", {})
+    if have_meta.get("rasad_hash") == want["_meta"]["rasad_hash"]:
+        return False
+    try:
+        # The full property set: put-mapping merges, adding fields and subfields; an
+        # existing field is only accepted unchanged, so nothing stored is ever reinterpreted.
+        es.indices.put_mapping(
+            index=index,
+            properties=want["properties"],
+            dynamic_templates=want.get("dynamic_templates", []),
+            meta=want["_meta"],
+        )
+    except BadRequestError as e:
+        raise SetupError(f"{index}: the new mapping conflicts with the stored one: {e.message}") from e
+    return True
+
+
+def setup_indices(es: Elasticsearch, settings: Settings, now: datetime | None = None) -> SetupReport:
     """Install/upgrade templates and create missing indices; safe to run any number of times."""
     report = SetupReport()
-    analyzers = {lang: lang for lang in ("arabic", "english") if has_analyzer(es, lang)}
+    analyzers = {lang: lang for lang in LANGUAGE_ANALYZERS if has_analyzer(es, lang)}
     report.analyzers = analyzers
-    log.info("full-text analyzers: %s", analyzers or "standard + Python-normalised search fields only")
+    report.analyzer_choice = describe_analyzers(analyzers)
+    log.info("full-text analyzers: %s", report.analyzer_choice)
     for kind in KINDS:
-        tpl = load_template(kind, settings.index_prefix)
-        if kind == "articles":
-            tpl = _with_language_fields(tpl, analyzers)
+        tpl = render_template(kind, settings, analyzers)
         name = settings.index(kind)
-        try:
-            current = es.indices.get_index_template(name=name)["index_templates"][0]["index_template"]
-        except ApiError:
-            current = None
-        if current is None or current.get("version") != tpl["version"] or (
-            current.get("template", {}).get("mappings") != tpl["template"]["mappings"]
-        ):
-            es.indices.put_index_template(name=name, **tpl)
+        installed = _installed_template(es, name)
+        installed_version = (installed or {}).get("version") or 0
+        if installed is not None and installed_version > tpl["version"]:
+            msg = f"template {name} is version {installed_version}, newer than ours ({tpl['version']}): left alone"
+            log.warning(msg)
+            report.warnings.append(msg)
+            continue
+        if installed is not None and (installed.get("_meta") or {}).get("rasad_hash") == tpl["_meta"]["rasad_hash"]:
+            report.templates_unchanged.append(name)
+        else:
+            try:
+                es.indices.put_index_template(name=name, **tpl)
+            except BadRequestError as e:
+                raise SetupError(f"template {name} refused: {e.message}") from e
             report.templates_changed.append(name)
-        # Existing indices get new fields (put-mapping only adds, never changes a type).
-        existing = es.indices.get(index=f"{name}-*", allow_no_indices=True, expand_wildcards="open")
-        for idx, body in existing.items():
-            have = body["mappings"].get("properties", {})
-            want = tpl["template"]["mappings"]["properties"]
-            missing = {k: v for k, v in want.items() if k not in have}
-            if missing:
-                es.indices.put_mapping(index=idx, properties=missing)
-                report.mappings_updated.append(idx)
-        if kind != "articles":
-            index = single_index(settings, kind)
-            if not es.indices.exists(index=index):
-                try:
-                    es.indices.create(index=index)
-                    report.indices_created.append(index)
-                except BadRequestError as e:
-                    if "resource_already_exists" not in str(e):
-                        raise
+            log.info("installed template %s version %s", name, tpl["version"])
+        for index, current in _concrete_indices(es, f"{name}-*").items():
+            if _upgrade_index(es, index, current, tpl):
+                report.mappings_updated.append(index)
+        # Articles: the current month's index, so the read alias exists before the first
+        # write (Kibana's data view and `rasad search` work on an empty store).
+        month = (now or datetime.now(timezone.utc)).strftime("%Y-%m")
+        index = article_index(settings, month) if kind == "articles" else single_index(settings, kind)
+        if _create_index(es, index):
+            report.indices_created.append(index)
     return report
+
+
+def _create_index(es: Elasticsearch, index: str) -> bool:
+    if es.indices.exists(index=index):
+        return False
+    try:
+        es.indices.create(index=index)  # settings, mappings and aliases come from the template
+    except BadRequestError as e:
+        if "resource_already_exists" in str(e):
+            return False  # created concurrently by another run: fine
+        raise
+    return True
+
+
+def installed_analyzers(es: Elasticsearch, settings: Settings) -> dict[str, str]:
+    """The language analyzers recorded in the installed articles template (empty if none)."""
+    try:
+        tpl = _installed_template(es, settings.index("articles"))
+    except ApiError:
+        return {}
+    analyzers = ((tpl or {}).get("_meta") or {}).get("analyzers") or {}
+    return {k: v for k, v in analyzers.items() if k in LANGUAGE_ANALYZERS}
+

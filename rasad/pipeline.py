@@ -124,7 +124,7 @@ def step_enrich(fetched: dict, settings: Settings | None = None) -> dict:
     articles = [Article.from_doc(d) for d in fetched.get("articles", [])]
     result = enrich_articles(articles, s)
     return {"articles": [a.to_doc() for a in result.articles], "events_new": result.events_new,
-            "signals": result.signals}  # fmt: skip
+            "events": result.events, "signals": result.signals}  # fmt: skip
 
 
 def step_index(enriched: dict, settings: Settings | None = None) -> dict:
@@ -132,10 +132,17 @@ def step_index(enriched: dict, settings: Settings | None = None) -> dict:
     from indexing.bulk import index_articles  # noqa: PLC0415
     from rasad.es import make_client  # noqa: PLC0415
 
+    from indexing.events import index_events  # noqa: PLC0415
+
     s = _settings(settings)
+    es = make_client(s)
     articles = [Article.from_doc(d) for d in enriched.get("articles", [])]
-    rep = index_articles(make_client(s), s, articles)
-    return dataclasses.asdict(rep)
+    out = dataclasses.asdict(index_articles(es, s, articles))
+    ev = index_events(es, s, enriched.get("events", []), enriched.get("signals", []))
+    out["events_indexed"] = ev["events_indexed"]
+    out["signals_indexed"] = ev["signals_indexed"]
+    out.setdefault("errors", []).extend(ev["errors"])
+    return out
 
 
 def step_alert(enriched: dict, settings: Settings | None = None, rules_file: str | None = None,
@@ -148,7 +155,7 @@ def step_alert(enriched: dict, settings: Settings | None = None, rules_file: str
     s = _settings(settings)
     rules = load_rules(s.path(rules_file or s.rules_file))
     articles = [Article.from_doc(d) for d in enriched.get("articles", [])]
-    rep = send_alerts(make_client(s), s, rules, articles, now=now)
+    rep = send_alerts(make_client(s), s, rules, articles, now=now, signals=enriched.get("signals", []))
     return dataclasses.asdict(rep)
 
 

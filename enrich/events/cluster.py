@@ -127,7 +127,8 @@ class ClusterConfig:
     fade_half_life_hours: float = 24.0
     # Candidate search (speed only, not quality, as long as candidates is not tiny)
     candidates: int = 20
-    max_posting: int = 5000  # a feature or id shared by more active events is no lead
+    probe_features: int = 12  # only an article's heaviest features look up candidate events
+    max_posting: int = 300  # a feature or id shared by more active events is no lead
     # Bounded state
     window_hours: float = 72.0  # an event with no article for this long leaves the active set
     max_active_events: int = 100_000
@@ -411,7 +412,7 @@ class EventClusterer:
         cfg = self.config
         lang = doc.language
         partial: dict[str, float] = {}
-        for bucket, weight in doc.vector:
+        for bucket, weight in doc.vector[: cfg.probe_features]:
             posting = self._postings.get(bucket)
             if not posting or len(posting) > cfg.max_posting:
                 continue
@@ -421,13 +422,21 @@ class EventClusterer:
                     cw = centroid.get(bucket)
                     if cw:
                         partial[event_id] = partial.get(event_id, 0.0) + weight * cw
-        shared: dict[str, float] = {}
+        # Events reached only through entities matter when they may be a cross-language
+        # match, which needs cross_min_shared_entities shared ids: count them first.
+        shared: dict[str, list[float]] = {}
         for key, idf in doc.entities:
             posting = self._id_postings.get("e:" + key)
             if not posting or len(posting) > cfg.max_posting:
                 continue
             for event_id in posting:
-                shared[event_id] = shared.get(event_id, 0.0) + idf
+                acc = shared.get(event_id)
+                if acc is None:
+                    shared[event_id] = [1.0, idf]
+                else:
+                    acc[0] += 1.0
+                    acc[1] += idf
+        linked = [e for e, (n, _) in shared.items() if n >= cfg.cross_min_shared_entities]
         candidates = set(
             heapq.nsmallest(
                 cfg.candidates,
@@ -435,10 +444,11 @@ class EventClusterer:
                 key=lambda e: (-partial[e] / self._events[e].norms[lang], e),
             )
         )
-        candidates.update(heapq.nsmallest(cfg.candidates, shared, key=lambda e: (-shared[e], e)))
+        candidates.update(heapq.nsmallest(cfg.candidates, linked, key=lambda e: (-shared[e][1], e)))
+        idf_memo: dict[str, float] = {}
         best: tuple[float, str, float] | None = None
         for event_id in candidates:
-            scored = self._score(doc, self._events[event_id], t)
+            scored = self._score(doc, self._events[event_id], t, idf_memo)
             if scored is None:
                 continue
             margin, sim = scored
@@ -448,12 +458,14 @@ class EventClusterer:
             return None, None, None
         return best[1], best[0], best[2]
 
-    def _id_idfs(self, counts: dict[str, int], prefix: str, t: float) -> dict[str, float]:
-        keys = list(counts)
-        idfs = self._id_df.idf_many([hash_feature(prefix + k, _ENTITY_BITS) for k in keys], t)
-        return dict(zip(keys, idfs))
+    def _id_idfs(self, counts: dict[str, int], prefix: str, t: float, memo: dict[str, float]) -> dict[str, float]:
+        missing = [k for k in counts if prefix + k not in memo]
+        if missing:
+            idfs = self._id_df.idf_many([hash_feature(prefix + k, _ENTITY_BITS) for k in missing], t)
+            memo.update((prefix + k, idf) for k, idf in zip(missing, idfs))
+        return {k: memo[prefix + k] for k in counts}
 
-    def _score(self, doc: _Doc, event: Event, t: float) -> tuple[float, float] | None:
+    def _score(self, doc: _Doc, event: Event, t: float, memo: dict[str, float]) -> tuple[float, float] | None:
         """(margin, similarity) of an article against one event, or None if it may not join."""
         cfg = self.config
         clock = self._clock if self._clock is not None else t
@@ -467,7 +479,7 @@ class EventClusterer:
             terms.append((cfg.weight_text, fade * dot / event.norms[doc.language], cfg.threshold_text))
         if doc.entities:
             ent, shared = _cosine_ids(
-                doc.entities, doc.entity_norm, event.entities, self._id_idfs(event.entities, "e:", clock)
+                doc.entities, doc.entity_norm, event.entities, self._id_idfs(event.entities, "e:", clock, memo)
             )
             if cross and shared < cfg.cross_min_shared_entities:
                 return None
@@ -476,7 +488,7 @@ class EventClusterer:
         elif cross:
             return None  # neither shared words nor shared entities: nothing links them
         if doc.topics:
-            top, _ = _cosine_ids(doc.topics, doc.topic_norm, event.topics, self._id_idfs(event.topics, "t:", clock))
+            top, _ = _cosine_ids(doc.topics, doc.topic_norm, event.topics, self._id_idfs(event.topics, "t:", clock, memo))
             terms.append((cfg.weight_topics, fade * top, cfg.threshold_topics))
         total = sum(w for w, _, _ in terms)
         margin = sum(w * (s - th) for w, s, th in terms) / total

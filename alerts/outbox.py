@@ -1,0 +1,195 @@
+"""The alert outbox in Elasticsearch: one document per alert item and one per mail.
+
+Item documents (``kind: item``) are the dedup record: their ``_id`` is the idempotency
+key (rule + article, or rule + signal), created with ``op_type=create``, so an article
+alerts a rule at most once across runs, restarts and concurrent workers. Mail documents
+(``kind: mail``) hold the rendered message and its delivery state
+(pending -> sending -> sent | failed; attempts; last_error; Message-ID).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch, NotFoundError
+
+from alerts.items import AlertItem
+from alerts.plan import MailPlan
+from rasad.es import single_index
+from rasad.records import utc_iso
+from rasad.settings import Settings
+
+ITEM, MAIL = "item", "mail"
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+MAX_HITS = 5000
+
+
+def outbox_index(settings: Settings) -> str:
+    """The concrete outbox index (writes and reads; it is a single index)."""
+    return single_index(settings, "alerts")
+
+
+def item_doc(item: AlertItem, status: str, mode: str, recipients: list[str], now: datetime) -> dict[str, Any]:
+    """The outbox document of an alert item."""
+    return {
+        "id": item.key, "rule": item.rule, "kind": ITEM, "mode": mode, "status": status,
+        "recipients": recipients, "subject": item.title[:500], "article_ids": item.own_ids,
+        "event_id": item.event_id, "signal_id": (item.signal or {}).get("id"),
+        "created_at": item.created_at, "updated_at": utc_iso(now), "payload": {"item": item.to_dict()},
+    }  # fmt: skip
+
+
+def mail_doc(plan: MailPlan, subject: str, message_id: str, raw: str, mail_from: str, now: datetime) -> dict[str, Any]:
+    """The outbox document of a mail, pending delivery."""
+    event_ids = sorted({i.event_id for i in plan.items if i.event_id})
+    return {
+        "id": plan.key, "rule": plan.rule.name, "kind": MAIL, "mode": plan.mode, "status": PENDING,
+        "recipients": list(plan.rule.recipients), "subject": subject, "article_ids": plan.article_ids,
+        "event_id": event_ids, "signal_id": plan.signal_ids, "message_id": message_id, "attempts": 0,
+        "created_at": utc_iso(now), "updated_at": utc_iso(now), "next_attempt_at": utc_iso(now),
+        "payload": {"raw": raw, "mail_from": mail_from, "items": [i.key for i in plan.items],
+                    "folded": [f.key for fs in plan.folded.values() for f in fs]},
+    }  # fmt: skip
+
+
+class EsOutbox:
+    """The outbox as the planner sees it (alerts/plan.py ``OutboxView``), plus its writes."""
+
+    def __init__(self, es: Elasticsearch, settings: Settings):
+        self.es = es
+        self.index = outbox_index(settings)
+
+    def ensure(self) -> None:
+        """Create the outbox index if missing (the installed template gives it its mapping)."""
+        if not self.es.indices.exists(index=self.index):
+            self.es.options(ignore_status=400).indices.create(index=self.index)
+
+    def refresh(self) -> None:
+        """Make every write so far visible to searches."""
+        try:
+            self.es.indices.refresh(index=self.index)
+        except NotFoundError:
+            pass
+
+    def _search(self, query: dict, size: int = MAX_HITS, **kw: Any) -> list[dict]:
+        try:
+            res = self.es.search(index=self.index, query=query, size=size, **kw)
+        except NotFoundError:
+            return []
+        return res["hits"]["hits"]
+
+    @staticmethod
+    def _items(hits: list[dict]) -> list[AlertItem]:
+        return [AlertItem.from_dict(h["_source"]["payload"]["item"]) for h in hits]
+
+    # --- OutboxView ------------------------------------------------------------------------
+
+    def existing_keys(self, keys: list[str]) -> set[str]:
+        """Which of these idempotency keys the outbox already holds."""
+        if not keys:
+            return set()
+        try:
+            res = self.es.mget(index=self.index, ids=keys, source=False, realtime=True)
+        except NotFoundError:
+            return set()
+        return {d["_id"] for d in res["docs"] if d.get("found")}
+
+    def related_items(self, rule: str, ids: list[str]) -> list[AlertItem]:
+        """Items of the rule recorded under any of these article ids (the article or its original)."""
+        q = {"bool": {"filter": [{"term": {"kind": ITEM}}, {"term": {"rule": rule}}, {"terms": {"article_ids": ids}}]}}
+        return self._items(self._search(q, sort=[{"created_at": "asc"}]))
+
+    def queued_items(self, rule: str) -> list[AlertItem]:
+        """Items of the rule waiting for a mail, oldest first."""
+        q = {"bool": {"filter": [{"term": {"kind": ITEM}}, {"term": {"rule": rule}}, {"term": {"status": "queued"}}]}}
+        return self._items(self._search(q, sort=[{"created_at": "asc"}]))
+
+    def folded_items(self, rule: str, keys: list[str], since: str) -> list[AlertItem]:
+        """Near-duplicates recorded since ``since`` that folded into one of these items."""
+        q = {"bool": {"filter": [{"term": {"kind": ITEM}}, {"term": {"rule": rule}}, {"term": {"status": "folded"}},
+                                 {"range": {"created_at": {"gte": since}}}]}}  # fmt: skip
+        wanted = set(keys)
+        return [i for i in self._items(self._search(q)) if i.folded_into in wanted]
+
+    def mails_since(self, rule: str, since: datetime) -> int:
+        """How many mails the rule has made since ``since`` (the throttle's count)."""
+        q = {"bool": {"filter": [{"term": {"kind": MAIL}}, {"term": {"rule": rule}},
+                                 {"range": {"created_at": {"gte": utc_iso(since)}}}]}}  # fmt: skip
+        try:
+            return int(self.es.count(index=self.index, query=q)["count"])
+        except NotFoundError:
+            return 0
+
+    def mailed_ids(self, rule: str, ids: list[str]) -> set[str]:
+        """Which of these article/signal ids already appear in a mail of the rule."""
+        if not ids:
+            return set()
+        q = {"bool": {"filter": [{"term": {"kind": MAIL}}, {"term": {"rule": rule}}],
+                      "should": [{"terms": {"article_ids": ids}}, {"terms": {"signal_id": ids}}],
+                      "minimum_should_match": 1}}  # fmt: skip
+        found: set[str] = set()
+        for h in self._search(q, source_includes=["article_ids", "signal_id"]):
+            src = h["_source"]
+            found |= set(src.get("article_ids") or [])
+            sig = src.get("signal_id") or []
+            found |= set(sig if isinstance(sig, list) else [sig])
+        return found & set(ids)
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def create_many(self, docs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Create documents by id (``op_type=create``); return (created ids, ids that already existed)."""
+        if not docs:
+            return [], []
+        ops: list[dict[str, Any]] = []
+        for d in docs:
+            ops += [{"create": {"_index": self.index, "_id": d["id"]}}, d]
+        res = self.es.bulk(operations=ops)
+        created, existed = [], []
+        for d, r in zip(docs, res["items"], strict=True):
+            r = r["create"]
+            if r.get("status") in (200, 201):
+                created.append(d["id"])
+            elif r.get("status") == 409:
+                existed.append(d["id"])
+            else:
+                raise RuntimeError(f"outbox write failed for {d['id']}: {r.get('error')}")
+        return created, existed
+
+    def mark_items(self, keys: list[str], status: str, now: datetime, mail_key: str | None = None) -> None:
+        """Set the status of items (and the mail they went into)."""
+        if not keys:
+            return
+        ops: list[dict[str, Any]] = []
+        for k in keys:
+            doc: dict[str, Any] = {"status": status, "updated_at": utc_iso(now)}
+            if mail_key:
+                doc["payload"] = {"mail": mail_key}
+            ops += [{"update": {"_index": self.index, "_id": k}}, {"doc": doc}]
+        res = self.es.bulk(operations=ops)
+        if res.get("errors"):
+            bad = [i["update"] for i in res["items"] if i["update"].get("error")]
+            raise RuntimeError(f"outbox update failed: {bad[:3]}")
+
+    def due_mails(self, now: datetime, stale_before: datetime) -> list[dict]:
+        """Mails to deliver now: pending and due, or stuck in ``sending`` since before ``stale_before``."""
+        self.refresh()
+        q = {"bool": {"filter": [{"term": {"kind": MAIL}}], "should": [
+            {"bool": {"filter": [{"term": {"status": PENDING}}, {"range": {"next_attempt_at": {"lte": utc_iso(now)}}}]}},
+            {"bool": {"filter": [{"term": {"status": SENDING}}, {"range": {"updated_at": {"lt": utc_iso(stale_before)}}}]}},
+        ], "minimum_should_match": 1}}  # fmt: skip
+        return self._search(q, size=500, seq_no_primary_term=True, sort=[{"created_at": "asc"}, {"id": "asc"}])
+
+    def get(self, key: str) -> dict | None:
+        """One outbox document by key, or None."""
+        try:
+            return self.es.get(index=self.index, id=key)["_source"]
+        except NotFoundError:
+            return None
+
+    def all_docs(self, kind: str | None = None) -> list[dict]:
+        """Every outbox document (of one kind), oldest first: for reports and tests."""
+        self.refresh()
+        q: dict = {"term": {"kind": kind}} if kind else {"match_all": {}}
+        return [h["_source"] for h in self._search(q, sort=[{"created_at": "asc"}, {"id": "asc"}])]

@@ -1,0 +1,127 @@
+"""Evaluate the tagger on a labelled set written in bracket markup (tests/resources/enrich/README.md).
+
+Entity mentions are scored exactly (same entity id, same character span) on the flat layer;
+topics are scored as micro-averaged sets of leaf topic ids per item.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enrich.tagging import Tagger
+
+_MARK_RE = re.compile(r"\[([^\[\]|]+)\|([a-z0-9_\-]+)\]")
+_HEADER_RE = re.compile(r"^## (\S+) \|(.*)$")
+
+
+@dataclass
+class LabelledItem:
+    """One sentence or short article with its gold mentions and topics."""
+
+    id: str
+    text: str
+    mentions: set[tuple[int, int, str]]
+    topics: set[str]
+
+
+@dataclass
+class Scores:
+    """Counts and derived figures for entities and topics."""
+
+    ent_tp: int = 0
+    ent_fp: int = 0
+    ent_fn: int = 0
+    top_tp: int = 0
+    top_fp: int = 0
+    top_fn: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+        p = tp / (tp + fp) if tp + fp else 1.0
+        r = tp / (tp + fn) if tp + fn else 1.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        return p, r, f
+
+    @property
+    def entity_prf(self) -> tuple[float, float, float]:
+        """Entity-mention precision, recall, F1."""
+        return self._prf(self.ent_tp, self.ent_fp, self.ent_fn)
+
+    @property
+    def topic_prf(self) -> tuple[float, float, float]:
+        """Topic micro precision, recall, F1."""
+        return self._prf(self.top_tp, self.top_fp, self.top_fn)
+
+    def as_dict(self) -> dict[str, float]:
+        """The figures pinned by the quality gate."""
+        ep, er, ef = self.entity_prf
+        tp, tr, tf = self.topic_prf
+        return {"entity_precision": round(ep, 4), "entity_recall": round(er, 4), "entity_f1": round(ef, 4),
+                "topic_precision": round(tp, 4), "topic_recall": round(tr, 4), "topic_f1": round(tf, 4)}
+
+
+def parse_markup(line: str) -> tuple[str, set[tuple[int, int, str]]]:
+    """Plain text and gold (start, end, entity id) from one marked-up line; ``|-`` marks a non-entity."""
+    out: list[str] = []
+    gold: set[tuple[int, int, str]] = set()
+    pos = 0
+    length = 0
+    for m in _MARK_RE.finditer(line):
+        before = line[pos:m.start()]
+        out.append(before)
+        length += len(before)
+        surface, eid = m.group(1), m.group(2)
+        if eid != "-":
+            gold.add((length, length + len(surface), eid))
+        out.append(surface)
+        length += len(surface)
+        pos = m.end()
+    out.append(line[pos:])
+    return "".join(out), gold
+
+
+def read_labelled(path: str | Path) -> list[LabelledItem]:
+    """Items of a labelled file: a ``## id | topic, topic`` header, then one line of marked-up text."""
+    items: list[LabelledItem] = []
+    header: tuple[str, set[str]] | None = None
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        if raw.startswith("## "):
+            m = _HEADER_RE.match(raw)
+            if not m:
+                raise ValueError(f"bad header: {raw!r}")
+            header = (m.group(1), {t.strip() for t in m.group(2).split(",") if t.strip()})
+        elif raw.strip() and not raw.startswith("#") and header is not None:
+            text, gold = parse_markup(raw)
+            items.append(LabelledItem(header[0], text, gold, header[1]))
+            header = None
+    return items
+
+
+def evaluate(tagger: Tagger, items: list[LabelledItem], language: str | None = None) -> Scores:
+    """Score the tagger against labelled items (flat-layer mentions, leaf topics)."""
+    scores = Scores()
+    ents = tagger.knowledge.entities
+    for item in items:
+        entities, topics = tagger.tag("", item.text, language)
+        pred = {
+            (m.start, m.end, e.id) for e in entities if ents[e.id].layer == "flat" for m in e.mentions
+        }
+        for s, e, eid in sorted(pred - item.mentions):
+            scores.errors.append(f"{item.id} FP {eid} {item.text[s:e]!r}")
+        for s, e, eid in sorted(item.mentions - pred):
+            scores.errors.append(f"{item.id} FN {eid} {item.text[s:e]!r}")
+        scores.ent_tp += len(pred & item.mentions)
+        scores.ent_fp += len(pred - item.mentions)
+        scores.ent_fn += len(item.mentions - pred)
+        ptop = {t.id for t in topics}
+        for t in sorted(ptop - item.topics):
+            scores.errors.append(f"{item.id} topic FP {t}")
+        for t in sorted(item.topics - ptop):
+            scores.errors.append(f"{item.id} topic FN {t}")
+        scores.top_tp += len(ptop & item.topics)
+        scores.top_fp += len(ptop - item.topics)
+        scores.top_fn += len(item.topics - ptop)
+    return scores

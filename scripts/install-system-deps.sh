@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# System packages some tests and tools use, installed with the distribution's package manager.
+# Idempotent: packages already present are skipped. Engineers add their own lines below
+# (append only, one block per need, with the reason).
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+# docker-compose (v1, Python): validates docker-compose.yml offline with `docker-compose config`
+# in tests/indexing/test_compose.py when the docker CLI's compose v2 plugin is absent.
+apt_install docker-compose

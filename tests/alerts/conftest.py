@@ -1,0 +1,49 @@
+"""Fixtures for the alert tests: the outbox template installed, a scripted SMTP server, article makers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from rasad.records import Article, EntityTag, Mention, TopicTag, article_id
+from tests.alerts.smtp_servers import ScriptedSmtp
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def outbox_settings(settings, es, tmp_path):
+    """Settings with the alert outbox template installed on the test node (fresh prefix per test)."""
+    from indexing.setup import load_template
+
+    es.indices.put_index_template(name=settings.index("alerts"), **load_template("alerts", settings.index_prefix))
+    rules_file = tmp_path / "rules.yaml"
+    return settings.replace(rules_file=str(rules_file), kibana_url="http://kibana.test:5601")
+
+
+@pytest.fixture
+def smtp(outbox_settings):
+    """A scripted SMTP server on a free port; use ``smtp.settings`` to send through it."""
+    port = free_port()
+    with ScriptedSmtp(port) as server:
+        server.settings = outbox_settings.replace(smtp_host="127.0.0.1", smtp_port=port)  # type: ignore[attr-defined]
+        yield server
+
+
+def make_article(title: str, text: str = "", *, lang: str = "ar", source: str = "Source A", feed: str = "feed-a",
+                 url: str | None = None, published: str = "2025-11-22T08:15:00Z", duplicate_of: str | None = None,
+                 topics: list[TopicTag] | None = None, entities: list[EntityTag] | None = None,
+                 event_id: str | None = None) -> Article:  # fmt: skip
+    """An article as the enrich stage hands it on (tags given explicitly, not guessed)."""
+    url = url or f"https://{feed}.example/{abs(hash(title)) % 10**8}"
+    return Article(url=url, canonical_url=url, feed_id=feed, source=source, title=title, text=text,
+                   language=lang, published=published, fetched_at="2025-11-22T09:00:00Z",
+                   duplicate_of=duplicate_of, topics=topics or [], entities=entities or [], event_id=event_id)  # fmt: skip
+
+
+def at(text: str) -> datetime:
+    """A UTC time from 'YYYY-MM-DD HH:MM'."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
+
+
+__all__ = ["make_article", "at", "article_id", "Mention", "TopicTag", "EntityTag"]
