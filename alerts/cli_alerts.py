@@ -13,17 +13,23 @@ from alerts.render import format_time
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a rules file: print every problem; exit 1 if there is any, 2 if unreadable."""
-    from alerts.rules import read_rules  # noqa: PLC0415
+    from alerts.rules import check_rule_ids, read_rules  # noqa: PLC0415
 
     rules, problems = read_rules(args.rules)
+    if rules and not args.no_seeds:
+        from enrich.knowledge import load_knowledge  # noqa: PLC0415
+        from rasad.settings import load_settings  # noqa: PLC0415
+
+        seeds = args.seeds or str(load_settings().path(load_settings().seeds_dir))
+        knowledge = load_knowledge(seeds)
+        problems += check_rule_ids(rules, set(knowledge.entities), set(knowledge.topics), args.rules)
     for p in problems:
         print(p)
     if problems and not rules and "cannot read" in problems[0]:
         return 2
     for r in rules:
-        what = r.kind if r.kind != "articles" else "articles"
         state = "disabled" if not r.enabled else (f"snoozed until {r.snooze_until}" if r.snooze_until else "active")
-        print(f"  {r.name}: {what}, {r.mode}" + (f" ({r.timezone})" if r.mode != "immediate" else "")
+        print(f"  {r.name}: {r.kind}, {r.mode}" + (f" ({r.timezone})" if r.mode != "immediate" else "")
               + f", {len(r.recipients)} recipient(s), {state}")  # fmt: skip
     print(f"{len(rules)} valid rule(s), {len(problems)} problem(s)")
     return 1 if problems else 0
@@ -95,6 +101,8 @@ def add_alerts_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     asub = a.add_subparsers(dest="action", required=True)
     c = asub.add_parser("check", help="validate a rules file (every problem, with its line)")
     c.add_argument("rules", help="rules YAML file")
+    c.add_argument("--seeds", help="seeds folder whose entity and topic ids the rules may name (default: settings)")
+    c.add_argument("--no-seeds", action="store_true", help="do not check entity and topic ids against the seeds")
     c.set_defaults(func=cmd_check)
     p = asub.add_parser("preview", help="print the mails the rules would send for stored articles (sends nothing)")
     p.add_argument("rules", help="rules YAML file")

@@ -25,6 +25,15 @@ _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2
 SUBJECT_MAX = 180
 RTL_LANGUAGES = {"ar", "fa", "ur", "he", "ps", "ckb"}
 LANGUAGE_NAMES = {"ar": "Arabic", "en": "English", "fa": "Persian", "ur": "Urdu", "ru": "Russian", "fr": "French"}
+# An Arabic item is labelled in Arabic, so a right-to-left block does not mix in English words.
+LABELS = {
+    "ltr": {"topics": "Topics", "entities": "Entities", "matched": "Matched", "event": "event in Kibana",
+            "more": "more source", "mores": "more sources", "languages": LANGUAGE_NAMES},
+    "rtl": {"topics": "المواضيع", "entities": "الكيانات", "matched": "سبب التنبيه", "event": "الحدث في Kibana",
+            "more": "مصدر آخر", "mores": "مصادر أخرى",
+            "languages": {"ar": "العربية", "en": "الإنجليزية", "fa": "الفارسية", "ur": "الأردية", "ru": "الروسية",
+                          "fr": "الفرنسية"}},
+}  # fmt: skip
 SIGNAL_LABELS = {"new": "New event", "confirmed": "Confirmed event", "breaking": "Breaking"}
 MODE_LABELS = {"hourly": "hourly digest", "daily": "daily digest", "throttled": "held back by the throttle"}
 
@@ -125,6 +134,7 @@ def _link(url: str | None, text_html: str) -> str:
 def render_item_html(item: AlertItem, folded: list[AlertItem], rule: AlertRule, kibana_url: str) -> str:
     """One article or event of a mail as an HTML block with its own direction."""
     d = item_direction(item)
+    lab = LABELS[d]
     align = "right" if d == "rtl" else "left"
     meta = []
     if item.type == SIGNAL and item.signal:
@@ -137,9 +147,9 @@ def render_item_html(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
     if item.published:
         meta.append(f"<bdi>{html.escape(format_time(item.published, rule.timezone))}</bdi>")
     if item.language:
-        meta.append(html.escape(LANGUAGE_NAMES.get(item.language, item.language)))
+        meta.append(html.escape(lab["languages"].get(item.language, item.language)))
     if item.event_id:
-        meta.append(_link(kibana_event_url(kibana_url, item.event_id), "event in Kibana"))
+        meta.append(_link(kibana_event_url(kibana_url, item.event_id), html.escape(lab["event"])))
     parts = [
         f'<div class="item" dir="{d}" lang="{html.escape(item.language or "")}" data-key="{html.escape(item.key)}" '
         f'style="direction:{d};text-align:{align};margin:0 0 18px 0;padding:10px;border:1px solid #ddd;border-radius:6px">',
@@ -163,24 +173,25 @@ def render_item_html(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
     if item.snippet:
         parts.append(f'<p class="snippet" style="margin:6px 0">{highlight_html(item.snippet, item.snippet_spans)}</p>')
     tags = []
-    if item.topics:
-        tags.append("Topics: " + html.escape(", ".join(_labels(item, "topics"))))
-    if item.entities:
-        tags.append("Entities: " + html.escape(", ".join(_labels(item, "entities"))))
-    if item.reasons:
-        tags.append("Matched: " + html.escape("; ".join(item.reasons)))
+    sep = "، " if d == "rtl" else ", "
+    for key, values in (("topics", _labels(item, "topics")), ("entities", _labels(item, "entities")),
+                        ("matched", item.reasons)):  # fmt: skip
+        if values:  # each value isolated, so a Latin name keeps its order inside Arabic and vice versa
+            tags.append(f"{html.escape(lab[key])}: " + sep.join(f"<bdi>{html.escape(v)}</bdi>" for v in values))
     if tags:
         parts.append(f'<div class="tags" style="font-size:85%;color:#333">{"<br>".join(tags)}</div>')
     if folded:
-        more = ", ".join(_link(f.url, f"<bdi>{html.escape(f.source or f.feed_id)}</bdi>") for f in folded)
-        parts.append(f'<div class="more" style="font-size:85%;color:#333">+{len(folded)} more '
-                     f'source{"s" if len(folded) > 1 else ""}: {more}</div>')  # fmt: skip
+        more = sep.join(_link(f.url, f"<bdi>{html.escape(f.source or f.feed_id)}</bdi>") for f in folded)
+        word = lab["mores"] if len(folded) > 1 else lab["more"]
+        parts.append(f'<div class="more" style="font-size:85%;color:#333">+{len(folded)} {html.escape(word)}: '
+                     f"{more}</div>")  # fmt: skip
     parts.append("</div>")
     return "".join(parts)
 
 
 def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, kibana_url: str) -> str:
     """One article or event of a mail as plain text."""
+    lab = LABELS[item_direction(item)]
     lines = [highlight_text(item.title, item.title_spans)]
     meta = []
     if item.type == SIGNAL and item.signal:
@@ -192,7 +203,7 @@ def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
     if item.published:
         meta.append(format_time(item.published, rule.timezone))
     if item.language:
-        meta.append(LANGUAGE_NAMES.get(item.language, item.language))
+        meta.append(lab["languages"].get(item.language, item.language))
     lines.append(" · ".join(m for m in meta if m))
     if safe_url(item.url):
         lines.append(item.url)
@@ -203,17 +214,16 @@ def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
         lines += [f"- {r.get('title')} ({r.get('source')}) {safe_url(r.get('url')) or ''}".rstrip() for r in item.related]
     if item.snippet:
         lines.append(highlight_text(item.snippet, item.snippet_spans))
-    if item.topics:
-        lines.append("Topics: " + ", ".join(_labels(item, "topics")))
-    if item.entities:
-        lines.append("Entities: " + ", ".join(_labels(item, "entities")))
-    if item.reasons:
-        lines.append("Matched: " + "; ".join(item.reasons))
+    for key, values in (("topics", _labels(item, "topics")), ("entities", _labels(item, "entities")),
+                        ("matched", item.reasons)):  # fmt: skip
+        if values:
+            lines.append(f"{lab[key]}: " + "; ".join(values))
     if item.event_id:
-        lines.append("Event in Kibana: " + kibana_event_url(kibana_url, item.event_id))
+        lines.append(f"{lab['event']}: " + kibana_event_url(kibana_url, item.event_id))
     if folded:
-        lines.append(f"+{len(folded)} more source{'s' if len(folded) > 1 else ''}: "
-                     + ", ".join(f"{f.source or f.feed_id} {safe_url(f.url) or ''}".strip() for f in folded))  # fmt: skip
+        word = lab["mores"] if len(folded) > 1 else lab["more"]
+        lines.append(f"+{len(folded)} {word}: " + ", ".join(f.source or f.feed_id for f in folded))
+        lines += [f"  {f.source or f.feed_id}: {safe_url(f.url)}" for f in folded if safe_url(f.url)]
     # Text from a page must not end the mail body early for naive readers: no bare "-- " signature line.
     return "\n".join(line.replace("\r", " ") for line in lines)
 

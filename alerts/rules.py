@@ -274,3 +274,18 @@ def load_rules(path: str | Path) -> list[AlertRule]:
     if problems:
         raise RulesError(problems)
     return [r for r in rules if r.enabled]
+
+
+def check_rule_ids(rules: list[AlertRule], entity_ids: set[str], topic_ids: set[str], name: str = "<rules>") -> list[str]:
+    """Entity and topic ids the rules name that the tagger does not know (a typo would never match)."""
+    import difflib  # noqa: PLC0415
+
+    problems = []
+    for r in rules:
+        for kind, ids, known in (("entity", r.entities, entity_ids), ("topic", r.topics, topic_ids)):
+            for i in ids:
+                if i not in known:
+                    close = difflib.get_close_matches(i, sorted(known), n=3)
+                    hint = f"; did you mean {', '.join(close)}?" if close else ""
+                    problems.append(f"{name}: rule {r.name!r}: unknown {kind} id {i!r}{hint}")
+    return problems

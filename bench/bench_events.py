@@ -101,6 +101,7 @@ def run(n: int, checkpoint: int) -> dict:
                     **size,
                 }
             )
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # progress, in case of a long run
             t_seg = time.perf_counter()
     state = clusterer.export_state()
     state_json_mb = len(json.dumps(state)) / 1e6

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from enrich.normalize import normalize_text
+from enrich.normalize import normalize_text, split_proclitic
 from enrich.tagging import Tagger
 
 _WORD_RE = re.compile(r"[\u0621-\u064a]{3,}|[a-z][a-z'-]{2,}")
@@ -93,6 +93,9 @@ def suggest_candidates(tagger: Tagger, articles: Iterable[tuple[str, str]], top:
     for word, count in word_counts.most_common():
         if count < 2 or word in known_words or len(word) < 5:
             continue
+        split = split_proclitic(word)
+        if split is not None and split[1] in known_words:
+            continue  # a known name behind a clitic (لروسيا) is already matched
         for alias, eid in single_aliases.items():
             if _edit_distance_one(word, alias):
                 out.append(Suggestion("near_miss", word, count, f"one edit from {alias!r} ({eid})"))

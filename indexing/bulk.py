@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
@@ -140,10 +140,12 @@ def _dead_letter_action(settings: Settings, action: dict, error: Any, status: in
 
 
 def write_actions(es: Elasticsearch, settings: Settings, actions: Iterable[dict], report: IndexReport,
-                  now: str, chunk_docs: int = CHUNK_DOCS, chunk_bytes: int = CHUNK_BYTES) -> list[dict]:  # fmt: skip
+                  now: str, chunk_docs: int = CHUNK_DOCS, chunk_bytes: int = CHUNK_BYTES,
+                  progress: Callable[[int], None] | None = None) -> list[dict]:  # fmt: skip
     """Stream actions to Elasticsearch and classify each item; returns the transient failures.
 
-    Rejected items are dead-lettered here. Raises ``OUTAGE_ERRORS`` (or an ``ApiError``)
+    Rejected items are dead-lettered here. ``progress(n)`` is called with the number of
+    items answered so far (the next chunk is sent only after the call returns). Raises ``OUTAGE_ERRORS`` (or an ``ApiError``)
     when Elasticsearch cannot be reached; the caller decides where the actions go then.
     """
     # Actions waiting for their result, by id (a chunk may hold one id twice); only the
@@ -162,6 +164,7 @@ def write_actions(es: Elasticsearch, settings: Settings, actions: Iterable[dict]
         raise_on_error=False, raise_on_exception=True, max_retries=MAX_RETRIES,
         initial_backoff=INITIAL_BACKOFF, max_backoff=MAX_BACKOFF, retry_on_status=TRANSIENT_STATUSES,
     )  # fmt: skip
+    answered = 0
     for ok, item in results:
         res = next(iter(item.values()))
         doc_id = res.get("_id", "")
@@ -169,6 +172,9 @@ def write_actions(es: Elasticsearch, settings: Settings, actions: Iterable[dict]
         action = queue.popleft() if queue else None
         if queue is not None and not queue:
             del waiting[doc_id]
+        answered += 1
+        if progress is not None:
+            progress(answered)
         if ok:
             report.indexed += 1
             if res.get("result") == "created":
@@ -224,12 +230,12 @@ def replay_outbox(es: Elasticsearch, settings: Settings, outbox: Outbox, report:
 
 
 def _index_with_outbox(es: Elasticsearch, settings: Settings, actions: list[dict], report: IndexReport,
-                       now: str, refresh: str) -> None:  # fmt: skip
+                       now: str, refresh: str, progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
     outbox = outbox_for(settings)
     try:
         replay_outbox(es, settings, outbox, report, now)
         if actions:
-            transient = write_actions(es, settings, actions, report, now)
+            transient = write_actions(es, settings, actions, report, now, progress=progress)
             if transient:
                 outbox.put(transient)
                 report.queued_in_outbox += len(transient)
@@ -247,7 +253,8 @@ def _index_with_outbox(es: Elasticsearch, settings: Settings, actions: list[dict
         log.error("Elasticsearch unavailable; queued %d documents in %s", len(actions), outbox.folder)
 
 
-def index_articles(es: Elasticsearch, settings: Settings, articles: list[Article]) -> IndexReport:
+def index_articles(es: Elasticsearch, settings: Settings, articles: list[Article],
+                   progress: Callable[[int], None] | None = None) -> IndexReport:  # fmt: skip
     """Index articles (replaying the outbox first); on an outage queue them in the outbox."""
     report = IndexReport()
     now = now_iso()
@@ -256,7 +263,7 @@ def index_articles(es: Elasticsearch, settings: Settings, articles: list[Article
         actions = list(route_existing(es, settings, actions, report))
     except OUTAGE_ERRORS:
         pass  # the write below meets the same outage and queues them
-    _index_with_outbox(es, settings, actions, report, now, refresh=settings.index("articles"))
+    _index_with_outbox(es, settings, actions, report, now, refresh=settings.index("articles"), progress=progress)
     return report
 
 

@@ -4,16 +4,21 @@ The registry is validated as a whole and every problem is reported with its line
 field, so a typo in one entry is found before a scheduled run silently skips it.
 Parsing never raises on bad input: a feed that cannot be read gives a ``FeedParse``
 whose ``error`` says why, and an ill-formed feed that still has items keeps them.
+RSS, RDF and Atom go through feedparser; JSON Feed (which feedparser 6 cannot read) is
+parsed here. Entity declarations are vetted before any XML parser sees the bytes.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 import yaml
@@ -22,10 +27,21 @@ FEED_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 KNOWN_FIELDS = {"id", "url", "name", "language", "country", "poll_interval", "enabled", "tags"}
-# An entity declaration in a feed is either an XML bomb (billion laughs) or an external
-# entity (XXE) attempt; news feeds never need one, so such feeds are refused outright.
-_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
-_DOCTYPE_SCAN = 64 * 1024
+KNOWN_TOP_LEVEL = {"version", "feeds"}
+# Entity declarations are how XML bombs (billion laughs, quadratic blow-up) and external
+# entity (XXE) attacks are built. News feeds need none beyond a few plain abbreviations,
+# so a feed is refused if it declares an external or parameter entity, an entity that
+# refers to other entities, many entities, or would expand beyond MAX_ENTITY_EXPANSION.
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_ENTITY_MARK = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_ENTITY_DECL = re.compile(
+    rb"""<!ENTITY\s+(%\s+)?([^\s>%&;"']+)\s+((?:"[^"]*"|'[^']*'|[^>"'])*)>""", re.IGNORECASE
+)
+MAX_ENTITIES = 64
+MAX_ENTITY_EXPANSION = 1024 * 1024  # bytes the declared entities may add to the document
+# feedparser "bozo" reasons that say nothing about the document's structure.
+_SOFT_BOZO = {"CharacterEncodingOverride", "NonXMLContentType"}
+_HTML_PAGE = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
 
 
 class RegistryError(ValueError):
@@ -74,6 +90,8 @@ class FeedParse:
 
 def parse_interval(value: Any) -> int:
     """'15m' -> 900 seconds; plain numbers are seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not an interval like 30s, 15m, 1h or 1d")
     if isinstance(value, (int, float)) and value > 0:
         return int(value)
     m = INTERVAL_RE.match(str(value).strip().lower())
@@ -82,24 +100,30 @@ def parse_interval(value: Any) -> int:
     return int(m.group(1)) * INTERVAL_UNITS[m.group(2)]
 
 
-def _line_map(text: str) -> dict[int, dict[str, int]]:
-    """For each feed entry (by index), the 1-based line of each of its keys."""
+def _line_map(text: str) -> tuple[dict[int, dict[str, int]], list[tuple[int, str, int]]]:
+    """For each feed entry (by index), the 1-based line of each key; and keys given twice (entry, key, line)."""
     lines: dict[int, dict[str, int]] = {}
+    repeated: list[tuple[int, str, int]] = []
     try:
         root = yaml.compose(text)
     except yaml.YAMLError:
-        return lines
+        return lines, repeated
     if not isinstance(root, yaml.MappingNode):
-        return lines
+        return lines, repeated
     for key, val in root.value:
         if key.value == "feeds" and isinstance(val, yaml.SequenceNode):
             for i, item in enumerate(val.value):
                 entry = {"": item.start_mark.line + 1}
                 if isinstance(item, yaml.MappingNode):
-                    for k, v in item.value:
-                        entry[k.value] = k.start_mark.line + 1
+                    for k, _ in item.value:
+                        name = str(k.value)
+                        if name in entry:
+                            # YAML silently keeps the last value: a likely copy-paste slip.
+                            repeated.append((i, name, k.start_mark.line + 1))
+                        else:
+                            entry[name] = k.start_mark.line + 1
                 lines[i] = entry
-    return lines
+    return lines, repeated
 
 
 def load_registry(path: str | Path, *, include_disabled: bool = False) -> list[FeedSpec]:
@@ -126,7 +150,13 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
         return [], [f"{where}: not valid YAML: {getattr(e, 'problem', e)}"]
     if not isinstance(data, dict) or not isinstance(data.get("feeds"), list):
         return [], [f"{name}:1: expected a mapping with a 'feeds:' list"]
-    lines = _line_map(text)
+    lines, repeated = _line_map(text)
+    for key in sorted(set(map(str, data)) - KNOWN_TOP_LEVEL):
+        problems.append(f"{name}: {key}: unknown top-level field (known: {', '.join(sorted(KNOWN_TOP_LEVEL))})")
+    if data.get("version", 1) != 1:
+        problems.append(f"{name}: version: {data.get('version')!r} is not a registry version this release reads (1)")
+    for i, key, line in repeated:
+        problems.append(f"{name}:{line}: feeds[{i}].{key}: field given twice in one entry (YAML keeps only the last)")
     specs: list[FeedSpec] = []
     seen: dict[str, int] = {}
     seen_urls: dict[str, int] = {}
@@ -161,7 +191,7 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
             problems.append(f"{where('url')}: same url as the feed at line {seen_urls[url]}")
         else:
             seen_urls[url] = at.get("url", 0)
-        fname = entry.get("name", fid)
+        fname = entry.get("name", fid if isinstance(fid, str) else "?")
         if not isinstance(fname, str) or not fname.strip():
             problems.append(f"{where('name')}: name must be a non-empty string")
             bad = True
@@ -194,6 +224,117 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
     return specs, problems
 
 
+def _scan_bytes(body: bytes) -> bytes:
+    """The body as UTF-8 for pattern checks, so a UTF-16/32 feed cannot hide a declaration."""
+    enc = None
+    if body.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        enc = "utf-32"
+    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        enc = "utf-16"
+    elif b"\x00" in body[:64]:
+        head = body[:64]
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if head[:4] in (b"\x00\x00\x00<", b"<\x00\x00\x00"):
+            enc = "utf-32-be" if head[0] == 0 else "utf-32-le"
+        else:
+            enc = "utf-16-be" if even > odd else "utf-16-le"
+    if enc is None:
+        return body
+    return body.decode(enc, "replace").encode("utf-8")
+
+
+def check_entities(body: bytes) -> str | None:
+    """Why a feed's entity declarations make it unsafe to parse, or None if it has none that are."""
+    text = _scan_bytes(body)
+    if not _DOCTYPE.search(text) or not _ENTITY_MARK.search(text):
+        return None
+    marks = len(_ENTITY_MARK.findall(text))
+    decls = _ENTITY_DECL.findall(text)
+    if len(decls) != marks:
+        return "feed has an entity declaration that cannot be vetted (refused: XML bomb / external entity risk)"
+    if len(decls) > MAX_ENTITIES:
+        return f"feed declares {len(decls)} entities (refused: XML bomb risk)"
+    expansion = 0
+    for percent, name, rest in decls:
+        label = name.decode("utf-8", "replace")
+        rest = rest.strip()
+        if re.match(rb"(?:SYSTEM|PUBLIC)\b", rest, re.IGNORECASE):
+            return f"feed declares external entity {label!r} (refused: external entity / XXE)"
+        if percent:
+            return f"feed declares parameter entity {label!r} (refused: XML bomb / external entity risk)"
+        value = rest[1:-1] if rest[:1] in (b'"', b"'") else rest
+        if b"&" in value or b"%" in value:
+            return f"entity {label!r} refers to other entities (refused: XML bomb, billion laughs)"
+        expansion += text.count(b"&" + name + b";") * len(value)
+        if expansion > MAX_ENTITY_EXPANSION:
+            return f"entities would expand beyond {MAX_ENTITY_EXPANSION} bytes (refused: XML bomb, quadratic blow-up)"
+    return None
+
+
+def _json_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _json_author(obj: dict[str, Any]) -> str | None:
+    authors = obj.get("authors")
+    if isinstance(authors, list):
+        names = [a.get("name") for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)]
+        if names:
+            return ", ".join(names)
+    author = obj.get("author")
+    if isinstance(author, dict) and isinstance(author.get("name"), str):
+        return author["name"]
+    return None
+
+
+def parse_json_feed(body: bytes, feed_id: str, url: str = "", language_hint: str | None = None) -> FeedParse:
+    """Parse a JSON Feed (jsonfeed.org 1.0/1.1); never raises on bad input."""
+    try:
+        data = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        return FeedParse(error=f"not a feed (invalid JSON: {type(e).__name__}: {str(e)[:200]})")
+    if not isinstance(data, dict) or not str(data.get("version", "")).startswith("https://jsonfeed.org/version/"):
+        return FeedParse(error="not a feed (a JSON document that is not a JSON Feed)")
+    items = data.get("items")
+    if not isinstance(items, list):
+        return FeedParse(error="JSON Feed without an 'items' list")
+    title = data.get("title") if isinstance(data.get("title"), str) else None
+    base = data.get("home_page_url") if isinstance(data.get("home_page_url"), str) else url
+    feed_lang = data.get("language") if isinstance(data.get("language"), str) else language_hint
+    result = FeedParse(title=title)
+    skipped = 0
+    for it in items:
+        if not isinstance(it, dict):
+            skipped += 1
+            continue
+        link = it.get("url") or it.get("external_url") or ""
+        guid = it.get("id")
+        guid = str(guid) if guid not in (None, "") else None
+        if not link and guid and re.match(r"^https?://", guid):
+            link = guid
+        if not isinstance(link, str) or not link.strip():
+            result.entries_without_link += 1
+            continue
+        text = lambda key: it.get(key) if isinstance(it.get(key), str) else ""  # noqa: E731
+        content = text("content_html") or text("content_text")
+        result.items.append(FeedItem(
+            feed_id=feed_id, link=urljoin(base or "", link.strip()), guid=guid, title=text("title").strip(),
+            summary=text("summary"), content=content,
+            published=_json_time(it.get("date_published")) or _json_time(it.get("date_modified")),
+            author=_json_author(it) or _json_author(data),
+            language_hint=(it.get("language") if isinstance(it.get("language"), str) else None) or feed_lang,
+        ))  # fmt: skip
+    if skipped:
+        result.malformed = f"{skipped} item(s) are not JSON objects"
+    return result
+
+
 def _entry_time(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         t = entry.get(key)
@@ -207,19 +348,29 @@ def _entry_time(entry: Any) -> datetime | None:
 
 def parse_feed(body: bytes, feed_id: str, url: str = "", language_hint: str | None = None,
                content_type: str | None = None) -> FeedParse:  # fmt: skip
-    """Parse feed bytes into items; never raises on bad input."""
-    head = body[:_DOCTYPE_SCAN]
-    if b"<!DOCTYPE" in head.upper() and _ENTITY_DECL.search(head):
-        return FeedParse(error="feed declares XML entities (refused: XML bomb / external entity risk)")
+    """Parse feed bytes (RSS, RDF, Atom or JSON Feed) into items; never raises on bad input."""
+    try:
+        return _parse_feed(body, feed_id, url, language_hint, content_type)
+    except Exception as e:  # one bad feed must never stop the others
+        return FeedParse(error=f"feed parser crashed: {type(e).__name__}: {str(e)[:300]}")
+
+
+def _parse_feed(body: bytes, feed_id: str, url: str, language_hint: str | None,
+                content_type: str | None) -> FeedParse:  # fmt: skip
     if not body.strip():
         return FeedParse(error="empty response body")
-    headers = {"content-location": url} if url else {}
-    if content_type:
-        headers["content-type"] = content_type
-    try:
-        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
-    except Exception as e:  # feedparser is robust, but one bad feed must never stop the others
-        return FeedParse(error=f"feed parser crashed: {type(e).__name__}: {e}")
+    unsafe = check_entities(body)
+    if unsafe:
+        return FeedParse(error=unsafe)
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head in (b"{", b"[") or "json" in (content_type or "").lower():
+        return parse_json_feed(body, feed_id, url, language_hint)
+    # Without a Content-Type feedparser flags every feed as "NonXMLContentType"; a feed
+    # read from disk or served without one is XML as far as we know.
+    headers = {"content-type": content_type or "application/xml"}
+    if url:
+        headers["content-location"] = url
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
     result = FeedParse(title=parsed.feed.get("title"))
     feed_lang = parsed.feed.get("language") or language_hint
     for entry in parsed.entries:
@@ -240,6 +391,9 @@ def parse_feed(body: bytes, feed_id: str, url: str = "", language_hint: str | No
             if c.get("value"):
                 content = c["value"]
                 break
+        if not isinstance(link, str):
+            result.entries_without_link += 1
+            continue
         result.items.append(
             FeedItem(
                 feed_id=feed_id,
@@ -256,12 +410,13 @@ def parse_feed(body: bytes, feed_id: str, url: str = "", language_hint: str | No
     if parsed.bozo:
         exc = parsed.get("bozo_exception")
         why = f"{type(exc).__name__}: {exc}" if exc else "ill-formed"
-        if result.items:
-            result.malformed = why
+        if result.items or type(exc).__name__ in _SOFT_BOZO:
+            result.malformed = why  # items recovered, or only a charset/header quibble
         elif not parsed.version:
-            result.error = f"not a feed ({why})"
+            page = " (the URL returned an HTML page)" if _HTML_PAGE.search(body[:4096]) else ""
+            result.error = f"not a feed{page}: {why}"
         else:
-            result.malformed = why
+            result.error = f"ill-formed {parsed.version} feed, no items recovered: {why}"
     elif not parsed.version and not result.items:
-        result.error = "not an RSS/Atom feed"
+        result.error = "not a feed: no items and no RSS, RDF, Atom or JSON Feed format recognised"
     return result

@@ -1,16 +1,20 @@
 """The one HTTP client for feeds, pages and robots.txt. Nothing else in Rasad opens sockets to the web.
 
-It owns: timeouts (connect, read, and a total deadline per request), body-size caps
-(counted on *decoded* bytes, so a gzip bomb is cut off too), redirects followed by hand
-(each hop re-checked), gzip/deflate/brotli, a clear User-Agent, a per-host concurrency
-limit and delay, robots.txt for article pages (cached per host), and retries for transient
-failures only (timeouts, connection resets, 429 honouring Retry-After, 5xx) with
-exponential backoff.
+It owns: timeouts (connect, read, and a total deadline per request that a slow trickle
+cannot outlive), body-size caps (counted on *decoded* bytes and enforced while
+decompressing, so a gzip or brotli bomb is cut off after at most cap+1 bytes of output),
+redirects followed by hand (each hop re-checked), gzip/deflate/brotli, a clear
+User-Agent, a per-host concurrency limit and delay, robots.txt for article pages
+(RFC 9309 matching, cached per origin, Crawl-delay honoured up to a bound), early refusal
+of binary page bodies, and retries for transient failures only (timeouts, connection
+errors, 429 honouring Retry-After, 5xx) with exponential backoff.
 
 SSRF guard: URLs come from untrusted feeds. Every hop's host is resolved once, every
-address is checked (loopback, private, link-local, multicast, reserved, cloud metadata
-are refused unless ``allow_private_networks``), and the connection goes to the checked
-address itself, so DNS rebinding between check and connect cannot slip through.
+address is checked (loopback, private, link-local, multicast, reserved, CGNAT and cloud
+metadata are refused unless ``allow_private_networks``; metadata and link-local always),
+IPv4 addresses embedded in IPv6 (mapped, 6to4, Teredo, NAT64) are checked too, and the
+connection goes to the checked address itself, so DNS rebinding between check and
+connect cannot slip through.
 """
 
 from __future__ import annotations
@@ -18,20 +22,27 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import logging
+import random
+import re
 import socket
 import threading
 import time
-import urllib.robotparser
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from rasad.settings import Settings
+
+try:  # brotli is a pinned dependency; without it we simply do not advertise "br"
+    import brotli
+except ImportError:  # pragma: no cover
+    brotli = None
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +51,29 @@ log = logging.getLogger(__name__)
 TRANSIENT_KINDS = {"timeout", "connection", "http_5xx", "http_429", "dns", "robots_unavailable"}
 PERMANENT_KINDS = {
     "http_4xx", "too_large", "too_many_redirects", "blocked_ssrf", "blocked_robots",
-    "bad_url", "not_modified",
+    "bad_url", "not_modified", "not_html", "bad_encoding", "http_5xx_permanent",
 }  # fmt: skip
-METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
+METADATA_HOSTS = {
+    "metadata.google.internal", "metadata", "metadata.azure.internal", "instance-data",
+    "instance-data.ec2.internal", "metadata.tencentyun.com",
+}  # fmt: skip
+# Cloud instance-metadata endpoints: refused even when private networks are allowed,
+# because reaching one from a feed URL hands out the machine's credentials.
+METADATA_ADDRESSES = {
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "192.0.0.192", "168.63.129.16")
+}
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Page bodies of these types are never articles: stop before downloading them.
+BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf", "application/octet-stream",
+                "application/zip", "application/gzip", "application/x-", "application/vnd.", "application/msword",
+                "multipart/")  # fmt: skip
+CHUNK = 16384
+MAX_RETRY_WAIT = 30.0  # a Retry-After longer than this is not waited for in-process: the feed backs off instead
+MAX_CRAWL_DELAY = 10.0
+ROBOTS_TTL = 3600.0
+ROBOTS_FAILURE_TTL = 300.0
+ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least the first 500 KiB
 
 
 class FetchError(Exception):
@@ -88,30 +119,130 @@ class FetchResult:
         return self.status == 304
 
 
+# --------------------------------------------------------------------------- SSRF policy
+
+
+def _embedded_ipv4(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address tunnels to (mapped, 6to4, Teredo, NAT64)."""
+    if not isinstance(addr, ipaddress.IPv6Address):
+        return []
+    out = []
+    if addr.ipv4_mapped:
+        out.append(addr.ipv4_mapped)
+    if addr.sixtofour:
+        out.append(addr.sixtofour)
+    if addr.teredo:
+        out.extend(addr.teredo)
+    if addr in _NAT64:
+        out.append(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    return out
+
+
 def check_address(ip: str, allow_private: bool) -> str | None:
-    """Reason an address must not be fetched, or None if it is a public unicast address."""
-    addr = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    if str(addr) in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200"):
+    """Reason an address must not be fetched, or None if it may be."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return f"{ip!r} is not an IP address"
+    for inner in _embedded_ipv4(addr):
+        why = check_address(str(inner), allow_private)
+        if why:
+            return f"{addr} embeds {why}"
+    if addr in METADATA_ADDRESSES:
         return f"{addr} is a cloud metadata address"
     if addr.is_multicast:
         return f"{addr} is a multicast address"
     if addr.is_unspecified:
         return f"{addr} is unspecified"
+    if addr.is_link_local:
+        # 169.254/16 and fe80::/10 hold metadata services on most clouds; never needed for news.
+        return f"{addr} is a link-local address"
     if allow_private:
         return None
-    for attr, what in (
-        ("is_loopback", "loopback"),
-        ("is_link_local", "link-local"),
-        ("is_private", "private"),
-        ("is_reserved", "reserved"),
-    ):
+    for attr, what in (("is_loopback", "loopback"), ("is_private", "private"), ("is_reserved", "reserved")):
         if getattr(addr, attr):
             return f"{addr} is a {what} address"
-    if isinstance(addr, ipaddress.IPv4Address) and addr in ipaddress.ip_network("100.64.0.0/10"):
-        return f"{addr} is a carrier-grade NAT address"
+    if not addr.is_global:
+        return f"{addr} is not a public address"
     return None
+
+
+# --------------------------------------------------------------------------- robots.txt (RFC 9309)
+
+
+@dataclass
+class RobotsRules:
+    """The rules of one robots.txt that apply to our product token."""
+
+    rules: list[tuple[int, bool, re.Pattern[str]]] = field(default_factory=list)  # (length, allow, pattern)
+    crawl_delay: float | None = None
+
+    def allowed(self, url: str) -> bool:
+        """Longest matching rule wins; on a tie, allow wins (RFC 9309 2.2.2)."""
+        parts = urlsplit(url)
+        path = _robots_normal(parts.path or "/") + (("?" + _robots_normal(parts.query)) if parts.query else "")
+        if path == "/robots.txt":
+            return True
+        best: tuple[int, bool] | None = None
+        for length, allow, pattern in self.rules:
+            if pattern.match(path) and (best is None or (length, allow) > best):
+                best = (length, allow)
+        return True if best is None else best[1]
+
+
+def _robots_normal(s: str) -> str:
+    # Compare decoded octets, so /%D8%A7 and the raw Arabic letter match the same rule.
+    return unquote(s)
+
+
+def _robots_pattern(value: str) -> re.Pattern[str]:
+    value = _robots_normal(value)
+    anchored = value.endswith("$")
+    body = value[:-1] if anchored else value
+    regex = ".*".join(re.escape(part) for part in body.split("*"))
+    return re.compile(regex + ("$" if anchored else ""), re.DOTALL)
+
+
+def parse_robots(text: str, agent: str) -> RobotsRules:
+    """Rules of a robots.txt for the product token ``agent`` (its own groups, else the ``*`` groups)."""
+    token = agent.lower()
+    groups: list[tuple[list[str], list[tuple[str, str]]]] = []
+    agents: list[str] = []
+    lines: list[tuple[str, str]] = []
+    in_rules = False
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if ":" not in line:
+            continue
+        key, value = (x.strip() for x in line.split(":", 1))
+        key = key.lower()
+        if key in ("user-agent", "useragent"):
+            if in_rules:
+                groups.append((agents, lines))
+                agents, lines, in_rules = [], [], False
+            agents.append(value.lower())
+        elif key in ("allow", "disallow", "crawl-delay") and agents:
+            in_rules = True
+            lines.append((key, value))
+    if agents:
+        groups.append((agents, lines))
+    mine = [ls for ags, ls in groups if any(a != "*" and a == token for a in ags)]
+    if not mine:
+        mine = [ls for ags, ls in groups if "*" in ags]
+    out = RobotsRules()
+    for ls in mine:
+        for key, value in ls:
+            if key == "crawl-delay":
+                try:
+                    out.crawl_delay = max(out.crawl_delay or 0.0, float(value))
+                except ValueError:
+                    pass
+            elif value:  # an empty Disallow means "nothing disallowed"
+                out.rules.append((len(value), key == "allow", _robots_pattern(value)))
+    return out
+
+
+# --------------------------------------------------------------------------- bodies
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -124,7 +255,69 @@ def _parse_retry_after(value: str | None) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+class _Decoder:
+    """Incremental Content-Encoding decoder whose output per call is bounded (bomb-safe)."""
+
+    def __init__(self, encoding: str):
+        self.encoding = encoding
+        if encoding in ("gzip", "x-gzip"):
+            self.obj: object = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self.obj = zlib.decompressobj(zlib.MAX_WBITS)
+            self.first = True
+        elif encoding == "br" and brotli is not None:
+            self.obj = brotli.Decompressor()
+        else:
+            raise ValueError(encoding)
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Decompress ``data``; never returns more than ``limit`` bytes (reaching it means: too large)."""
+        if self.encoding == "br":
+            return self.obj.process(data, output_buffer_limit=limit) if data else b""  # type: ignore[attr-defined]
+        d: zlib._Decompress = self.obj  # type: ignore[assignment]
+        try:
+            out = d.decompress(data, limit)
+        except zlib.error:
+            if self.encoding == "deflate" and getattr(self, "first", False):
+                # Servers disagree on "deflate": zlib-wrapped per the RFC, raw deflate in practice.
+                self.obj = d = zlib.decompressobj(-zlib.MAX_WBITS)
+                self.first = False
+                out = d.decompress(data, limit)
+            else:
+                raise
+        self.first = False
+        # A gzip body may hold several members one after another.
+        while d.eof and d.unused_data and len(out) < limit and self.encoding != "deflate":
+            rest = d.unused_data
+            self.obj = d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out += d.decompress(rest, limit - len(out))
+        return out
+
+
+def _decoders(content_encoding: str | None) -> list[_Decoder]:
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    return [_Decoder(c) for c in reversed(codings)]  # applied last first
+
+
+def _is_binary_type(content_type: str | None) -> bool:
+    main = (content_type or "").split(";", 1)[0].strip().lower()
+    if main in ("application/xhtml+xml", "application/xml", "application/x-httpd-php"):
+        return False
+    return bool(main) and main.startswith(BINARY_TYPES)
+
+
+def _request_target(path: str, query: str) -> str:
+    # Feeds carry raw Arabic and spaces in links; the request line must be ASCII.
+    target = quote(path or "/", safe="/%:@!$&'()*+,;=-._~")
+    if query:
+        target += "?" + quote(query, safe="=&%:@!$'()*+,;/?-._~")
+    return target
 
 
 class _HostGate:
@@ -150,27 +343,41 @@ class _HostGate:
         self.sem.release()
 
 
-class HttpClient:
-    """Polite, capped, SSRF-guarded HTTP GET for feeds, pages and robots.txt."""
+Resolver = Callable[[str, int], list[str]]
 
-    def __init__(self, settings: Settings, resolver: Callable[[str, int], list[str]] | None = None):
+
+class HttpClient:
+    """Polite, capped, SSRF-guarded HTTP GET for feeds, pages and robots.txt.
+
+    ``resolver`` replaces DNS (host, port -> addresses); ``trusted_hosts`` names hosts an
+    operator vouches for (an internal feed mirror): their addresses are not checked, but
+    every redirect they send still is.
+    """
+
+    def __init__(self, settings: Settings, resolver: Resolver | None = None, trusted_hosts: Iterable[str] = ()):
         self.s = settings
         self._resolver = resolver or self._resolve
+        self.trusted_hosts = {h.lower() for h in trusted_hosts}
         self._pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
         self._pools_lock = threading.Lock()
         self._gates: dict[str, _HostGate] = {}
-        self._robots: dict[str, tuple[float, urllib.robotparser.RobotFileParser | None]] = {}
+        self._robots: dict[str, tuple[float, RobotsRules | None | FetchError]] = {}
+        self._robots_locks: dict[str, threading.Lock] = {}
         self._robots_lock = threading.Lock()
-        self.sleep = time.sleep  # tests may shorten backoff; production sleeps for real
+        self.sleep = time.sleep  # one place to wait, so a caller can observe backoff
+        self.max_retry_wait = MAX_RETRY_WAIT
+        self.agent_token = settings.user_agent.split("/", 1)[0].strip() or "Rasad"
+        self.accept_encoding = "gzip, deflate, br" if brotli is not None else "gzip, deflate"
 
     # ------------------------------------------------------------------ plumbing
     @staticmethod
     def _resolve(host: str, port: int) -> list[str]:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as e:
+        except (socket.gaierror, UnicodeError) as e:
             raise FetchError("dns", f"cannot resolve {host}: {e}", host) from None
-        return list(dict.fromkeys(i[4][0] for i in infos))
+        ips = list(dict.fromkeys(str(i[4][0]) for i in infos))
+        return sorted(ips, key=lambda ip: ":" in ip)  # IPv4 first: many hosts have no IPv6 route
 
     def _gate(self, host: str) -> _HostGate:
         with self._pools_lock:
@@ -185,55 +392,101 @@ class HttpClient:
             pool = self._pools.get(key)
             if pool is None:
                 timeout = urllib3.Timeout(connect=self.s.connect_timeout, read=self.s.read_timeout)
+                size = max(1, self.s.per_host_concurrency)
                 if scheme == "https":
                     pool = urllib3.HTTPSConnectionPool(
-                        ip, port, timeout=timeout, retries=False, maxsize=4,
+                        ip, port, timeout=timeout, retries=False, maxsize=size, block=False,
                         server_hostname=host, assert_hostname=host,
                     )  # fmt: skip
                 else:
-                    pool = urllib3.HTTPConnectionPool(ip, port, timeout=timeout, retries=False, maxsize=4)
+                    pool = urllib3.HTTPConnectionPool(ip, port, timeout=timeout, retries=False, maxsize=size)
                 self._pools[key] = pool
             return pool
 
     def _target(self, url: str) -> tuple[str, str, int, str, str]:
-        parts = urlsplit(url)
+        """Check one hop: scheme, host, port, resolved and vetted address, request target."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as e:
+            raise FetchError("bad_url", str(e), url) from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise FetchError("bad_url", f"scheme {scheme!r} is not http(s)", url)
-        host = (parts.hostname or "").lower()
+        host = (parts.hostname or "").rstrip(".").lower()
         if not host:
             raise FetchError("bad_url", "no host", url)
         try:
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError:
-            raise FetchError("bad_url", "invalid port", url) from None
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            if not host.isascii():
+                raise FetchError("bad_url", f"host {host!r} is not a valid domain name", url) from None
+        port = port or (443 if scheme == "https" else 80)
         if host in METADATA_HOSTS:
             raise FetchError("blocked_ssrf", f"{host} is a cloud metadata host", url)
         ips = self._resolver(host, port)
         if not ips:
             raise FetchError("dns", f"{host} resolved to no address", url)
-        for ip in ips:
-            why = check_address(ip, self.s.allow_private_networks)
-            if why:
-                raise FetchError("blocked_ssrf", f"{host} resolves to {why}", url)
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        return scheme, ips[0], port, host, path
+        if host not in self.trusted_hosts:
+            for ip in ips:
+                why = check_address(ip, self.s.allow_private_networks)
+                if why:
+                    raise FetchError("blocked_ssrf", f"{host} resolves to {why}", url)
+        return scheme, ips[0], port, host, _request_target(parts.path, parts.query)
+
+    def _read_body(self, resp: urllib3.BaseHTTPResponse, url: str, max_bytes: int, deadline: float,
+                   truncate: bool) -> bytes:  # fmt: skip
+        """Stream, decode and cap a body; a slow trickle cannot outlive the deadline."""
+        try:
+            decoders = _decoders(resp.headers.get("content-encoding"))
+        except ValueError as e:
+            raise FetchError("bad_encoding", f"unsupported Content-Encoding {e}", url) from None
+        out = bytearray()
+        sock = getattr(getattr(resp, "connection", None), "sock", None)
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise FetchError("timeout", f"total time over {self.s.total_timeout}s", url)
+                if sock is not None:
+                    sock.settimeout(max(0.05, min(self.s.read_timeout, remaining)))
+                raw = resp.read1(CHUNK, decode_content=False)
+                if not raw:
+                    break
+                data = raw
+                for dec in decoders:
+                    data = dec.feed(data, max_bytes - len(out) + 1)
+                out += data
+                if len(out) > max_bytes:
+                    if truncate:
+                        return bytes(out[:max_bytes])
+                    raise FetchError("too_large", f"body exceeds cap of {max_bytes} bytes", url)
+        except (ReadTimeoutError, TimeoutError, socket.timeout) as e:
+            raise FetchError("timeout", f"read timed out: {e}", url) from None
+        except (zlib.error, ValueError) as e:
+            raise FetchError("bad_encoding", f"cannot decode {resp.headers.get('content-encoding')}: {e}", url) from None
+        except (ProtocolError, Urllib3HTTPError, OSError) as e:
+            raise FetchError("connection", str(e), url) from None
+        except Exception as e:  # brotli.error has no common base with the others
+            if brotli is not None and isinstance(e, brotli.error):
+                raise FetchError("bad_encoding", f"cannot decode br: {e}", url) from None
+            raise
+        return bytes(out)
 
     # ------------------------------------------------------------------ one attempt
-    def _get_once(self, url: str, max_bytes: int, headers: dict[str, str]) -> FetchResult:
+    def _get_once(self, url: str, max_bytes: int, headers: dict[str, str], *, refuse_binary: bool = False,
+                  truncate: bool = False) -> FetchResult:  # fmt: skip
         start = time.monotonic()
         deadline = start + self.s.total_timeout
         redirects: list[str] = []
         current = url
         while True:
-            scheme, ip, port, host, path = self._target(current)
+            scheme, ip, port, host, target = self._target(current)
             default_port = 443 if scheme == "https" else 80
             req_headers = {
                 "Host": host if port == default_port else f"{host}:{port}",
                 "User-Agent": self.s.user_agent,
-                "Accept-Encoding": "gzip, deflate, br",
+                "Accept-Encoding": self.accept_encoding,
                 "Accept": "*/*",
                 **headers,
             }
@@ -241,74 +494,77 @@ class HttpClient:
             with self._gate(host):
                 try:
                     resp = pool.urlopen(
-                        "GET", path, headers=req_headers, redirect=False, retries=False,
-                        preload_content=False, decode_content=True,
+                        "GET", target, headers=req_headers, redirect=False, retries=False,
+                        preload_content=False, decode_content=False, assert_same_host=False,
                     )  # fmt: skip
+                except urllib3.exceptions.NewConnectionError as e:
+                    # Checked first: urllib3 makes it a subclass of ConnectTimeoutError.
+                    raise FetchError("connection", str(e), current) from None
                 except (ReadTimeoutError, TimeoutError, urllib3.exceptions.ConnectTimeoutError) as e:
                     raise FetchError("timeout", str(e), current) from None
-                except (Urllib3HTTPError, OSError) as e:
+                except urllib3.exceptions.SSLError as e:
+                    raise FetchError("connection", f"TLS: {e}", current) from None
+                except (Urllib3HTTPError, OSError, ValueError) as e:
                     raise FetchError("connection", str(e), current) from None
+                complete = False
                 try:
                     status = resp.status
                     hdrs = {k.lower(): v for k, v in resp.headers.items()}
                     if status in (301, 302, 303, 307, 308) and hdrs.get("location"):
-                        resp.drain_conn()
                         if len(redirects) >= self.s.max_redirects:
                             raise FetchError("too_many_redirects", f"more than {self.s.max_redirects}", url)
                         redirects.append(current)
-                        current = urljoin(current, hdrs["location"])
+                        current = urljoin(current, hdrs["location"].strip())
                         continue
-                    declared = hdrs.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > max_bytes and status == 200:
-                        raise FetchError("too_large", f"Content-Length {declared} > cap {max_bytes}", current)
-                    chunks: list[bytes] = []
-                    size = 0
-                    try:
-                        for chunk in resp.stream(65536, decode_content=True):
-                            size += len(chunk)
-                            if size > max_bytes:
-                                raise FetchError("too_large", f"body exceeds cap of {max_bytes} bytes", current)
-                            if time.monotonic() > deadline:
-                                raise FetchError("timeout", f"total time over {self.s.total_timeout}s", current)
-                            chunks.append(chunk)
-                    except (ReadTimeoutError, TimeoutError) as e:
-                        raise FetchError("timeout", str(e), current) from None
-                    except (ProtocolError, Urllib3HTTPError, OSError) as e:
-                        raise FetchError("connection", str(e), current) from None
+                    body = b""
+                    if 200 <= status < 300:
+                        if refuse_binary and _is_binary_type(hdrs.get("content-type")):
+                            raise FetchError("not_html", f"content type {hdrs.get('content-type')}", current, status)
+                        declared = hdrs.get("content-length", "")
+                        if declared.isdigit() and int(declared) > max_bytes and not truncate \
+                                and not hdrs.get("content-encoding"):  # fmt: skip
+                            raise FetchError("too_large", f"Content-Length {declared} > cap {max_bytes}", current)
+                        body = self._read_body(resp, current, max_bytes, deadline, truncate)
+                        complete = True
                 finally:
+                    if not complete:
+                        # An unread body must not go back to the pool: the next request would read it.
+                        resp.close()
                     resp.release_conn()
-            body = b"".join(chunks)
             result = FetchResult(current, status, body, hdrs, url, redirects, time.monotonic() - start)
-            if status == 304:
+            if status == 304 or 200 <= status < 300:
                 return result
+            retry_after = _parse_retry_after(hdrs.get("retry-after"))
             if status == 429:
-                raise FetchError("http_429", "too many requests", current, 429, _parse_retry_after(hdrs.get("retry-after")))
-            if status >= 500:
-                raise FetchError("http_5xx", f"HTTP {status}", current, status, _parse_retry_after(hdrs.get("retry-after")))
-            if status >= 400:
-                raise FetchError("http_4xx", f"HTTP {status}", current, status)
-            return result
+                raise FetchError("http_429", "too many requests", current, 429, retry_after)
+            if status >= 500 and status not in (501, 505):
+                raise FetchError("http_5xx", f"HTTP {status}", current, status, retry_after)
+            raise FetchError("http_4xx" if status < 500 else "http_5xx_permanent", f"HTTP {status}", current, status)
 
     # ------------------------------------------------------------------ public
-    def get(self, url: str, max_bytes: int, headers: dict[str, str] | None = None) -> FetchResult:
+    def get(self, url: str, max_bytes: int, headers: dict[str, str] | None = None, *,
+            refuse_binary: bool = False, truncate: bool = False) -> FetchResult:  # fmt: skip
         """GET with retries on transient failures; raises FetchError when it gives up."""
         attempt = 0
         while True:
             try:
-                return self._get_once(url, max_bytes, headers or {})
+                return self._get_once(url, max_bytes, headers or {}, refuse_binary=refuse_binary, truncate=truncate)
             except FetchError as e:
                 attempt += 1
                 if not e.transient or attempt > self.s.retries or e.kind == "dns":
                     raise
-                delay = self.s.backoff_base * (2 ** (attempt - 1))
+                if e.retry_after is not None and e.retry_after > self.max_retry_wait:
+                    raise  # the caller defers (feed state keeps next_poll past Retry-After)
+                delay = self.s.backoff_base * (2 ** (attempt - 1)) * (1.0 + 0.1 * random.random())
                 if e.retry_after is not None:
-                    delay = max(delay, min(e.retry_after, 120.0))
-                log.info("retrying %s in %.1fs after %s", url, delay, e)
+                    delay = max(delay, e.retry_after)
+                log.info("retrying %s in %.2fs after %s", url, delay, e)
                 self.sleep(delay)
 
     def fetch_feed(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """Conditional GET of a feed (304 comes back as a result with ``not_modified``)."""
-        headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
+        headers = {"Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+                             "application/xml;q=0.9, */*;q=0.5"}  # fmt: skip
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -316,40 +572,60 @@ class HttpClient:
         return self.get(url, self.s.max_feed_bytes, headers)
 
     def fetch_page(self, url: str) -> FetchResult:
-        """GET an article page, honouring robots.txt when configured to."""
+        """GET an article page, honouring robots.txt when configured to; binary bodies are refused unread."""
         if self.s.respect_robots and not self.allowed_by_robots(url):
             raise FetchError("blocked_robots", "disallowed by robots.txt", url)
-        return self.get(url, self.s.max_page_bytes, {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"})
+        return self.get(url, self.s.max_page_bytes, {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"},
+                        refuse_binary=True)  # fmt: skip
+
+    def _robots_for(self, origin: str) -> RobotsRules | None:
+        """Rules for one origin, fetched once per TTL however many threads ask at once."""
+        with self._robots_lock:
+            lock = self._robots_locks.setdefault(origin, threading.Lock())
+        with lock:
+            now = time.monotonic()
+            cached = self._robots.get(origin)
+            if cached is None or cached[0] < now:
+                entry: RobotsRules | None | FetchError
+                ttl = ROBOTS_TTL
+                try:
+                    res = self.get(origin + "/robots.txt", ROBOTS_MAX_BYTES, {"Accept": "text/plain,*/*;q=0.5"},
+                                   truncate=True)  # fmt: skip
+                    entry = parse_robots(res.body.decode("utf-8", "replace"), self.agent_token)
+                except FetchError as e:
+                    if e.kind in ("http_4xx", "bad_encoding", "too_many_redirects"):
+                        entry = None  # RFC 9309 2.3.1.3: "unavailable" robots.txt -> everything allowed
+                    elif e.kind == "blocked_ssrf":
+                        raise
+                    else:
+                        # RFC 9309 2.3.1.4: unreachable (5xx, network) -> assume disallowed, and ask again soon.
+                        entry = FetchError("robots_unavailable", f"robots.txt unavailable: {e.reason}", origin)
+                        ttl = ROBOTS_FAILURE_TTL
+                if isinstance(entry, RobotsRules) and entry.crawl_delay:
+                    gate = self._gate((urlsplit(origin).hostname or "").lower())
+                    gate.delay = max(gate.delay, min(entry.crawl_delay, MAX_CRAWL_DELAY))
+                cached = (now + ttl, entry)
+                self._robots[origin] = cached
+        entry = cached[1]
+        if isinstance(entry, FetchError):
+            raise FetchError(entry.kind, entry.reason, entry.url)
+        return entry
 
     def allowed_by_robots(self, url: str) -> bool:
-        """Whether robots.txt of the URL's host lets our User-Agent fetch it (cached per host)."""
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        now = time.monotonic()
-        with self._robots_lock:
-            cached = self._robots.get(origin)
-        if cached is None or cached[0] < now:
-            parser: urllib.robotparser.RobotFileParser | None
-            try:
-                res = self.get(origin + "/robots.txt", 512 * 1024)
-                parser = urllib.robotparser.RobotFileParser()
-                parser.parse(res.body.decode("utf-8", "replace").splitlines())
-            except FetchError as e:
-                if e.kind in ("http_4xx",):
-                    parser = None  # no robots.txt: everything allowed
-                elif e.kind == "blocked_ssrf":
-                    raise
-                else:
-                    # RFC 9309: an unreachable robots.txt means "assume disallowed" for now.
-                    raise FetchError("robots_unavailable", f"robots.txt unavailable: {e.reason}", url) from None
-            cached = (now + 3600.0, parser)
-            with self._robots_lock:
-                self._robots[origin] = cached
-        parser = cached[1]
-        if parser is None:
-            return True
-        agent = self.s.user_agent.split("/", 1)[0]
-        return parser.can_fetch(agent, url)
+        """Whether robots.txt of the URL's origin lets our User-Agent fetch it (cached per origin)."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as e:
+            raise FetchError("bad_url", str(e), url) from None
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        if scheme not in ("http", "https") or not host:
+            raise FetchError("bad_url", "not an http(s) URL with a host", url)
+        netloc = f"[{host}]" if ":" in host else host
+        origin = f"{scheme}://{netloc}" + (f":{port}" if port else "")
+        rules = self._robots_for(origin)
+        return True if rules is None else rules.allowed(url)
 
     def close(self) -> None:
         """Close pooled connections."""

@@ -7,13 +7,14 @@ kind and reason, and every item ends with exactly one outcome in the report.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ingest.dedup import content_hash, minhash_from_stored, minhash_text, title_hash
+from ingest.dedup import NEAR_DUP_JACCARD, content_hash, minhash_from_stored, minhash_text, title_hash
 from ingest.extract import FeedHints, extract_article
 from ingest.feeds import FeedItem, FeedSpec, parse_feed
 from ingest.http import FetchError, HttpClient
@@ -59,10 +60,12 @@ def _poll_one(spec: FeedSpec, state: FeedState, client: HttpClient, now: datetim
     try:
         res = client.fetch_feed(spec.url, state.etag, state.last_modified)
     except FetchError as e:
-        st = record_failure(state, now, spec.poll_interval, e.kind, e.reason, cap, flag_after)
+        st = record_failure(state, now, spec.poll_interval, e.kind, e.reason, cap, flag_after, e.retry_after)
         return st, FeedOutcome(spec.id, "error", error_kind=e.kind, error=e.reason), []
     if res.not_modified:
-        st = record_success(state, now, spec.poll_interval, res.etag, res.last_modified, 0, 0)
+        # A 304 may omit the validators; the stored ones are still the right ones to send.
+        st = record_success(state, now, spec.poll_interval, res.etag or state.etag,
+                            res.last_modified or state.last_modified, 0, 0)  # fmt: skip
         return st, FeedOutcome(spec.id, "not_modified"), []
     parsed = parse_feed(res.body, spec.id, res.url, spec.language, res.content_type)
     if parsed.error:
@@ -89,6 +92,9 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, no
 
     def work(spec: FeedSpec) -> tuple[FeedState, FeedOutcome, list[FeedItem]]:
         st = states[spec.id]
+        if st.url and st.url != spec.url:
+            # The registry moved the feed: validators of the old address mean nothing here.
+            st.etag = st.last_modified = None
         st.url, st.name = spec.url, spec.name
         try:
             return _poll_one(spec, st, client, now, s.feed_backoff_cap, s.feed_flag_after)
@@ -122,6 +128,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
     candidates: list[tuple[FeedItem, str]] = []
     seen_ids: set[str] = set()
     seen_guids: set[tuple[str, str]] = set()
+    canonical: list[tuple[FeedItem, str]] = []
     for item in items:
         try:
             canon = canonicalize_url(item.link)
@@ -130,6 +137,11 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
             report.failures["bad_url"] += 1
             report.errors.append(f"{item.feed_id}: {e}")
             continue
+        canonical.append((item, canon))
+    unreliable = _unreliable_guids(canonical)
+    for item, canon in canonical:
+        if item.guid and (item.feed_id, item.guid) in unreliable:
+            item = dataclasses.replace(item, guid=None)
         aid = article_id(canon)
         key = (item.feed_id, item.guid or "")
         if aid in seen_ids or (item.guid and key in seen_guids):
@@ -154,6 +166,17 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
 
     # 2. Download and extract, in parallel (the HTTP client enforces per-host politeness).
     def work(pair: tuple[FeedItem, str]) -> Article:
+        try:
+            return _fetch_one(pair)
+        except Exception as e:  # one bad page never takes the batch down
+            item, canon = pair
+            log.exception("fetching %s crashed", item.link)
+            art = Article(url=item.link, canonical_url=canon, feed_id=item.feed_id, source=item.feed_id,
+                          guid=item.guid, title=item.title, fetched_at=utc_iso(now))  # fmt: skip
+            art.status, art.status_reason = records.STATUS_FETCH_ERROR, f"internal: {type(e).__name__}: {e}"
+            return art
+
+    def _fetch_one(pair: tuple[FeedItem, str]) -> Article:
         item, canon = pair
         spec = specs.get(item.feed_id)
         art = Article(
@@ -171,11 +194,18 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
             if e.kind in ("blocked_ssrf", "blocked_robots"):
                 art.status, art.status_reason = records.STATUS_BLOCKED, f"{e.kind}: {e.reason}"
                 return art
-            # The page is unreachable: the feed's own content may still carry the article.
-            art.status_reason = f"{e.kind}: {e.reason}"
-            if not (item.content or item.summary):
-                art.status = records.STATUS_FETCH_ERROR
-                return art
+            if e.kind == "not_html":
+                # Refused unread (a PDF, video, archive): recorded as such, never as page text.
+                if not (item.content or item.summary):
+                    art.status, art.status_reason = records.STATUS_NOT_HTML, f"not_html: {e.reason}"
+                    return art
+                art.status_reason = f"not_html: {e.reason}"
+            else:
+                # The page is unreachable: the feed's own content may still carry the article.
+                art.status_reason = f"{e.kind}: {e.reason}"
+                if not (item.content or item.summary):
+                    art.status = records.STATUS_FETCH_ERROR
+                    return art
         try:
             ex = extract_article(body, final_url, ctype, _hints(item))
         except Exception as e:  # extraction must never take the batch down
@@ -193,6 +223,8 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         if ex.status != "ok":
             art.status = records.STATUS_NOT_HTML if ex.status == "not_html" else records.STATUS_NO_TEXT
             art.status_reason = f"{ex.status}: {ex.status_reason}"
+        elif art.status_reason and ex.text_source != "page":
+            art.status_reason = f"page unusable ({art.status_reason}); text from {ex.text_source}"
         return art
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -236,14 +268,14 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
                 other = minhash_from_stored(cand.get("minhash"))
                 if other and mh:
                     j = mh.jaccard(other)
-                    if j >= 0.6 and (best is None or j > best[0]):
+                    if j >= NEAR_DUP_JACCARD and (best is None or j > best[0]):
                         best = (j, cand.get("duplicate_of") or cand["_id"])
             for band in a.minhash_bands:
                 for b in batch_bands.get(band, []):
                     other = minhash_from_stored(b.minhash)
                     if other and mh:
                         j = mh.jaccard(other)
-                        if j >= 0.6 and (best is None or j > best[0]):
+                        if j >= NEAR_DUP_JACCARD and (best is None or j > best[0]):
                             best = (j, b.duplicate_of or b.id)
             if best:
                 a.duplicate_of = best[1]
@@ -254,4 +286,21 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
             batch_bands.setdefault(band, []).append(a)
         report.outcomes[a.status] += 1
         report.articles.append(a)
+    new_per_feed = Counter(a.feed_id for a in report.articles)
+    try:
+        store.add_new_articles(dict(new_per_feed))
+    except Exception as e:  # bookkeeping only: the articles themselves must still go on
+        log.warning("could not update feed counters: %s", e)
     return report
+
+
+def _unreliable_guids(items: list[tuple[FeedItem, str]]) -> set[tuple[str, str]]:
+    """GUIDs one feed gives to different articles in one batch (some CMSs repeat one GUID for all).
+
+    Trusting such a GUID would drop every article after the first as a duplicate.
+    """
+    urls: dict[tuple[str, str], set[str]] = {}
+    for item, canon in items:
+        if item.guid:
+            urls.setdefault((item.feed_id, item.guid), set()).add(canon)
+    return {key for key, canons in urls.items() if len(canons) > 1}

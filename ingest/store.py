@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from collections.abc import Iterator
 
 from elasticsearch import Elasticsearch, NotFoundError
 
@@ -22,6 +23,12 @@ HEALTH_OK = "ok"
 HEALTH_FAILING = "failing"  # failing, backing off, still polled
 HEALTH_FLAGGED = "flagged"  # failed feed_flag_after times in a row: needs a person
 HEALTH_NEW = "new"
+LOOKUP_CHUNK = 1000  # ids/terms per look-up query (well under index.max_result_window)
+
+
+def _chunks(values: list[str], size: int = LOOKUP_CHUNK) -> Iterator[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
 
 
 @dataclass
@@ -57,11 +64,11 @@ def backoff_seconds(failures: int, interval: int, cap: int) -> int:
 
 def record_success(state: FeedState, now: datetime, interval: int, etag: str | None,
                    last_modified: str | None, items: int, new: int) -> FeedState:  # fmt: skip
-    """State after a successful poll (also after a 304)."""
+    """State after a successful poll (also after a 304); the validators given replace the stored ones."""
     return dataclasses.replace(
         state,
-        etag=etag or state.etag,
-        last_modified=last_modified or state.last_modified,
+        etag=etag,
+        last_modified=last_modified,
         last_polled=utc_iso(now),
         last_success=utc_iso(now),
         consecutive_failures=0,
@@ -74,16 +81,22 @@ def record_success(state: FeedState, now: datetime, interval: int, etag: str | N
 
 
 def record_failure(state: FeedState, now: datetime, interval: int, kind: str, reason: str,
-                   cap: int, flag_after: int) -> FeedState:  # fmt: skip
-    """State after a failed poll: back off exponentially; flag (never drop) a feed that keeps failing."""
+                   cap: int, flag_after: int, retry_after: float | None = None) -> FeedState:  # fmt: skip
+    """State after a failed poll: back off exponentially; flag (never drop) a feed that keeps failing.
+
+    A server's Retry-After is honoured even beyond the cap: coming back earlier only earns another 429.
+    """
     failures = state.consecutive_failures + 1
+    delay = backoff_seconds(failures, interval, cap)
+    if retry_after is not None:
+        delay = max(delay, int(min(retry_after, 7 * 86400)))
     return dataclasses.replace(
         state,
         last_polled=utc_iso(now),
         last_error=reason[:2000],
         last_error_kind=kind,
         consecutive_failures=failures,
-        next_poll=utc_iso(now + timedelta(seconds=backoff_seconds(failures, interval, cap))),
+        next_poll=utc_iso(now + timedelta(seconds=delay)),
         health=HEALTH_FLAGGED if failures >= flag_after else HEALTH_FAILING,
         updated_at=utc_iso(now),
     )
@@ -102,24 +115,39 @@ class IngestStore:
     def load_states(self, feed_ids: list[str]) -> dict[str, FeedState]:
         """Stored state of each feed (a fresh state for feeds never polled)."""
         out = {fid: FeedState(feed_id=fid) for fid in feed_ids}
-        if not feed_ids:
-            return out
-        res = self.es.mget(index=self.feeds_index, ids=feed_ids)
         names = {f.name for f in dataclasses.fields(FeedState)}
-        for doc in res["docs"]:
-            if doc.get("found"):
-                src = {k: v for k, v in doc["_source"].items() if k in names}
-                out[doc["_id"]] = FeedState(**src)
+        for chunk in _chunks(list(dict.fromkeys(feed_ids))):
+            try:
+                res = self.es.mget(index=self.feeds_index, ids=chunk)
+            except NotFoundError:
+                return out  # no feed polled yet on this cluster
+            for doc in res["docs"]:
+                if doc.get("found"):
+                    src = {k: v for k, v in doc["_source"].items() if k in names}
+                    out[doc["_id"]] = FeedState(**src)
         return out
 
     def save_state(self, state: FeedState) -> None:
         """Write one feed's state (idempotent: keyed by feed id)."""
         self.es.index(index=self.feeds_index, id=state.feed_id, document=dataclasses.asdict(state))
 
+    def add_new_articles(self, counts: dict[str, int]) -> None:
+        """Add each feed's new-article count of a fetch run to its state (atomic per feed)."""
+        for feed_id, n in counts.items():
+            if n <= 0:
+                continue
+            try:
+                self.es.update(index=self.feeds_index, id=feed_id, retry_on_conflict=3,
+                               script={"source": "ctx._source.new_articles = (ctx._source.new_articles == null"
+                                                 " ? 0 : ctx._source.new_articles) + params.n",
+                                       "params": {"n": n}})  # fmt: skip
+            except NotFoundError:
+                continue  # items fed in by hand, from a feed never polled: nothing to count against
+
     def all_states(self) -> list[FeedState]:
         """Every stored feed state, for `rasad feeds status`."""
         try:
-            res = self.es.search(index=self.feeds_index, size=1000, sort=[{"feed_id": "asc"}])
+            res = self.es.search(index=self.feeds_index, size=10000, sort=[{"feed_id": "asc"}])
         except NotFoundError:
             return []
         names = {f.name for f in dataclasses.fields(FeedState)}
@@ -136,24 +164,30 @@ class IngestStore:
 
     def existing_ids(self, ids: list[str]) -> set[str]:
         """Which of these article ids are already stored."""
-        if not ids:
-            return set()
-        hits = self._search({"ids": {"values": ids}}, len(ids), ["id"])
-        return {h["_id"] for h in hits}
+        out: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            out |= {h["_id"] for h in self._search({"ids": {"values": chunk}}, len(chunk), ["id"])}
+        return out
 
     def known_guids(self, feed_id: str, guids: list[str]) -> set[str]:
         """Which GUIDs of one feed are already stored."""
-        if not guids:
-            return set()
-        q = {"bool": {"filter": [{"term": {"feed_id": feed_id}}, {"terms": {"guid": guids}}]}}
-        return {h["guid"] for h in self._search(q, len(guids), ["guid"]) if h.get("guid")}
+        out: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(guids))):
+            q = {"bool": {"filter": [{"term": {"feed_id": feed_id}}, {"terms": {"guid": chunk}}]}}
+            out |= {h["guid"] for h in self._search(q, len(chunk) * 2, ["guid"]) if h.get("guid")}
+        return out
 
     def by_content_hash(self, hashes: list[str]) -> dict[str, dict[str, Any]]:
-        """Stored articles (id, source) with these exact content hashes."""
-        if not hashes:
-            return {}
-        hits = self._search({"terms": {"content_hash": hashes}}, len(hashes) * 2, ["id", "source", "content_hash", "duplicate_of"])
-        return {h["content_hash"]: h for h in hits}
+        """Stored articles (id, source) with these exact content hashes; the original wins over its copies."""
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(dict.fromkeys(hashes))):
+            hits = self._search({"terms": {"content_hash": chunk}}, len(chunk) * 3,
+                                ["id", "source", "content_hash", "duplicate_of"])  # fmt: skip
+            for h in hits:
+                prev = out.get(h["content_hash"])
+                if prev is None or (prev.get("duplicate_of") and not h.get("duplicate_of")):
+                    out[h["content_hash"]] = h
+        return out
 
     def near_candidates(self, bands: list[str], since: datetime) -> list[dict[str, Any]]:
         """Stored articles sharing at least one LSH band, first seen after ``since``."""

@@ -165,8 +165,10 @@ def test_near_duplicates_fold_into_the_first_alert(es, smtp):
     assert (rep.queued, rep.folded, rep.sent) == (1, 3, 1)
     msg = smtp.received[0].message
     assert msg["Subject"].endswith("(+3 more sources)")
-    assert "+3 more sources: Source B, Source C, Source D" in msg.get_body(("plain",)).get_content().replace(
-        " https://b.example/1", "").replace(" https://c.example/1", "").replace(" https://d.example/1", "")
+    text = msg.get_body(("plain",)).get_content()
+    assert "+3 مصادر أخرى: Source B, Source C, Source D" in text and "Source D: https://d.example/1" in text
+    assert "+3 مصادر أخرى: <bdi>Source B</bdi>، " in msg.get_body(("html",)).get_content().replace(
+        '<a href="https://b.example/1">', "").replace("</a>", "")
     # A later near-duplicate of an alert already sent is recorded, not mailed again.
     late = arabic(1, source="Source E", duplicate_of=original.id)
     late.url = late.canonical_url = "https://e.example/1"

@@ -1,0 +1,39 @@
+"""Settings: shipped defaults, a user file, environment overrides, clear errors, masked secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from rasad.settings import SettingsError, load_settings
+
+
+def test_defaults_then_file_then_environment(tmp_path):
+    user = tmp_path / "rasad.yaml"
+    user.write_text("index_prefix: fromfile\nsmtp_port: 2525\n")
+    s = load_settings(env={"RASAD_CONFIG": str(user), "RASAD_SMTP_PORT": "2626", "RASAD_ES_URL": "http://127.0.0.1:9999"})
+    assert s.index_prefix == "fromfile"  # file over defaults
+    assert s.smtp_port == 2626  # environment over file
+    assert s.es_url == "http://127.0.0.1:9999"
+    assert s.index("articles") == "fromfile-articles"
+    assert load_settings(env={}).es_url == "http://127.0.0.1:9200"
+
+
+def test_bad_values_name_the_key_and_where_it_came_from(tmp_path):
+    with pytest.raises(SettingsError, match=r"RASAD_SMTP_PORT.*smtp_port = 'abc'"):
+        load_settings(env={"RASAD_SMTP_PORT": "abc"})
+    with pytest.raises(SettingsError, match="RASAD_ALLOW_PRIVATE_NETWORKS"):
+        load_settings(env={"RASAD_ALLOW_PRIVATE_NETWORKS": "maybe"})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("no_such_setting: 1\n")
+    with pytest.raises(SettingsError, match=r"no_such_setting.*bad\.yaml"):
+        load_settings(env={"RASAD_CONFIG": str(bad)})
+    with pytest.raises(SettingsError, match="not a file"):
+        load_settings(env={"RASAD_CONFIG": str(tmp_path / "missing.yaml")})
+
+
+def test_secrets_are_masked_in_public_view():
+    s = load_settings(env={"RASAD_ES_PASSWORD": "hunter2", "RASAD_SMTP_PASSWORD": "s3cret"})
+    pub = s.public()
+    assert pub["es_password"] == "***" and pub["smtp_password"] == "***"
+    assert "hunter2" not in repr(pub) and "s3cret" not in repr(pub)
+    assert s.es_password == "hunter2"
