@@ -41,8 +41,8 @@ STATUS_PAYWALL = "paywall"
 
 # An article body shorter than this is a stub, a teaser or an error page.
 MIN_TEXT_WORDS = 30
-# Scripts written without spaces (Chinese, Japanese, Thai) count characters instead.
-MIN_TEXT_CHARS = 250
+# Scripts written without spaces (Chinese, Japanese, Thai): two characters count as a word.
+_UNSPACED_RE = re.compile("[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # A paywall notice with more text than this is a metered page that still carries the article.
 PAYWALL_MAX_WORDS = 200
 # Pages above this many links get their navigation pruned (mega-menus, footers of sections).
@@ -500,13 +500,13 @@ _BLOCK_TAGS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "bloc
 
 
 def count_words(text: str) -> int:
-    """Whitespace-separated words."""
-    return len(text.split())
+    """Words in ``text``: whitespace-separated, or two characters each in unspaced scripts."""
+    return max(len(text.split()), len(_UNSPACED_RE.findall(text)) // 2)
 
 
 def is_substantial(text: str) -> bool:
-    """Enough text to be an article body (words, or characters for unspaced scripts)."""
-    return count_words(text) >= MIN_TEXT_WORDS or len(text) >= MIN_TEXT_CHARS
+    """Enough text to be an article body."""
+    return count_words(text) >= MIN_TEXT_WORDS
 
 
 def html_fragment_to_text(fragment: str) -> str:

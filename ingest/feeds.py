@@ -170,7 +170,7 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
         if not isinstance(entry, dict):
             problems.append(f"{where()}: expected a mapping, got {type(entry).__name__}")
             continue
-        bad = False
+        bad = any(r[0] == i for r in repeated)
         for key in sorted(set(entry) - KNOWN_FIELDS):
             problems.append(f"{where(key)}: unknown field (known: {', '.join(sorted(KNOWN_FIELDS))})")
             bad = True
@@ -337,7 +337,7 @@ def parse_json_feed(body: bytes, feed_id: str, url: str = "", language_hint: str
 
 def _entry_time(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        t = entry.get(key)
+        t = dict.get(entry, key)  # plain dict look-up: FeedParserDict's fallback mapping warns
         if t:
             try:
                 return datetime.fromtimestamp(calendar.timegm(t), tz=timezone.utc)

@@ -35,6 +35,8 @@ def run_demo(use_airflow: bool = True) -> int:
         if use_airflow:
             from rasad.airflow_local import configure_airflow, ensure_db, run_dag_test  # noqa: PLC0415
 
+            # Task logs would bury the summary; warnings and errors still show.
+            os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
             configure_airflow(s.var_path / "airflow")
             ensure_db(s.var_path / "airflow")
             print("[demo] running the Airflow DAG rasad_cycle with dag.test() ...", flush=True)

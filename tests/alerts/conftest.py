@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from rasad.records import Article, EntityTag, Mention, TopicTag, article_id
 from tests.alerts.smtp_servers import ScriptedSmtp
 from tests.conftest import free_port
+
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -28,6 +33,19 @@ def smtp(outbox_settings):
     with ScriptedSmtp(port) as server:
         server.settings = outbox_settings.replace(smtp_host="127.0.0.1", smtp_port=port)  # type: ignore[attr-defined]
         yield server
+
+
+@pytest.fixture
+def demo_env(settings, es, demo_feeds, mail_sink, monkeypatch, tmp_path):
+    """Settings (from the environment, as the CLI reads them) for a demo cycle with the demo rules."""
+    from rasad.settings import load_settings
+
+    rules = tmp_path / "rules.yaml"
+    shutil.copy(PROJECT / "examples" / "demo" / "rules.yaml", rules)
+    monkeypatch.setenv("RASAD_ALLOW_PRIVATE_NETWORKS", "1")
+    monkeypatch.setenv("RASAD_RULES_FILE", str(rules))
+    monkeypatch.setenv("RASAD_FEEDS_FILE", str(demo_feeds))
+    return load_settings(), rules
 
 
 def make_article(title: str, text: str = "", *, lang: str = "ar", source: str = "Source A", feed: str = "feed-a",

@@ -84,19 +84,6 @@ def _comparable(mails: list[dict]) -> list[tuple]:
     return sorted((m["message_id"], m["subject"], ", ".join(m["to"]), m["text"]) for m in mails)
 
 
-@pytest.fixture
-def demo_env(settings, es, demo_feeds, mail_sink, monkeypatch, tmp_path):
-    """Settings (from the environment, as the CLI reads them) for a demo cycle with the demo rules."""
-    from rasad.settings import load_settings
-
-    rules = tmp_path / "rules.yaml"
-    shutil.copy(DEMO_RULES, rules)
-    monkeypatch.setenv("RASAD_ALLOW_PRIVATE_NETWORKS", "1")
-    monkeypatch.setenv("RASAD_RULES_FILE", str(rules))
-    monkeypatch.setenv("RASAD_FEEDS_FILE", str(demo_feeds))
-    return load_settings(), rules
-
-
 def test_preview_shows_what_the_pipeline_then_sends(demo_env, es, mail_sink):
     """Preview from the stored articles first, then the alert step sends exactly those mails."""
     from alerts.outbox import EsOutbox

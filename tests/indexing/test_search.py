@@ -78,7 +78,7 @@ def test_filters(es, settings, loaded):
     assert _ids(es, settings, topic="diplomacy") == {loaded["ba"]}  # parent finds sub-topic
     assert _ids(es, settings, entity="China") == {loaded["waw"]}
     assert _ids(es, settings, entity="الصين") == {loaded["waw"]}
-    recent = _ids(es, settings, since="24h")
+    recent = _ids(es, settings, since="30h")
     assert loaded["lam"] in recent and loaded["waw"] not in recent
 
 
