@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast es-start es-stop lock lint bench clean
+.PHONY: help setup system-deps demo test es-start es-stop lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,11 +23,11 @@ setup: $(STAMP) ## create .venv with the pinned dependencies (reproducible)
 demo: setup ## set everything up and run the offline demo end to end (Elasticsearch, demo site, Airflow, mail)
 	$(BIN)/rasad demo
 
-test: setup ## run the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
-	$(BIN)/python -m pytest -q
+system-deps: ## Debian packages some tests use (chromium, docker-compose); idempotent
+	bash scripts/install-system-deps.sh
 
-test-fast: setup ## tests that need no Elasticsearch node
-	$(BIN)/python -m pytest -q -m "not slow" --deselect tests/dags
+test: setup system-deps ## run the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
+	$(BIN)/python -m pytest -q
 
 es-start: setup ## start the local Elasticsearch node (RASAD_ES_URL, default 127.0.0.1:9200)
 	$(BIN)/rasad es start

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from alerts.render import format_time
+from alerts.render import format_time, wire_text
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -88,7 +88,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
               f"{sum(len(w.items) for w in pv.waiting)} item(s) waiting")  # fmt: skip
     if out_dir:
         for plan, msg in pv.mails:
-            (out_dir / f"{plan.key}.eml").write_bytes(bytes(msg))
+            (out_dir / f"{plan.key}.eml").write_text(wire_text(msg), encoding="ascii", newline="")
             html_part = msg.get_body(("html",))
             if html_part is not None:
                 (out_dir / f"{plan.key}.html").write_text(html_part.get_content(), encoding="utf-8")

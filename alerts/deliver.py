@@ -22,7 +22,6 @@ that clients and list servers can recognise by its Message-ID. docs/alerts.md ex
 from __future__ import annotations
 
 import logging
-from email.policy import SMTP as SMTP_POLICY
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -33,7 +32,7 @@ from alerts.items import AlertItem, item_from_match, item_from_signal
 from alerts.match import match_articles, match_signal
 from alerts.outbox import FAILED, PENDING, SENDING, SENT, EsOutbox, item_doc, mail_doc
 from alerts.plan import MAILED, MailSchedule, OutboxView, classify_new, schedule_mails
-from alerts.render import build_mail
+from alerts.render import build_mail, wire_text
 from alerts.rules import AlertRule
 from alerts.smtp import SmtpConfig, SmtpFailure, SmtpSender, smtp_config
 from rasad.records import Article, utc_iso
@@ -124,7 +123,7 @@ def record_and_schedule(outbox: EsOutbox, settings: Settings, rules: list[AlertR
     outbox.mark_items(schedule.already_mailed, MAILED, now)
     report.waiting = sum(len(w.items) for w in schedule.waiting)
     for plan, msg in render_schedule(schedule, settings, mail_from, now):
-        doc = mail_doc(plan, str(msg["Subject"]), str(msg["Message-ID"]), msg.as_string(policy=SMTP_POLICY), mail_from, now)
+        doc = mail_doc(plan, str(msg["Subject"]), str(msg["Message-ID"]), wire_text(msg), mail_from, now)
         created, _ = outbox.create_many([doc])
         report.mails_created += len(created)
         # Items are marked only after their mail is stored: a crash here re-marks, never re-mails.

@@ -46,7 +46,7 @@ class Preview:
 
 
 def stored_articles(es: Elasticsearch, settings: Settings, since: datetime, page: int = 500) -> list[Article]:
-    """Articles fetched since ``since``, in fetch order (the order the pipeline saw them)."""
+    """Articles fetched since ``since``, in fetch order."""
     out: list[Article] = []
     after = None
     while True:
@@ -63,12 +63,26 @@ def stored_articles(es: Elasticsearch, settings: Settings, since: datetime, page
         after = hits[-1]["sort"]
 
 
+def stored_signals(es: Elasticsearch, settings: Settings, article_ids: list[str]) -> list[dict]:
+    """Event signals fired by these articles (the events stage stores them in ``<prefix>-signals``)."""
+    out: list[dict] = []
+    for i in range(0, len(article_ids), 1000):
+        try:
+            res = es.search(index=settings.index("signals"), size=10_000, sort=[{"id": "asc"}],
+                            query={"terms": {"article_id": article_ids[i : i + 1000]}})  # fmt: skip
+        except NotFoundError:
+            return out
+        out += [h["_source"] for h in res["hits"]["hits"]]
+    return out
+
+
 def preview_alerts(es: Elasticsearch, settings: Settings, rules: list[AlertRule], since: timedelta,
                    now: datetime, include_alerted: bool = False) -> Preview:  # fmt: skip
     """What the alert step would send now for the articles fetched in the last ``since``."""
     articles = stored_articles(es, settings, now - since)
     base: OutboxView = EmptyOutbox() if include_alerted else EsOutbox(es, settings)
-    items = collect_items(es, settings, rules, articles, None, now)
+    signals = stored_signals(es, settings, [a.id for a in articles]) if articles else []
+    items = collect_items(es, settings, rules, articles, signals, now)
     new, already = classify_new(base, rules, items, now)
     schedule = schedule_mails(OverlayOutbox(base, new), rules, now)
     mail_from = smtp_config(settings).mail_from

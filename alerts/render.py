@@ -7,6 +7,7 @@ text), and only http(s) links become links (no ``javascript:`` URLs).
 
 from __future__ import annotations
 
+import email.policy
 import html
 import re
 import unicodedata
@@ -23,6 +24,10 @@ from rasad.records import parse_iso
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 SUBJECT_MAX = 180
+# How a mail goes on the wire: CRLF, and headers not folded. CPython's folder drops the space
+# between two encoded-words when it folds a long non-ASCII subject («لمواجهة تهديد» arrives as
+# «لمواجهةتهديد»); unfolded, the subject is one encoded-word on one line (< 998 octets, RFC 5322).
+WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
 RTL_LANGUAGES = {"ar", "fa", "ur", "he", "ps", "ckb"}
 LANGUAGE_NAMES = {"ar": "Arabic", "en": "English", "fa": "Persian", "ur": "Urdu", "ru": "Russian", "fr": "French"}
 # An Arabic item is labelled in Arabic, so a right-to-left block does not mix in English words.
@@ -126,6 +131,12 @@ def _labels(item: AlertItem, kind: str) -> list[str]:
     return [(e.get("name_ar") if arabic and e.get("name_ar") else e.get("name")) or e["id"] for e in item.entities]
 
 
+def counts(signal: dict) -> str:
+    """'2 sources, 3 articles' for a signal."""
+    n, m = int(signal.get("source_count") or 0), int(signal.get("article_count") or 0)
+    return f"{n} source{'s' if n != 1 else ''}, {m} article{'s' if m != 1 else ''}"
+
+
 def _link(url: str | None, text_html: str) -> str:
     ok = safe_url(url)
     return f'<a href="{html.escape(ok, quote=True)}">{text_html}</a>' if ok else text_html
@@ -141,7 +152,7 @@ def render_item_html(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
         sig = item.signal
         label = SIGNAL_LABELS.get(sig.get("kind") or "", sig.get("kind") or "")
         meta.append(f"<strong>{html.escape(label)}</strong>")
-        meta.append(f"{int(sig.get('source_count') or 0)} sources, {int(sig.get('article_count') or 0)} articles")
+        meta.append(counts(sig))
     else:
         meta.append(f"<bdi>{html.escape(item.source)}</bdi>")
     if item.published:
@@ -197,7 +208,7 @@ def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
     if item.type == SIGNAL and item.signal:
         sig = item.signal
         meta.append(SIGNAL_LABELS.get(sig.get("kind") or "", sig.get("kind") or ""))
-        meta.append(f"{int(sig.get('source_count') or 0)} sources, {int(sig.get('article_count') or 0)} articles")
+        meta.append(counts(sig))
     else:
         meta.append(item.source)
     if item.published:
@@ -263,6 +274,11 @@ def message_id_for(key: str, mail_from: str) -> str:
     """Stable Message-ID for a mail, so a resend after a crash is recognisably the same mail."""
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "rasad.local"
     return f"<{key}@{safe_header(domain, 200).replace(' ', '')}>"
+
+
+def wire_text(msg: EmailMessage) -> str:
+    """The message as sent: CRLF line ends, 7-bit, headers unfolded (see WIRE_POLICY)."""
+    return msg.as_string(policy=WIRE_POLICY)
 
 
 def build_mail(plan: MailPlan, *, mail_from: str, rules_file: str, kibana_url: str,

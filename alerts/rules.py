@@ -165,7 +165,9 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
         for k in sorted(set(r) - KNOWN):
             problems.append(f"{where(k)}: unknown field (known: {', '.join(sorted(KNOWN))})")
         rname = r.get("name")
-        if not isinstance(rname, str) or not RULE_NAME_RE.match(rname):
+        if isinstance(rname, (bool, int, float)):  # YAML 1.1 reads off/yes/no as booleans, 1.0 as a number
+            problems.append(f"{where('name')}: YAML read the name as {type(rname).__name__} {rname!r}: quote it")
+        elif not isinstance(rname, str) or not RULE_NAME_RE.match(rname):
             problems.append(f"{where('name')}: name {rname!r} must match {RULE_NAME_RE.pattern}")
         elif rname in names:
             problems.append(f"{where('name')}: duplicate rule name {rname!r}")

@@ -96,12 +96,6 @@ def article_action(settings: Settings, article: Article, now: str | None = None)
     return {"_op_type": "index", "_index": article_index(settings, article.fetched_at), "_id": article.id, "_source": doc}
 
 
-def event_action(settings: Settings, event: dict[str, Any], now: str | None = None) -> dict[str, Any]:
-    """The bulk action for one event document (``enrich.events.cluster.Event.to_doc()``)."""
-    doc = {**event, "updated_at": now or now_iso()}
-    return {"_op_type": "index", "_index": single_index(settings, "events"), "_id": event["id"], "_source": doc}
-
-
 def route_existing(es: Elasticsearch, settings: Settings, actions: Iterable[dict], report: IndexReport,
                    batch: int = CHUNK_DOCS) -> Iterator[dict]:  # fmt: skip
     """Send articles already stored in another month's index back to that index."""
@@ -256,9 +250,15 @@ def _index_with_outbox(es: Elasticsearch, settings: Settings, actions: list[dict
 def index_articles(es: Elasticsearch, settings: Settings, articles: list[Article],
                    progress: Callable[[int], None] | None = None) -> IndexReport:  # fmt: skip
     """Index articles (replaying the outbox first); on an outage queue them in the outbox."""
-    report = IndexReport()
     now = now_iso()
-    actions = [article_action(settings, a, now) for a in articles]
+    return index_article_actions(es, settings, [article_action(settings, a, now) for a in articles], now, progress)
+
+
+def index_article_actions(es: Elasticsearch, settings: Settings, actions: list[dict], now: str | None = None,
+                          progress: Callable[[int], None] | None = None) -> IndexReport:  # fmt: skip
+    """Write prepared article actions: outbox replay, month re-routing, retries, dead-letter, outbox."""
+    report = IndexReport()
+    now = now or now_iso()
     try:
         actions = list(route_existing(es, settings, actions, report))
     except OUTAGE_ERRORS:
@@ -267,11 +267,21 @@ def index_articles(es: Elasticsearch, settings: Settings, articles: list[Article
     return report
 
 
-def index_events(es: Elasticsearch, settings: Settings, events: list[dict[str, Any]]) -> IndexReport:
-    """Index event documents by their deterministic id; same outbox and dead-letter rules."""
+def index_article_stream(es: Elasticsearch, settings: Settings, articles: Iterable[Article],
+                         progress: Callable[[int], None] | None = None) -> IndexReport:  # fmt: skip
+    """Index an unbounded stream (backfills) in constant memory: one chunk in flight at a time.
+
+    Rejected documents are dead-lettered and transient failures go to the outbox as usual;
+    an outage raises (a stream cannot be parked whole), and re-running the backfill is
+    safe because every write is keyed by id.
+    """
     report = IndexReport()
     now = now_iso()
-    actions = [event_action(settings, e, now) for e in events]
-    _index_with_outbox(es, settings, actions, report, now, refresh=single_index(settings, "events"))
+    actions = (article_action(settings, a, now) for a in articles)
+    transient = write_actions(es, settings, route_existing(es, settings, actions, report), report, now,
+                              progress=progress)  # fmt: skip
+    if transient:
+        outbox_for(settings).put(transient)
+        report.queued_in_outbox += len(transient)
+    es.indices.refresh(index=settings.index("articles"), allow_no_indices=True, ignore_unavailable=True)
     return report
-

@@ -194,7 +194,7 @@ def build_objects(seeds_dir: Path, prefix: str = DEFAULT_PREFIX) -> list[dict]:
                                  description=str(t.get("description", ""))))  # fmt: skip
     objs.append(saved_search(
         "rasad-search-events", "Rasad: events", "rasad-events",
-        ["titles.ar", "titles.en", "article_count", "source_count", "sources", "top_topics", "confirmed"],
+        ["title", "article_count", "source_count", "sources", "languages", "topic_ids", "signals"],
         [["last_seen", "desc"]]))  # fmt: skip
     objs.append(saved_search(
         "rasad-search-feed-health", "Rasad: feed health", "rasad-feeds",

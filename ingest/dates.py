@@ -19,16 +19,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+from lxml.etree import XPath
 from lxml.html import HtmlElement
 
 # --- normalisation -------------------------------------------------------------------------
 
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _DIACRITICS_RE = re.compile("[\u064b-\u065f\u0670\u0640\u200c-\u200f\u061c]")  # harakat, tatweel, bidi marks
-_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ی": "ي", "ک": "ك", "٬": ",",
-                          "،": ",", "٫": ".", "\u00a0": " "})
+_LETTERS = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ی": "ي",
+        "ک": "ك",
+        "٬": ",",
+        "،": ",",
+        "٫": ".",
+        "\u00a0": " ",
+    }
+)
 
 
 def normalize_date_text(text: str) -> str:
@@ -41,22 +55,87 @@ def normalize_date_text(text: str) -> str:
 
 _MONTHS: dict[str, int] = {
     # Egyptian / Gulf (from the Latin names), with common spellings
-    "يناير": 1, "فبراير": 2, "مارس": 3, "ابريل": 4, "مايو": 5, "يونيو": 6, "يونيه": 6,
-    "يوليو": 7, "يوليه": 7, "اغسطس": 8, "اغسطوس": 8, "سبتمبر": 9, "اكتوبر": 10, "نوفمبر": 11,
-    "نونبر": 11, "ديسمبر": 12,
+    "يناير": 1,
+    "فبراير": 2,
+    "مارس": 3,
+    "ابريل": 4,
+    "مايو": 5,
+    "يونيو": 6,
+    "يونيه": 6,
+    "يوليو": 7,
+    "يوليه": 7,
+    "اغسطس": 8,
+    "اغسطوس": 8,
+    "سبتمبر": 9,
+    "اكتوبر": 10,
+    "نوفمبر": 11,
+    "نونبر": 11,
+    "ديسمبر": 12,
     # Levantine / Iraqi (Syriac names)
-    "كانون الثاني": 1, "شباط": 2, "اذار": 3, "نيسان": 4, "ايار": 5, "حزيران": 6, "تموز": 7,
-    "اب": 8, "ايلول": 9, "تشرين الاول": 10, "تشرين الثاني": 11, "كانون الاول": 12,
+    "كانون الثاني": 1,
+    "شباط": 2,
+    "اذار": 3,
+    "نيسان": 4,
+    "ايار": 5,
+    "حزيران": 6,
+    "تموز": 7,
+    "اب": 8,
+    "ايلول": 9,
+    "تشرين الاول": 10,
+    "تشرين الثاني": 11,
+    "كانون الاول": 12,
     # Maghrebi (Algeria/Tunisia from French; Morocco from Spanish-influenced forms)
-    "جانفي": 1, "فيفري": 2, "افريل": 4, "ماي": 5, "جوان": 6, "جويلية": 7, "جويلة": 7, "اوت": 8,
-    "يوليوز": 7, "غشت": 8, "شتنبر": 9, "دجنبر": 12,
+    "جانفي": 1,
+    "فيفري": 2,
+    "افريل": 4,
+    "ماي": 5,
+    "جوان": 6,
+    "جويلية": 7,
+    "جويلة": 7,
+    "اوت": 8,
+    "يوليوز": 7,
+    "غشت": 8,
+    "شتنبر": 9,
+    "دجنبر": 12,
     # English and French, for bilingual bylines
-    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
-    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
-    "oct": 10, "nov": 11, "dec": 12,
-    "janvier": 1, "fevrier": 2, "février": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6,
-    "juillet": 7, "aout": 8, "août": 8, "septembre": 9, "octobre": 10, "novembre": 11, "decembre": 12,
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "may": 5,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+    "janvier": 1,
+    "fevrier": 2,
+    "février": 2,
+    "mars": 3,
+    "avril": 4,
+    "mai": 5,
+    "juin": 6,
+    "juillet": 7,
+    "aout": 8,
+    "août": 8,
+    "septembre": 9,
+    "octobre": 10,
+    "novembre": 11,
+    "decembre": 12,
     "décembre": 12,
 }
 # Longest first so «كانون الثاني» wins over a shorter name and «ابريل» over «اب».
@@ -64,21 +143,30 @@ _MONTH_ALT = "|".join(re.escape(m) for m in sorted(_MONTHS, key=len, reverse=Tru
 # Arabic letters are \w, so a month must not sit inside a longer word («اب» in «الاباء»).
 _MONTH = rf"(?<!\w)(?P<{{name}}>{_MONTH_ALT})(?!\w)"
 # Levantine papers often write both names: «تشرين الثاني/نوفمبر», «11 (نوفمبر)».
-_MONTH_PAIR = (_MONTH.format(name="month") + r"(?:\s*[/\-(]\s*" + _MONTH.format(name="month2") + r"\s*\)?)?")
+_MONTH_PAIR = _MONTH.format(name="month") + r"(?:\s*[/\-(]\s*" + _MONTH.format(name="month2") + r"\s*\)?)?"
 _DAY = r"(?P<day>[0-3]?\d)"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
-_TIME = (r"(?:(?:\s*(?:,|-|–|\||علي|الساعة|at|في|à))*\s*(?P<hour>[0-2]?\d):(?P<minute>[0-5]\d)(?::(?P<second>[0-5]\d))?"
-         r"\s*(?P<ampm>ص|م|صباحا|مساء|مساءا|ظهرا|am|pm|a\.m\.|p\.m\.)?(?!\w))?")
+_TIME = (
+    r"(?:(?:\s*(?:,|-|–|\||علي|الساعة|at|في|à))*\s*(?P<hour>[0-2]?\d):(?P<minute>[0-5]\d)(?::(?P<second>[0-5]\d))?"
+    r"\s*(?P<ampm>ص|م|صباحا|مساء|مساءا|ظهرا|am|pm|a\.m\.|p\.m\.)?(?!\w))?"
+)
 _NOT_HIJRI = r"(?!\s*(?:هـ|ه\b|ھ))"
 
-_DAY_MONTH_YEAR = re.compile(rf"(?<!\d){_DAY}(?:st|nd|rd|th|er)?\s*(?:من\s+)?{_MONTH_PAIR}\s*,?\s*{_YEAR}(?!\d){_NOT_HIJRI}{_TIME}",
-                             re.IGNORECASE)
-_MONTH_DAY_YEAR = re.compile(rf"{_MONTH_PAIR}\s+{_DAY}(?:st|nd|rd|th)?\s*,?\s*{_YEAR}(?!\d){_NOT_HIJRI}{_TIME}",
-                             re.IGNORECASE)
-_NUMERIC_DMY = re.compile(rf"(?<![\d/.\-]){_DAY}\s*([/.\-])\s*(?P<month>[01]?\d)\s*\2\s*{_YEAR}(?![\d/.\-]){_NOT_HIJRI}{_TIME}",
-                          re.IGNORECASE)
-_NUMERIC_YMD = re.compile(rf"(?<![\d/.\-]){_YEAR}\s*([/.\-])\s*(?P<month>[01]?\d)\s*\2\s*{_DAY}(?![\d/.\-]){_NOT_HIJRI}{_TIME}",
-                          re.IGNORECASE)
+_DAY_MONTH_YEAR = re.compile(
+    rf"(?<!\d){_DAY}(?:st|nd|rd|th|er)?\s*(?:من\s+)?{_MONTH_PAIR}\s*,?\s*{_YEAR}(?!\d){_NOT_HIJRI}{_TIME}",
+    re.IGNORECASE,
+)
+_MONTH_DAY_YEAR = re.compile(
+    rf"{_MONTH_PAIR}\s+{_DAY}(?:st|nd|rd|th)?\s*,?\s*{_YEAR}(?!\d){_NOT_HIJRI}{_TIME}", re.IGNORECASE
+)
+_NUMERIC_DMY = re.compile(
+    rf"(?<![\d/.\-]){_DAY}\s*([/.\-])\s*(?P<month>[01]?\d)\s*\2\s*{_YEAR}(?![\d/.\-]){_NOT_HIJRI}{_TIME}",
+    re.IGNORECASE,
+)
+_NUMERIC_YMD = re.compile(
+    rf"(?<![\d/.\-]){_YEAR}\s*([/.\-])\s*(?P<month>[01]?\d)\s*\2\s*{_DAY}(?![\d/.\-]){_NOT_HIJRI}{_TIME}",
+    re.IGNORECASE,
+)
 _PM = {"م", "مساء", "مساءا", "pm", "p.m."}
 _NOON = {"ظهرا"}
 
@@ -106,7 +194,7 @@ def _build_datetime(match: re.Match[str], month: int) -> tuple[datetime, bool] |
             hour += 12
         elif ampm in {"ص", "صباحا", "am", "a.m."} and hour == 12:
             hour = 0
-        value = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+        value = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except (TypeError, ValueError):
         return None
     return value, bool(groups.get("hour"))
@@ -166,8 +254,9 @@ def parse_iso_datetime(value: str) -> tuple[datetime, bool] | None:
         return None
     g = match.groupdict()
     try:
-        naive = datetime(int(g["y"]), int(g["m"]), int(g["d"]), int(g["H"] or 0), int(g["M"] or 0),
-                         int(g["S"] or 0))
+        naive = datetime(
+            int(g["y"]), int(g["m"]), int(g["d"]), int(g["H"] or 0), int(g["M"] or 0), int(g["S"] or 0)
+        )
     except ValueError:
         return None
     offset = timedelta(0)
@@ -177,22 +266,41 @@ def parse_iso_datetime(value: str) -> tuple[datetime, bool] | None:
         digits = tz[1:].replace(":", "")
         offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
     # A stated offset is applied; a naive time is taken as UTC (we cannot know the site's zone).
-    return (naive - offset).replace(tzinfo=timezone.utc), g["H"] is not None
+    return (naive - offset).replace(tzinfo=UTC), g["H"] is not None
 
 
 # --- finding the date in a page ---------------------------------------------------------------
 
 _META_NAMES = {
-    "article:published_time", "og:published_time", "article:published", "datepublished",
-    "pubdate", "publishdate", "publish-date", "publish_date", "published_time", "published-date",
-    "date", "dc.date", "dc.date.issued", "dc.date.created", "dcterms.created", "dcterms.issued",
-    "sailthru.date", "parsely-pub-date", "article.published", "cxenseparse:recs:publishtime",
-    "originalpublicationdate", "dc.date.published", "rnews:datepublished", "og:article:published_time",
+    "article:published_time",
+    "og:published_time",
+    "article:published",
+    "datepublished",
+    "pubdate",
+    "publishdate",
+    "publish-date",
+    "publish_date",
+    "published_time",
+    "published-date",
+    "date",
+    "dc.date",
+    "dc.date.issued",
+    "dc.date.created",
+    "dcterms.created",
+    "dcterms.issued",
+    "sailthru.date",
+    "parsely-pub-date",
+    "article.published",
+    "cxenseparse:recs:publishtime",
+    "originalpublicationdate",
+    "dc.date.published",
+    "rnews:datepublished",
+    "og:article:published_time",
 }
-_META_XPATH = "//meta[@content][@property or @name or @itemprop]"
-_TIME_XPATH = "//time[@datetime]"
-_ITEMPROP_XPATH = "//*[@itemprop='datePublished']"
-_JSONLD_XPATH = "//script[@type='application/ld+json']/text()"
+_META_XPATH = XPath("//meta[@content][@property or @name or @itemprop]")
+_TIME_XPATH = XPath("//time[@datetime]")
+_ITEMPROP_XPATH = XPath("//*[@itemprop='datePublished']")
+_JSONLD_XPATH = XPath("//script[@type='application/ld+json']/text()")
 _JSONLD_DATE_RE = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
 _URL_DATE_RE = re.compile(r"/((?:19|20)\d\d)[/-]([01]?\d)[/-]([0-3]?\d)(?:/|-|$)")
 _DATE_CLASS_XPATH = (
@@ -201,34 +309,54 @@ _DATE_CLASS_XPATH = (
     " or contains(@class,'byline') or self::time]"
 )
 # Dates of other stories or of "today" sit in these blocks, not the article's own.
-_OTHER_STORY_HINT = re.compile(r"related|widget|sidebar|today|comment|recent|popular|footer|topbar|top-bar|ticker",
-                               re.IGNORECASE)
+_OTHER_STORY_HINT = re.compile(
+    r"related|widget|sidebar|today|comment|recent|popular|footer|topbar|top-bar|ticker", re.IGNORECASE
+)
 
 
 def _structured_dates(tree: HtmlElement) -> PageDate | None:
-    for element in tree.xpath(_META_XPATH):
+    """First date from JSON-LD, meta tags, itemprop and ``<time datetime>``, in that order.
+
+    JSON-LD comes first: publishers fill it from the CMS record, while meta tags are
+    sometimes template defaults (Metro's article:published_time drops the UTC offset its
+    JSON-LD keeps). A candidate with a time of day beats a day-only one.
+    """
+    candidates: list[PageDate] = []
+    for script in _JSONLD_XPATH(tree):
+        for raw in _JSONLD_DATE_RE.findall(script):
+            parsed = parse_iso_datetime(raw)
+            if parsed:
+                candidates.append(PageDate(parsed[0], parsed[1], "jsonld"))
+                break
+        if candidates:
+            break
+    for element in _META_XPATH(tree):
         key = (element.get("property") or element.get("name") or element.get("itemprop") or "").lower()
         if key in _META_NAMES:
             parsed = parse_iso_datetime(element.get("content", ""))
             if parsed:
-                return PageDate(parsed[0], parsed[1], "meta")
-    for script in tree.xpath(_JSONLD_XPATH):
-        for raw in _JSONLD_DATE_RE.findall(script):
-            parsed = parse_iso_datetime(raw)
-            if parsed:
-                return PageDate(parsed[0], parsed[1], "jsonld")
-    for element in tree.xpath(_ITEMPROP_XPATH):
+                candidates.append(PageDate(parsed[0], parsed[1], "meta"))
+                break
+    for element in _ITEMPROP_XPATH(tree):
         raw = element.get("content") or element.get("datetime") or ""
         parsed = parse_iso_datetime(raw) if raw else parse_arabic_date_precise(element.text_content())
         if parsed:
-            return PageDate(parsed[0], parsed[1], "meta")
-    for element in tree.xpath(_TIME_XPATH):
+            candidates.append(PageDate(parsed[0], parsed[1], "meta"))
+            break
+    for element in _TIME_XPATH(tree):
         if _inside_other_story(element):
             continue
         parsed = parse_iso_datetime(element.get("datetime", ""))
         if parsed:
-            return PageDate(parsed[0], parsed[1], "time")
-    return None
+            candidates.append(PageDate(parsed[0], parsed[1], "time"))
+            break
+    if not candidates:
+        return None
+    first = candidates[0]
+    for candidate in candidates:
+        if candidate.precise and abs((candidate.value.date() - first.value.date()).days) <= 1:
+            return candidate
+    return first
 
 
 def _inside_other_story(element: HtmlElement) -> bool:
@@ -272,7 +400,7 @@ def date_from_url(url: str | None) -> PageDate | None:
     if not match:
         return None
     try:
-        value = datetime(int(match[1]), int(match[2]), int(match[3]), tzinfo=timezone.utc)
+        value = datetime(int(match[1]), int(match[2]), int(match[3]), tzinfo=UTC)
     except ValueError:
         return None
     return PageDate(value, False, "url")
@@ -287,7 +415,7 @@ def _htmldate_fallback(tree: HtmlElement, url: str | None) -> PageDate | None:
         return None
     if not found:
         return None
-    value = datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    value = datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC)
     # 1 January is htmldate's filler when it found only a year: not a proven date.
     if value.month == 1 and value.day == 1:
         return None
@@ -318,8 +446,7 @@ def reconcile_dates(page: PageDate | None, feed: datetime | None) -> datetime | 
     date is refined by the feed's time when they agree within a day; when they disagree the
     page's day is kept, because it was read off the article itself.
     """
-    feed_utc = feed.astimezone(timezone.utc) if feed and feed.tzinfo else (
-        feed.replace(tzinfo=timezone.utc) if feed else None)
+    feed_utc = feed.astimezone(UTC) if feed and feed.tzinfo else (feed.replace(tzinfo=UTC) if feed else None)
     if page is None:
         return feed_utc
     if page.precise or feed_utc is None:

@@ -29,12 +29,14 @@ _B = _rng.randint(0, 1 << 31, size=NUM_PERM, dtype=np.int64).astype(np.uint64)
 
 _DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640\u200b-\u200f\u202a-\u202e\ufeff]")
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+# Arabic presentation forms (legacy encodings, PDFs) need NFKC; it is slow, so only when they occur.
+_PRESENTATION = re.compile("[\ufb50-\ufdff\ufe70-\ufeff]")
 _FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي", "ک": "ك", "ی": "ي"})
 
 
 def fingerprint_text(text: str) -> str:
     """Normalise text for comparison: case, Arabic letter forms, diacritics, punctuation, spacing."""
-    t = unicodedata.normalize("NFKC", text) if any("\ufb50" <= c <= "\ufeff" for c in text) else text
+    t = unicodedata.normalize("NFKC", text) if _PRESENTATION.search(text) else text
     t = _DIACRITICS.sub("", t).translate(_FOLD).lower()
     return " ".join(_NON_WORD.sub(" ", t).split())
 

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import codecs
 import re
+import threading
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
+from html import unescape
 
 from lxml.etree import XPath
-from lxml.html import HtmlElement
+from lxml.html import HTMLParser, HtmlElement, fromstring
 
 from ingest.dates import PageDate, find_published_date, reconcile_dates
 from ingest.language import detect_language
@@ -84,17 +86,39 @@ class Extracted:
 # --- 1. what is not HTML -----------------------------------------------------------------------
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF-", "PDF document"), (b"\x89PNG", "PNG image"), (b"GIF8", "GIF image"),
-    (b"\xff\xd8\xff", "JPEG image"), (b"PK\x03\x04", "ZIP archive (office document?)"),
-    (b"RIFF", "RIFF media (WebP/WAV/AVI)"), (b"ID3", "MP3 audio"), (b"OggS", "Ogg media"),
-    (b"fLaC", "FLAC audio"), (b"\x1a\x45\xdf\xa3", "Matroska/WebM video"), (b"BM", "BMP image"),
-    (b"\xd0\xcf\x11\xe0", "legacy Office document"), (b"Rar!", "RAR archive"), (b"7z\xbc\xaf", "7z archive"),
-    (b"\x00\x00\x01\x00", "icon"), (b"wOFF", "web font"), (b"wOF2", "web font"),
+    (b"%PDF-", "PDF document"),
+    (b"\x89PNG", "PNG image"),
+    (b"GIF8", "GIF image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"PK\x03\x04", "ZIP archive (office document?)"),
+    (b"RIFF", "RIFF media (WebP/WAV/AVI)"),
+    (b"ID3", "MP3 audio"),
+    (b"OggS", "Ogg media"),
+    (b"fLaC", "FLAC audio"),
+    (b"\x1a\x45\xdf\xa3", "Matroska/WebM video"),
+    (b"BM", "BMP image"),
+    (b"\xd0\xcf\x11\xe0", "legacy Office document"),
+    (b"Rar!", "RAR archive"),
+    (b"7z\xbc\xaf", "7z archive"),
+    (b"\x00\x00\x01\x00", "icon"),
+    (b"wOFF", "web font"),
+    (b"wOF2", "web font"),
 )
-_HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml", "text/plain",
-               "application/octet-stream", "binary/octet-stream", ""}
-_FEED_ROOT_RE = re.compile(rb"<(?:rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
-_HTML_MARK_RE = re.compile(rb"<(?:!doctype\s+html|html|head|body|meta|title|div|p|article)[\s>/]", re.IGNORECASE)
+_HTML_TYPES = {
+    "text/html",
+    "application/xhtml+xml",
+    "application/xml",
+    "text/xml",
+    "text/plain",
+    "application/octet-stream",
+    "binary/octet-stream",
+    "",
+}
+# The document element of a feed, after an optional XML declaration, stylesheet PIs and comments.
+_FEED_ROOT_RE = re.compile(
+    rb"^(?:<\?xml[^>]*>\s*|<\?xml-stylesheet[^>]*>\s*|<!--.*?-->\s*)*<(?:rss|feed|rdf:RDF)[\s>]",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def split_content_type(content_type: str | None) -> tuple[str, str | None]:
@@ -132,7 +156,7 @@ def sniff_not_html(body: bytes, content_type: str | None) -> str | None:
             return label
     if b"\x00" in head and not head.startswith((b"<\x00", b"\x00<")):
         return "binary content (NUL bytes)"
-    if _FEED_ROOT_RE.search(head) and not _HTML_MARK_RE.search(head):
+    if _FEED_ROOT_RE.match(head):
         return "a feed document, not a page"
     if b"<" not in head:
         return "no markup in the first 2 KB"
@@ -142,8 +166,18 @@ def sniff_not_html(body: bytes, content_type: str | None) -> str | None:
 # --- 2. decoding ---------------------------------------------------------------------------------
 
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
-_LATIN_SINGLE_BYTE = {"iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252", "us-ascii", "ascii",
-                      "iso-8859-15", "iso8859-1", "l1"}
+_LATIN_SINGLE_BYTE = {
+    "iso-8859-1",
+    "latin-1",
+    "latin1",
+    "windows-1252",
+    "cp1252",
+    "us-ascii",
+    "ascii",
+    "iso-8859-15",
+    "iso8859-1",
+    "l1",
+}
 _HIGH_RUN_RE = re.compile(rb"[\x80-\xff]{4,}")
 _ARABIC_CHAR_RE = re.compile("[\u0621-\u064a]")
 
@@ -157,14 +191,19 @@ def _codec_name(label: str | None) -> str | None:
         return None
 
 
-def _looks_like_arabic_single_byte(body: bytes) -> bool:
-    """Runs of 4+ high bytes that decode as Arabic letters in windows-1256."""
+def _arabic_single_byte_codec(body: bytes) -> str | None:
+    """windows-1256 or ISO-8859-6 if runs of 4+ high bytes read as Arabic words in one of them."""
     runs = _HIGH_RUN_RE.findall(body[:200_000])
     if len(runs) < 3:
-        return False
-    sample = b" ".join(runs[:200]).decode("cp1256", errors="replace")
-    letters = len(_ARABIC_CHAR_RE.findall(sample))
-    return letters > 0.6 * len(sample.replace(" ", ""))
+        return None
+    sample = b" ".join(runs[:200])
+    best, best_share = None, 0.6  # below this share of Arabic letters it is not Arabic text
+    for codec in ("cp1256", "iso8859-6"):
+        decoded = sample.decode(codec, errors="replace").replace(" ", "")
+        share = len(_ARABIC_CHAR_RE.findall(decoded)) / max(1, len(decoded))
+        if share > best_share:
+            best, best_share = codec, share
+    return best
 
 
 def _detect_charset(body: bytes) -> str | None:
@@ -174,6 +213,21 @@ def _detect_charset(body: bytes) -> str | None:
     sample = b"\n".join(line for line in body.splitlines() if re.search(rb"[\x80-\xff]", line))[:40_000]
     best = from_bytes(sample or body[:40_000]).best()
     return best.encoding if best else None
+
+
+# Letters of French, Spanish, Portuguese, Italian and German, plus typographic marks. No
+# Icelandic ð/þ/ý or Nordic ø: those are what Baltic and Czech bytes turn into in windows-1252.
+_WESTERN_CHARS = set("àâäçéèêëîïôöùûüÿñáíóúãõœæßìòÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸÑÁÍÓÚÃÕŒÆ€’‘“”«»–—…°·×")
+
+
+def _reads_as_western_european(body: bytes) -> bool:
+    """Whether windows-1252 turns every high byte of the page into a Western European letter or mark."""
+    try:
+        text = body.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    high = [c for c in text if ord(c) > 0x7F and not c.isspace()]
+    return bool(high) and sum(c in _WESTERN_CHARS for c in high) >= 0.97 * len(high)
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]:
@@ -189,19 +243,23 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
     _, http_charset = split_content_type(content_type)
     meta = _META_CHARSET_RE.search(body[:8192])
     declared = [_codec_name(http_charset), _codec_name(meta.group(1).decode("ascii") if meta else None)]
-    arabic_bytes = _looks_like_arabic_single_byte(body)
+    arabic_codec = _arabic_single_byte_codec(body)
     for codec in declared:
         if not codec or codec == "utf-8":
             continue  # utf-8 was just proven wrong
-        if arabic_bytes and codec in {_codec_name(c) for c in _LATIN_SINGLE_BYTE}:
+        if arabic_codec and codec in {_codec_name(c) for c in _LATIN_SINGLE_BYTE}:
             continue  # a Latin declaration over Arabic byte runs is the classic mislabel
         try:
             return body.decode(codec), codec
         except UnicodeDecodeError:
             continue
-    if arabic_bytes:
-        return body.decode("cp1256", errors="replace"), "cp1256"
+    if arabic_codec:
+        return body.decode(arabic_codec, errors="replace"), arabic_codec
     detected = _codec_name(_detect_charset(body))
+    if detected and detected != "cp1252" and _reads_as_western_european(body):
+        # charset_normalizer calls short French/Spanish pages cp1257 or cp1250; windows-1252
+        # is what an undeclared Western page (French in the Maghreb, for us) nearly always is.
+        detected = "cp1252"
     if detected:
         try:
             return body.decode(detected), detected
@@ -210,7 +268,18 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
     return body.decode("cp1252", errors="replace"), "cp1252"
 
 
-_UTF8_PARSER = None
+# lxml parser objects must not be shared between threads (the stage extracts in a pool).
+_parsers = threading.local()
+
+
+def _utf8_parser() -> HTMLParser:
+    parser = getattr(_parsers, "utf8", None)
+    if parser is None:
+        # trafilatura's own parser settings, so the tree is the one it expects
+        parser = _parsers.utf8 = HTMLParser(
+            collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+        )
+    return parser
 
 
 def parse_html(body: bytes, content_type: str | None = None) -> tuple[HtmlElement | None, str]:
@@ -221,20 +290,14 @@ def parse_html(body: bytes, content_type: str | None = None) -> tuple[HtmlElemen
     (see :func:`decode_html`) and handed over as UTF-8, so libxml2 never second-guesses them
     from a wrong ``<meta charset>``.
     """
-    global _UTF8_PARSER
-    from lxml.html import HTMLParser, fromstring
     from trafilatura.utils import load_html
 
-    if _UTF8_PARSER is None:
-        # trafilatura's own parser settings, so the tree is the one it expects
-        _UTF8_PARSER = HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8",
-                                  remove_comments=True, remove_pis=True)
     text, codec = decode_html(body, content_type)
     data = body[3:] if body.startswith(codecs.BOM_UTF8) else body
     if codec != "utf-8":
         data = text.encode("utf-8")
     try:
-        tree = fromstring(data, parser=_UTF8_PARSER)
+        tree = fromstring(data, parser=_utf8_parser())
     except Exception:  # noqa: BLE001 -- libxml2 refuses some doctypes/garbage; trafilatura repairs those
         tree = None
     if tree is None or len(tree) < 1:
@@ -244,13 +307,47 @@ def parse_html(body: bytes, content_type: str | None = None) -> tuple[HtmlElemen
 
 # --- 3. metadata ---------------------------------------------------------------------------------
 
-_BYLINE_PREFIX_RE = re.compile(
-    r"^(?:\s*(?:بواسطة|بقلم|كتب|كتبت|كتبه|كتبها|إعداد|اعداد|تقرير|تحرير|المحرر|الكاتب|الكاتبة|مراسل|"
-    r"written\s+by|posted\s+by|reported\s+by|story\s+by|words\s+by|by|from|author|"
-    r"par|écrit\s+par|publié\s+par|von|por|di|oleh|door|yazan)\s*[:：\-–—|]?\s*)+",
-    re.IGNORECASE,
+_BYLINE_PREFIXES = (
+    "بواسطة",
+    "بقلم",
+    "كتب",
+    "كتبت",
+    "كتبه",
+    "كتبها",
+    "إعداد",
+    "اعداد",
+    "تقرير",
+    "تحرير",
+    "المحرر",
+    "الكاتب",
+    "الكاتبة",
+    "مراسل",
+    "written by",
+    "posted by",
+    "reported by",
+    "story by",
+    "words by",
+    "by",
+    "author",
+    "par",
+    "écrit par",
+    "publié par",
+    "von",
+    "por",
+    "oleh",
+    "yazan",
+)  # not "di"/"de"/"van": they start surnames (Di Maria, De Gaulle)
+# A prefix counts only as a whole word followed by a separator or the end («Byron» keeps «By»,
+# «كتبت» is not «كتب» + «ت»); longest first so «written by» wins over «by».
+_PREFIX_ALT = "|".join(
+    re.escape(p).replace("\\ ", r"\s+") for p in sorted(_BYLINE_PREFIXES, key=len, reverse=True)
 )
-_BYLINE_SUFFIX_RE = re.compile(r"\s*[|\-–—]\s*(?:staff\s+writer|correspondent|مراسل\S*|محرر\S*)\s*$", re.IGNORECASE)
+_BYLINE_PREFIX_RE = re.compile(
+    r"^(?:\s*(?:" + _PREFIX_ALT + r")(?:\s*[:：\-–—|]\s*|\s+|\s*$))+", re.IGNORECASE
+)
+_BYLINE_SUFFIX_RE = re.compile(
+    r"\s*[|\-–—]\s*(?:staff\s+writer|correspondent|مراسل\S*|محرر\S*)\s*$", re.IGNORECASE
+)
 
 
 def clean_byline(author: str | None) -> str | None:
@@ -276,7 +373,8 @@ _BYLINE_DISCARD_RE = re.compile(
 # Specific markup first (tier 0), generic class names second (tier 1), as trafilatura ranks
 # them, but in one precompiled pass without its EXSLT regex tests (~5 ms a page on big trees).
 _BYLINE_XPATH = XPath(
-    ".//*[@class or @id or @rel or @itemprop][@rel='author' or @itemprop='author' or contains(@class,'author')"
+    ".//*[@class or @id or @rel or @itemprop]"
+    "[@rel='author' or @itemprop='author' or contains(@class,'author')"
     " or contains(@class,'byline') or contains(@id,'author') or contains(@class,'writer')"
     " or contains(@class,'posted-by') or contains(@class,'submitted-by') or contains(@class,'journalist')"
     " or contains(@class,'AuthorName') or contains(@class,'authorName')] | .//author"
@@ -286,16 +384,31 @@ _BYLINE_GENERIC_TAGS = {"a", "div", "p", "span", "h3", "h4", "address", "author"
 _ARTICLE_XPATH = XPath("//article[1]")
 _H1_XPATH = XPath("//h1[1]")
 _LINK_COUNT_XPATH = XPath("count(//a)")
-_ARTICLE_TYPES = {"newsarticle", "article", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
-                  "blogposting", "liveblogposting", "backgroundnewsarticle", "reviewnewsarticle", "report",
-                  "socialmediaposting", "scholarlyarticle", "techarticle"}
+_ARTICLE_TYPES = {
+    "newsarticle",
+    "article",
+    "reportagenewsarticle",
+    "analysisnewsarticle",
+    "opinionnewsarticle",
+    "blogposting",
+    "liveblogposting",
+    "backgroundnewsarticle",
+    "reviewnewsarticle",
+    "report",
+    "socialmediaposting",
+    "scholarlyarticle",
+    "techarticle",
+}
 
 
 def _is_byline_noise(element: HtmlElement) -> bool:
     if element.tag in {"time", "figure"}:
         return True
-    return any(_BYLINE_DISCARD_RE.search(value) for value in (element.get("class", ""), element.get("id", ""))
-               if value)
+    return any(
+        _BYLINE_DISCARD_RE.search(value)
+        for value in (element.get("class", ""), element.get("id", ""))
+        if value
+    )
 
 
 def _byline_text(element: HtmlElement) -> str:
@@ -405,13 +518,14 @@ def read_jsonld_article(tree: HtmlElement) -> dict[str, str | None]:
             kinds = item.get("@type")
             kinds = [kinds] if isinstance(kinds, str) else (kinds or [])
             if any(isinstance(k, str) and k.lower() in _ARTICLE_TYPES for k in kinds):
-                authors = _names(item.get("author"))
+                # CMSs often HTML-escape JSON-LD strings a second time (&quot; in headlines).
+                authors = [unescape(a).strip() for a in _names(item.get("author"))]
                 publisher = _names(item.get("publisher"))
                 headline = item.get("headline") or item.get("name")
                 return {
-                    "title": headline.strip() if isinstance(headline, str) and headline.strip() else None,
-                    "author": "; ".join(dict.fromkeys(a.strip() for a in authors)) or None,
-                    "sitename": publisher[0].strip() if publisher else None,
+                    "title": unescape(headline).strip() or None if isinstance(headline, str) else None,
+                    "author": "; ".join(dict.fromkeys(a for a in authors if a)) or None,
+                    "sitename": unescape(publisher[0]).strip() or None if publisher else None,
                     "image": _image_url(item.get("image")),
                 }
     return {}
@@ -428,7 +542,12 @@ def _read_metadata(tree: HtmlElement) -> dict[str, str | None]:
     title = jsonld.get("title") or meta.title or extract_title(tree)
     author = jsonld.get("author") or meta.author or find_byline(tree)
     sitename = (jsonld.get("sitename") or meta.sitename or extract_sitename(tree) or "").lstrip("@") or None
-    return {"title": title, "author": author, "sitename": sitename, "image": meta.image or jsonld.get("image")}
+    return {
+        "title": title,
+        "author": author,
+        "sitename": sitename,
+        "image": meta.image or jsonld.get("image"),
+    }
 
 
 # --- 4. pruning link farms --------------------------------------------------------------------
@@ -464,13 +583,17 @@ def prune_link_farms(tree: HtmlElement) -> int:
     is link text and it neither is nor holds the article.
     """
     removed = 0
-    for query, min_density in ((_NAV_CANDIDATES, 0.7), ("//ul[count(.//a) >= 40] | //ol[count(.//a) >= 40]", 0.85)):
+    for query, min_density in (
+        (_NAV_CANDIDATES, 0.7),
+        ("//ul[count(.//a) >= 40] | //ol[count(.//a) >= 40]", 0.85),
+    ):
         for element in tree.xpath(query):
             # Outer blocks come first in document order; their inner lists go with them.
             if not _is_attached(element, tree):
                 continue
-            if element.xpath("self::article or self::main or ancestor::article or ancestor::main"
-                             " or .//article or .//main"):
+            if element.xpath(
+                "self::article or self::main or ancestor::article or ancestor::main or .//article or .//main"
+            ):
                 continue
             density, links = _link_density(element)
             if links >= 10 and density >= min_density:
@@ -491,12 +614,29 @@ _PAYWALL_RE = re.compile(
 )
 _NOT_FREE_RE = re.compile(rb'"isAccessibleForFree"\s*:\s*"?(?:false|False|FALSE)"?')
 _FEED_TRAILER_RE = re.compile(
-    r"\n?\s*(?:The post .{1,300}? appeared first on .{1,200}?\.?|ظهرت المقالة .{1,300}? أولاً? على .{1,200}?\.?|"
+    r"\n?\s*(?:The post .{1,300}? appeared first on .{1,200}?\.?|"
+    r"ظهرت المقالة .{1,300}? أولاً? على .{1,200}?\.?|"
     r"Continue reading\.*|Read more\.*|(?:اقرأ|إقرأ) (?:المزيد|أيضا)\.*)\s*$",
     re.IGNORECASE,
 )
-_BLOCK_TAGS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "section",
-               "article", "figcaption", "pre"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "tr",
+    "section",
+    "article",
+    "figcaption",
+    "pre",
+}
 
 
 def count_words(text: str) -> int:
@@ -558,7 +698,9 @@ def strip_inert_elements(tree: HtmlElement) -> None:
     trafilatura drops them too, but only after several whole-tree passes; removing them first
     makes its extraction ~5% faster with the same output.
     """
-    for element in tree.xpath("//script[not(@type='application/ld+json')] | //style | //noscript | //template"):
+    for element in tree.xpath(
+        "//script[not(@type='application/ld+json')] | //style | //noscript | //template"
+    ):
         parent = element.getparent()
         if parent is not None:
             element.drop_tree()
@@ -571,8 +713,9 @@ def _extract_page(tree: HtmlElement, url: str) -> str:
     return (document.text or "") if document is not None else ""
 
 
-def extract_article(body: bytes, url: str, content_type: str | None = None,
-                    feed_entry: FeedHints | None = None) -> Extracted:
+def extract_article(
+    body: bytes, url: str, content_type: str | None = None, feed_entry: FeedHints | None = None
+) -> Extracted:
     """Clean text and metadata of one downloaded page, falling back to the feed's text."""
     hints = feed_entry or FeedHints()
     title = author = sitename = image = None
@@ -585,18 +728,30 @@ def extract_article(body: bytes, url: str, content_type: str | None = None,
     if problem:
         page_status, page_reason = STATUS_NOT_HTML, problem
     else:
-        page_status, page_reason, page_text, meta, page_date, html_lang = _process_html(body, url, content_type)
-        title, author, sitename, image = meta.get("title"), meta.get("author"), meta.get("sitename"), meta.get("image")
+        page_status, page_reason, page_text, meta, page_date, html_lang = _process_html(
+            body, url, content_type
+        )
+        title, author, sitename, image = (
+            meta.get("title"),
+            meta.get("author"),
+            meta.get("sitename"),
+            meta.get("image"),
+        )
         lang_hint = lang_hint or html_lang
 
     text, text_source, status, reason = page_text, "page", page_status, page_reason
     if status != STATUS_OK or _feed_is_much_longer(page_text, hints.content):
         for source, raw in (("feed_content", hints.content), ("feed_summary", hints.summary)):
             candidate = html_fragment_to_text(raw) if raw else ""
-            if is_substantial(candidate) and count_words(candidate) > count_words(text if status == STATUS_OK else ""):
+            if is_substantial(candidate) and count_words(candidate) > count_words(
+                text if status == STATUS_OK else ""
+            ):
                 text, text_source = candidate, source
-                reason = f"page {page_status}: {page_reason}" if page_status != STATUS_OK else (
-                    f"page text ({count_words(page_text)} words) much shorter than the feed's")
+                reason = (
+                    f"page {page_status}: {page_reason}"
+                    if page_status != STATUS_OK
+                    else (f"page text ({count_words(page_text)} words) much shorter than the feed's")
+                )
                 status = STATUS_OK
                 break
     if status != STATUS_OK:

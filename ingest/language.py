@@ -34,18 +34,33 @@ SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
 }
 # Scripts used by one language among those we can meet in news feeds.
 SINGLE_LANGUAGE_SCRIPTS = {
-    "hebrew": "he", "greek": "el", "hangul": "ko", "kana": "ja", "han": "zh", "thai": "th",
+    "hebrew": "he",
+    "greek": "el",
+    "hangul": "ko",
+    "kana": "ja",
+    "han": "zh",
+    "thai": "th",
     "devanagari": "hi",
 }
 _RANGES: tuple[tuple[int, int, str], ...] = (
-    (0x0041, 0x024F, "latin"), (0x0370, 0x03FF, "greek"), (0x0400, 0x04FF, "cyrillic"),
-    (0x0590, 0x05FF, "hebrew"), (0x0600, 0x06FF, "arabic"), (0x0750, 0x077F, "arabic"),
-    (0x0900, 0x097F, "devanagari"), (0x0E00, 0x0E7F, "thai"), (0x1100, 0x11FF, "hangul"),
-    (0x1E00, 0x1EFF, "latin"), (0x3040, 0x30FF, "kana"), (0x4E00, 0x9FFF, "han"),
-    (0xAC00, 0xD7AF, "hangul"), (0xFB50, 0xFDFF, "arabic"), (0xFE70, 0xFEFF, "arabic"),
+    (0x0041, 0x024F, "latin"),
+    (0x0370, 0x03FF, "greek"),
+    (0x0400, 0x04FF, "cyrillic"),
+    (0x0590, 0x05FF, "hebrew"),
+    (0x0600, 0x06FF, "arabic"),
+    (0x0750, 0x077F, "arabic"),
+    (0x0900, 0x097F, "devanagari"),
+    (0x0E00, 0x0E7F, "thai"),
+    (0x1100, 0x11FF, "hangul"),
+    (0x1E00, 0x1EFF, "latin"),
+    (0x3040, 0x30FF, "kana"),
+    (0x4E00, 0x9FFF, "han"),
+    (0xAC00, 0xD7AF, "hangul"),
+    (0xFB50, 0xFDFF, "arabic"),
+    (0xFE70, 0xFEFF, "arabic"),
 )
 
-_detectors: dict[str, "LanguageDetector"] = {}
+_detectors: dict[str, LanguageDetector] = {}
 _lock = threading.Lock()
 
 
@@ -92,14 +107,16 @@ def _keep_script_words(text: str, script: str, limit: int) -> str:
     return " ".join(kept)
 
 
-def _get_detector(script: str) -> "LanguageDetector":
+def _get_detector(script: str) -> LanguageDetector:
     """The lingua detector for one script's languages, built once per process."""
     with _lock:
         if script not in _detectors:
             from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
-            languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))
-                         for code in SCRIPT_LANGUAGES[script]]
+            languages = [
+                Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))
+                for code in SCRIPT_LANGUAGES[script]
+            ]
             _detectors[script] = LanguageDetectorBuilder.from_languages(*languages).build()
         return _detectors[script]
 
@@ -126,8 +143,10 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     words = _keep_script_words(sample, script, SAMPLE_CHARS)
     detector = _get_detector(script)
     if counts[script] < SHORT_TEXT_LETTERS and hint_code in candidates:
-        confidences = {c.language.iso_code_639_1.name.lower(): c.value
-                       for c in detector.compute_language_confidence_values(words)}
+        confidences = {
+            c.language.iso_code_639_1.name.lower(): c.value
+            for c in detector.compute_language_confidence_values(words)
+        }
         best = max(confidences, key=lambda code: confidences[code])
         # The model is unsure on a few words; the publisher's declared language is better evidence.
         if confidences[best] < 0.9 and confidences.get(hint_code, 0.0) > 0.05:

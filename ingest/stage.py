@@ -109,6 +109,8 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, no
             store.save_state(st)
             report.feeds.append(outcome)
             report.items.extend(items)
+    if due:
+        store.refresh_states()  # once per cycle, not per feed
     return report
 
 
@@ -244,6 +246,9 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         if mh:
             a.minhash, a.minhash_bands = list(mh.signature), mh.bands
     stored_hashes = store.by_content_hash([a.content_hash for a in ok if a.content_hash])
+    with_bands = [a for a in ok if a.minhash_bands]
+    near_lists = store.near_candidates_many([a.minhash_bands for a in with_bands], now - NEAR_DUP_WINDOW)
+    stored_near = {a.id: cands for a, cands in zip(with_bands, near_lists, strict=True)}
     batch_hashes: dict[str, Article] = {}
     batch_bands: dict[str, list[Article]] = {}
     for a in ok:
@@ -264,7 +269,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         elif a.minhash:
             mh = minhash_from_stored(a.minhash)
             best: tuple[float, str] | None = None
-            for cand in store.near_candidates(a.minhash_bands, now - NEAR_DUP_WINDOW):
+            for cand in stored_near.get(a.id, []):
                 other = minhash_from_stored(cand.get("minhash"))
                 if other and mh:
                     j = mh.jaccard(other)

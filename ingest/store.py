@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from collections.abc import Iterator
 
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
 from rasad.es import single_index
 from rasad.records import parse_iso, utc_iso
@@ -132,17 +132,34 @@ class IngestStore:
         self.es.index(index=self.feeds_index, id=state.feed_id, document=dataclasses.asdict(state))
 
     def add_new_articles(self, counts: dict[str, int]) -> None:
-        """Add each feed's new-article count of a fetch run to its state (atomic per feed)."""
+        """Add each feed's new-article count of a fetch run to its state.
+
+        Read-modify-write guarded by the document's sequence number (not a script: clusters
+        without the painless module, like the local test node, refuse scripts).
+        """
         for feed_id, n in counts.items():
             if n <= 0:
                 continue
-            try:
-                self.es.update(index=self.feeds_index, id=feed_id, retry_on_conflict=3,
-                               script={"source": "ctx._source.new_articles = (ctx._source.new_articles == null"
-                                                 " ? 0 : ctx._source.new_articles) + params.n",
-                                       "params": {"n": n}})  # fmt: skip
-            except NotFoundError:
-                continue  # items fed in by hand, from a feed never polled: nothing to count against
+            for _ in range(5):
+                try:
+                    doc = self.es.get(index=self.feeds_index, id=feed_id)
+                except NotFoundError:
+                    break  # items fed in by hand, from a feed never polled: nothing to count against
+                src = dict(doc["_source"])
+                src["new_articles"] = int(src.get("new_articles") or 0) + n
+                try:
+                    self.es.index(index=self.feeds_index, id=feed_id, document=src,
+                                  if_seq_no=doc["_seq_no"], if_primary_term=doc["_primary_term"])  # fmt: skip
+                    break
+                except ConflictError:
+                    continue  # another worker saved this feed meanwhile: read again
+
+    def refresh_states(self) -> None:
+        """Make the states just saved visible to searches (`rasad feeds status`, dashboards) at once."""
+        try:
+            self.es.indices.refresh(index=self.feeds_index)
+        except NotFoundError:
+            pass
 
     def all_states(self) -> list[FeedState]:
         """Every stored feed state, for `rasad feeds status`."""
@@ -198,6 +215,25 @@ class IngestStore:
             {"range": {"fetched_at": {"gte": utc_iso(since)}}},
         ]}}  # fmt: skip
         return self._search(q, 50, ["id", "source", "minhash", "duplicate_of", "fetched_at"])
+
+    def near_candidates_many(self, band_lists: list[list[str]], since: datetime) -> list[list[dict[str, Any]]]:
+        """:meth:`near_candidates` for many articles in one round trip per 100 (msearch)."""
+        out: list[list[dict[str, Any]]] = []
+        fields = ["id", "source", "minhash", "duplicate_of", "fetched_at"]
+        for i in range(0, len(band_lists), 100):
+            chunk = band_lists[i : i + 100]
+            searches: list[dict[str, Any]] = []
+            for bands in chunk:
+                searches.append({"index": self.articles_alias, "ignore_unavailable": True, "allow_no_indices": True})
+                searches.append({"size": 50 if bands else 0, "_source": fields, "query": {"bool": {"filter": [
+                    {"terms": {"minhash_bands": bands or ["-"]}},
+                    {"range": {"fetched_at": {"gte": utc_iso(since)}}},
+                ]}}})  # fmt: skip
+            res = self.es.msearch(searches=searches)
+            for r in res["responses"]:
+                hits = r.get("hits", {}).get("hits", []) if "error" not in r else []
+                out.append([h["_source"] | {"_id": h["_id"]} for h in hits])
+        return out
 
 
 def utcnow() -> datetime:

@@ -75,7 +75,7 @@ def es(settings):
     client = make_client(settings)
     yield client
     client.indices.delete(index=f"{settings.index_prefix}-*", ignore_unavailable=True, allow_no_indices=True)
-    client.indices.delete_index_template(name=f"{settings.index_prefix}-*", ignore=[404])
+    client.options(ignore_status=404).indices.delete_index_template(name=f"{settings.index_prefix}-*")
 
 
 @pytest.fixture

@@ -24,13 +24,16 @@ candidate with the highest margin if that margin is >= 0, else it starts a new e
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import math
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import repeat
+from operator import mul
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
 
 from enrich.events.features import DecayedFrequency, hash_feature
 from enrich.events.signals import (
@@ -160,7 +163,10 @@ class Event:
     confirmed: bool = False
     centroids: dict[str, dict[int, float]] = field(default_factory=dict)  # language -> bucket -> weight
     norms: dict[str, float] = field(default_factory=dict)
-    title_vectors: dict[str, list[list[float]]] = field(default_factory=dict)  # [[bucket, w], ...]
+    # Per language, the vector of the title kept in ``titles`` ({bucket: weight}, heaviest first).
+    # A dict of numbers, not a list of pairs: the garbage collector does not track it, and
+    # 50,000 events x 48 pairs made every full collection crawl.
+    title_vectors: dict[str, dict[int, float]] = field(default_factory=dict)
 
     @property
     def first_seen(self) -> datetime:
@@ -204,15 +210,31 @@ class Event:
 
     def export_state(self) -> dict[str, Any]:
         """Everything, model state included, as JSON-serialisable data."""
-        state = dataclasses.asdict(self)
-        state["centroids"] = {lang: [list(c), list(c.values())] for lang, c in self.centroids.items()}
-        return state
+        # Built by hand: dataclasses.asdict deep-copies recursively, ~10x slower at 50k events.
+        return {
+            "id": self.id,
+            "first_seen_s": self.first_seen_s,
+            "last_seen_s": self.last_seen_s,
+            "last_touch_s": self.last_touch_s,
+            "article_count": self.article_count,
+            "sources": dict(self.sources),
+            "languages": dict(self.languages),
+            "titles": dict(self.titles),
+            "entities": dict(self.entities),
+            "topics": dict(self.topics),
+            "member_ids": list(self.member_ids),
+            "confirmed": self.confirmed,
+            "centroids": {lang: [list(c), list(c.values())] for lang, c in self.centroids.items()},
+            "norms": dict(self.norms),
+            "title_vectors": {lang: [[b, w] for b, w in v.items()] for lang, v in self.title_vectors.items()},
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "Event":
         """Inverse of :meth:`export_state`."""
         kw = dict(state)
         kw["centroids"] = {lang: dict(zip(keys, vals)) for lang, (keys, vals) in state["centroids"].items()}
+        kw["title_vectors"] = {lang: {int(b): w for b, w in pairs} for lang, pairs in state["title_vectors"].items()}
         return cls(**kw)
 
 
@@ -229,33 +251,31 @@ class Assignment:
     evicted: list[str] = field(default_factory=list)  # events that left the active window now
 
 
+
 @dataclass
 class _Doc:
     """An article turned into the vectors the decision rule compares."""
 
     language: str
     vector: list[tuple[int, float]]  # unit length, heaviest first
+    buckets: list[int]  # vector's buckets and weights apart, for the C-level dot product
+    weights: list[float]
     entities: list[tuple[str, float]]  # (id, idf)
     entity_norm: float
     topics: list[tuple[str, float]]
     topic_norm: float
 
 
-def _cosine_ids(doc: list[tuple[str, float]], doc_norm: float, counts: dict[str, int], idfs: dict[str, float]) -> tuple[float, int]:
-    """IDF-weighted cosine between an article's ids and an event's id counts, and the overlap."""
-    if not doc or not counts:
-        return 0.0, 0
-    dot = 0.0
-    shared = 0
-    for key, idf in doc:
-        count = counts.get(key)
-        if count:
-            dot += idf * idf * count
-            shared += 1
-    if not shared:
-        return 0.0, 0
-    event_norm = math.sqrt(sum((idfs[k] * c) ** 2 for k, c in counts.items()))
-    return dot / (doc_norm * event_norm), shared
+def _top_by_score(slots: np.ndarray, scores: np.ndarray, k: int, event_at: list[str | None]) -> list[str]:
+    """Ids of the ``k`` slots with the highest score, ties by event id (not by slot number)."""
+    if len(slots) > k:
+        # argpartition finds the k-th score; every slot that ties with it stays in the running,
+        # so which of the tied events win is decided by id below, never by slot order.
+        kth = -np.partition(-scores, k - 1)[k - 1]
+        keep = scores >= kth
+        slots, scores = slots[keep], scores[keep]
+    ranked = sorted(zip((-scores).tolist(), [event_at[s] for s in slots.tolist()]))
+    return [event_id for _, event_id in ranked[:k]]  # type: ignore[misc]
 
 
 class EventClusterer:
@@ -265,8 +285,21 @@ class EventClusterer:
         self.config = config or ClusterConfig()
         cfg = self.config
         self._events: OrderedDict[str, Event] = OrderedDict()  # least recently updated first
-        self._postings: dict[int, set[str]] = {}
-        self._id_postings: dict[str, set[str]] = {}  # "e:<entity>" / "t:<topic>" -> events
+        # Derived indexes (rebuilt by from_state, never exported). Each active event holds an
+        # integer slot, so candidate scores accumulate in numpy arrays instead of dicts.
+        # Results never depend on which slot an event got: ties are broken by event id.
+        self._slot_of: dict[str, int] = {}
+        self._event_at: list[str | None] = []
+        self._free_slots: list[int] = []
+        self._capacity = 0
+        self._partial = np.zeros(0)  # text score accumulator, zero between assignments
+        self._shared_n = np.zeros(0)  # shared entity count accumulator
+        self._shared_idf = np.zeros(0)  # shared entity idf-sum accumulator
+        self._norms: dict[str, np.ndarray] = {}  # language -> centroid norm per slot
+        # language -> bucket -> {slot: centroid weight}: one look-up per posting entry.
+        self._postings: dict[str, dict[int, dict[int, float]]] = {}
+        self._id_postings: dict[str, set[int]] = {}  # "e:<entity>" / "t:<topic>" -> slots
+        self._id_buckets: dict[str, int] = {}  # cache of hash_feature for id keys (pure function)
         self._token_df = DecayedFrequency(cfg.hash_bits, cfg.df_half_life_hours * _HOUR_S)
         self._id_df = DecayedFrequency(_ENTITY_BITS, cfg.df_half_life_hours * _HOUR_S)
         self._bursts = BurstDetector(cfg.burst_baseline_hours, cfg.burst_z, cfg.burst_min_count)
@@ -350,7 +383,7 @@ class EventClusterer:
         return {
             "events": len(self._events),
             "centroid_features": sum(len(c) for e in self._events.values() for c in e.centroids.values()),
-            "postings": sum(len(p) for p in self._postings.values()),
+            "postings": sum(len(p) for by_bucket in self._postings.values() for p in by_bucket.values()),
             "id_postings": sum(len(p) for p in self._id_postings.values()),
             "token_buckets": self._token_df.nonzero,
             "burst_cells": self._bursts.size,
@@ -376,7 +409,8 @@ class EventClusterer:
     def _vectorise(self, item: ClusterItem, clock: float) -> _Doc:
         cfg = self.config
         tokens = tokenize_text(item.title) * cfg.title_repeat + tokenize_text(item.text)[: cfg.max_body_tokens]
-        tf = Counter(hash_feature(tok, cfg.hash_bits) for tok in tokens)
+        bits = cfg.hash_bits
+        tf = Counter([hash_feature(tok, bits) for tok in tokens])
         # Count the article in the frequencies before weighting it, so its own rare words
         # get a finite IDF and a first article is comparable to later ones.
         self._token_df.add_document(tf.keys(), clock)
@@ -391,9 +425,7 @@ class EventClusterer:
 
         entity_keys = list(dict.fromkeys(item.entity_ids))
         topic_keys = list(dict.fromkeys(item.topic_ids))
-        id_buckets = [hash_feature("e:" + k, _ENTITY_BITS) for k in entity_keys] + [
-            hash_feature("t:" + k, _ENTITY_BITS) for k in topic_keys
-        ]
+        id_buckets = [self._id_bucket("e:" + k) for k in entity_keys] + [self._id_bucket("t:" + k) for k in topic_keys]
         self._id_df.add_document(set(id_buckets), clock)
         id_idfs = self._id_df.idf_many(id_buckets, clock)
         entities = list(zip(entity_keys, id_idfs[: len(entity_keys)]))
@@ -401,50 +433,65 @@ class EventClusterer:
         return _Doc(
             language=item.language,
             vector=vector,
+            buckets=[b for b, _ in vector],
+            weights=[w for _, w in vector],
             entities=entities,
             entity_norm=math.sqrt(sum(i * i for _, i in entities)),
             topics=topics,
             topic_norm=math.sqrt(sum(i * i for _, i in topics)),
         )
 
+    def _id_bucket(self, key: str) -> int:
+        bucket = self._id_buckets.get(key)
+        if bucket is None:
+            if len(self._id_buckets) >= 1 << _ENTITY_BITS:  # bound the cache; it only saves hashing
+                self._id_buckets.clear()
+            bucket = self._id_buckets[key] = hash_feature(key, _ENTITY_BITS)
+        return bucket
+
     def _choose(self, doc: _Doc, t: float) -> tuple[str | None, float | None, float | None]:
         """Best candidate event, its margin and similarity (all None when there is none)."""
         cfg = self.config
         lang = doc.language
-        partial: dict[str, float] = {}
-        for bucket, weight in doc.vector[: cfg.probe_features]:
-            posting = self._postings.get(bucket)
-            if not posting or len(posting) > cfg.max_posting:
-                continue
-            for event_id in posting:
-                centroid = self._events[event_id].centroids.get(lang)
-                if centroid is not None:
-                    cw = centroid.get(bucket)
-                    if cw:
-                        partial[event_id] = partial.get(event_id, 0.0) + weight * cw
+        candidates: set[str] = set()
+        # Text leads: partial dot products over the article's heaviest buckets, summed in
+        # bucket order per event (the same float operations as a per-event loop).
+        postings = self._postings.get(lang)
+        if postings:
+            partial = self._partial
+            touched = []
+            for bucket, weight in doc.vector[: cfg.probe_features]:
+                posting = postings.get(bucket)
+                if not posting or len(posting) > cfg.max_posting:
+                    continue
+                n = len(posting)
+                slots = np.fromiter(posting, np.intp, n)
+                partial[slots] += weight * np.fromiter(posting.values(), np.float64, n)
+                touched.append(slots)
+            if touched:
+                slots = np.unique(np.concatenate(touched)) if len(touched) > 1 else touched[0]
+                scores = partial[slots] / self._norms[lang][slots]
+                partial[slots] = 0.0
+                candidates.update(_top_by_score(slots, scores, cfg.candidates, self._event_at))
         # Events reached only through entities matter when they may be a cross-language
         # match, which needs cross_min_shared_entities shared ids: count them first.
-        shared: dict[str, list[float]] = {}
+        shared_n, shared_idf = self._shared_n, self._shared_idf
+        touched = []
         for key, idf in doc.entities:
-            posting = self._id_postings.get("e:" + key)
-            if not posting or len(posting) > cfg.max_posting:
+            id_posting = self._id_postings.get("e:" + key)
+            if not id_posting or len(id_posting) > cfg.max_posting:
                 continue
-            for event_id in posting:
-                acc = shared.get(event_id)
-                if acc is None:
-                    shared[event_id] = [1.0, idf]
-                else:
-                    acc[0] += 1.0
-                    acc[1] += idf
-        linked = [e for e, (n, _) in shared.items() if n >= cfg.cross_min_shared_entities]
-        candidates = set(
-            heapq.nsmallest(
-                cfg.candidates,
-                partial,
-                key=lambda e: (-partial[e] / self._events[e].norms[lang], e),
-            )
-        )
-        candidates.update(heapq.nsmallest(cfg.candidates, linked, key=lambda e: (-shared[e][1], e)))
+            slots = np.fromiter(id_posting, np.intp, len(id_posting))
+            shared_n[slots] += 1.0
+            shared_idf[slots] += idf
+            touched.append(slots)
+        if touched:
+            slots = np.unique(np.concatenate(touched)) if len(touched) > 1 else touched[0]
+            linked = slots[shared_n[slots] >= cfg.cross_min_shared_entities]
+            if len(linked):
+                candidates.update(_top_by_score(linked, shared_idf[linked], cfg.candidates, self._event_at))
+            shared_n[slots] = 0.0
+            shared_idf[slots] = 0.0
         idf_memo: dict[str, float] = {}
         best: tuple[float, str, float] | None = None
         for event_id in candidates:
@@ -458,12 +505,32 @@ class EventClusterer:
             return None, None, None
         return best[1], best[0], best[2]
 
-    def _id_idfs(self, counts: dict[str, int], prefix: str, t: float, memo: dict[str, float]) -> dict[str, float]:
-        missing = [k for k in counts if prefix + k not in memo]
-        if missing:
-            idfs = self._id_df.idf_many([hash_feature(prefix + k, _ENTITY_BITS) for k in missing], t)
-            memo.update((prefix + k, idf) for k, idf in zip(missing, idfs))
-        return {k: memo[prefix + k] for k in counts}
+    def _id_norm(self, counts: dict[str, int], prefix: str, clock: float, memo: dict[str, float]) -> float:
+        """IDF-weighted norm of an event's id counts (IDFs memoised for one assignment)."""
+        total = 0.0
+        for key, count in counts.items():
+            idf = memo.get(prefix + key)
+            if idf is None:
+                idf = memo[prefix + key] = self._id_df.idf(self._id_bucket(prefix + key), clock)
+            total += (idf * count) ** 2
+        return math.sqrt(total)
+
+    def _cosine_ids(
+        self, doc: list[tuple[str, float]], doc_norm: float, counts: dict[str, int], prefix: str, clock: float, memo: dict[str, float]
+    ) -> tuple[float, int]:
+        """IDF-weighted cosine between an article's ids and an event's id counts, and the overlap."""
+        if not doc or not counts:
+            return 0.0, 0
+        dot = 0.0
+        shared = 0
+        for key, idf in doc:
+            count = counts.get(key)
+            if count:
+                dot += idf * idf * count
+                shared += 1
+        if not shared:
+            return 0.0, 0
+        return dot / (doc_norm * self._id_norm(counts, prefix, clock, memo)), shared
 
     def _score(self, doc: _Doc, event: Event, t: float, memo: dict[str, float]) -> tuple[float, float] | None:
         """(margin, similarity) of an article against one event, or None if it may not join."""
@@ -475,12 +542,10 @@ class EventClusterer:
         cross = centroid is None or not doc.vector
         if not cross:
             assert centroid is not None
-            dot = sum(w * centroid.get(b, 0.0) for b, w in doc.vector)
+            dot = sum(map(mul, doc.weights, map(centroid.get, doc.buckets, repeat(0.0))))
             terms.append((cfg.weight_text, fade * dot / event.norms[doc.language], cfg.threshold_text))
         if doc.entities:
-            ent, shared = _cosine_ids(
-                doc.entities, doc.entity_norm, event.entities, self._id_idfs(event.entities, "e:", clock, memo)
-            )
+            ent, shared = self._cosine_ids(doc.entities, doc.entity_norm, event.entities, "e:", clock, memo)
             if cross and shared < cfg.cross_min_shared_entities:
                 return None
             threshold = cfg.cross_threshold_entities if cross else cfg.threshold_entities
@@ -488,7 +553,7 @@ class EventClusterer:
         elif cross:
             return None  # neither shared words nor shared entities: nothing links them
         if doc.topics:
-            top, _ = _cosine_ids(doc.topics, doc.topic_norm, event.topics, self._id_idfs(event.topics, "t:", clock, memo))
+            top, _ = self._cosine_ids(doc.topics, doc.topic_norm, event.topics, "t:", clock, memo)
             terms.append((cfg.weight_topics, fade * top, cfg.threshold_topics))
         total = sum(w for w, _, _ in terms)
         margin = sum(w * (s - th) for w, s, th in terms) / total
@@ -503,11 +568,13 @@ class EventClusterer:
             event_id = f"ev-{item.id}-{suffix}"
         event = Event(event_id, first_seen_s=t, last_seen_s=t, last_touch_s=clock)
         self._events[event_id] = event
+        self._take_slot(event_id)
         return event
 
     def _add_member(self, event: Event, item: ClusterItem, doc: _Doc, t: float, clock: float) -> None:
         cfg = self.config
         lang = doc.language
+        slot = self._slot_of[event.id]
         event.article_count += 1
         event.first_seen_s = min(event.first_seen_s, t)
         event.last_seen_s = max(event.last_seen_s, t)
@@ -519,49 +586,48 @@ class EventClusterer:
             event.member_ids.append(item.id)
 
         if doc.vector:
+            postings = self._postings.setdefault(lang, {})
             centroid = event.centroids.setdefault(lang, {})
             for bucket, weight in doc.vector:
-                if bucket not in centroid:
-                    self._postings.setdefault(bucket, set()).add(event.id)
-                centroid[bucket] = centroid.get(bucket, 0.0) + weight
+                value = centroid[bucket] = centroid.get(bucket, 0.0) + weight
+                posting = postings.get(bucket)
+                if posting is None:
+                    posting = postings[bucket] = {}
+                posting[slot] = value
             if len(centroid) > 2 * cfg.max_centroid_features:  # amortised: prune to the cap
-                kept = sorted(centroid.items(), key=lambda bw: (-bw[1], bw[0]))[: cfg.max_centroid_features]
-                event.centroids[lang] = dict(kept)
-                for bucket in centroid.keys() - event.centroids[lang].keys():
-                    # Another language's centroid of the same event may still hold the bucket.
-                    if not any(bucket in c for c in event.centroids.values()):
-                        self._drop_posting(self._postings, bucket, event.id)
-                centroid = event.centroids[lang]
-            event.norms[lang] = math.sqrt(sum(w * w for w in centroid.values()))
-            self._update_title(event, lang, item.title, doc.vector)
+                kept = dict(sorted(centroid.items(), key=lambda bw: (-bw[1], bw[0]))[: cfg.max_centroid_features])
+                for bucket in centroid.keys() - kept.keys():
+                    self._drop_posting(postings, bucket, slot)
+                event.centroids[lang] = centroid = kept
+            norm = event.norms[lang] = math.sqrt(sum(w * w for w in centroid.values()))
+            self._lang_norms(lang)[slot] = norm
+            self._update_title(event, lang, item.title, doc)
 
         for key, _ in doc.entities:
-            self._count_id(event, event.entities, "e:", key)
+            self._count_id(event, event.entities, "e:", key, slot)
         for key, _ in doc.topics:
-            self._count_id(event, event.topics, "t:", key)
+            self._count_id(event, event.topics, "t:", key, slot)
 
-    def _count_id(self, event: Event, counts: dict[str, int], prefix: str, key: str) -> None:
+    def _count_id(self, event: Event, counts: dict[str, int], prefix: str, key: str, slot: int) -> None:
         if key not in counts:
-            self._id_postings.setdefault(prefix + key, set()).add(event.id)
+            self._id_postings.setdefault(prefix + key, set()).add(slot)
         counts[key] = counts.get(key, 0) + 1
         if len(counts) > 2 * self.config.max_event_ids:
             kept = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: self.config.max_event_ids]
             for dropped in counts.keys() - dict(kept).keys():
-                self._drop_posting(self._id_postings, prefix + dropped, event.id)
+                self._drop_posting(self._id_postings, prefix + dropped, slot)
             counts.clear()
             counts.update(kept)
 
-    def _update_title(self, event: Event, lang: str, title: str, vector: list[tuple[int, float]]) -> None:
+    def _update_title(self, event: Event, lang: str, title: str, doc: _Doc) -> None:
         """Keep, per language, the title of the member closest to the event's centroid."""
-        centroid = event.centroids[lang]
-
-        def closeness(vec: list[tuple[int, float]] | list[list[float]]) -> float:
-            return sum(w * centroid.get(int(b), 0.0) for b, w in vec)
-
+        get = event.centroids[lang].get
         current = event.title_vectors.get(lang)
-        if current is None or closeness(vector) > closeness(current):
+        if current is None or sum(map(mul, doc.weights, map(get, doc.buckets, repeat(0.0)))) > sum(
+            map(mul, current.values(), map(get, current.keys(), repeat(0.0)))
+        ):
             event.titles[lang] = title
-            event.title_vectors[lang] = [[b, w] for b, w in vector]
+            event.title_vectors[lang] = dict(zip(doc.buckets, doc.weights))
 
     def _breaking(self, item: ClusterItem, event_id: str, t: float, clock: float) -> list[Signal]:
         keys = [f"entity:{k}" for k in dict.fromkeys(item.entity_ids)]
@@ -595,28 +661,72 @@ class EventClusterer:
 
     # ----- derived indexes --------------------------------------------------------------
 
+    def _take_slot(self, event_id: str) -> int:
+        if self._free_slots:
+            slot = self._free_slots.pop()
+            self._event_at[slot] = event_id
+        else:
+            slot = len(self._event_at)
+            self._event_at.append(event_id)
+            if slot >= self._capacity:
+                self._grow(max(1024, 2 * self._capacity))
+        self._slot_of[event_id] = slot
+        return slot
+
+    def _grow(self, capacity: int) -> None:
+        def grown(old: np.ndarray) -> np.ndarray:
+            new = np.zeros(capacity)
+            new[: len(old)] = old
+            return new
+
+        self._partial = grown(self._partial)
+        self._shared_n = grown(self._shared_n)
+        self._shared_idf = grown(self._shared_idf)
+        self._norms = {lang: grown(norms) for lang, norms in self._norms.items()}
+        self._capacity = capacity
+
+    def _lang_norms(self, lang: str) -> np.ndarray:
+        norms = self._norms.get(lang)
+        if norms is None:
+            norms = self._norms[lang] = np.zeros(self._capacity)
+        return norms
+
     def _index_event(self, event: Event) -> None:
-        for centroid in event.centroids.values():
-            for bucket in centroid:
-                self._postings.setdefault(bucket, set()).add(event.id)
+        slot = self._slot_of.get(event.id)
+        if slot is None:
+            slot = self._take_slot(event.id)
+        for lang, centroid in event.centroids.items():
+            postings = self._postings.setdefault(lang, {})
+            for bucket, weight in centroid.items():
+                postings.setdefault(bucket, {})[slot] = weight
+            self._lang_norms(lang)[slot] = event.norms[lang]
         for key in event.entities:
-            self._id_postings.setdefault("e:" + key, set()).add(event.id)
+            self._id_postings.setdefault("e:" + key, set()).add(slot)
         for key in event.topics:
-            self._id_postings.setdefault("t:" + key, set()).add(event.id)
+            self._id_postings.setdefault("t:" + key, set()).add(slot)
 
     def _unindex_event(self, event: Event) -> None:
-        for centroid in event.centroids.values():
+        slot = self._slot_of.pop(event.id)
+        for lang, centroid in event.centroids.items():
+            postings = self._postings[lang]
             for bucket in centroid:
-                self._drop_posting(self._postings, bucket, event.id)
+                self._drop_posting(postings, bucket, slot)
+            self._norms[lang][slot] = 0.0
         for key in event.entities:
-            self._drop_posting(self._id_postings, "e:" + key, event.id)
+            self._drop_posting(self._id_postings, "e:" + key, slot)
         for key in event.topics:
-            self._drop_posting(self._id_postings, "t:" + key, event.id)
+            self._drop_posting(self._id_postings, "t:" + key, slot)
+        self._event_at[slot] = None
+        self._free_slots.append(slot)
 
     @staticmethod
-    def _drop_posting(postings: dict[Any, set[str]], key: Any, event_id: str) -> None:
+    def _drop_posting(postings: dict[Any, Any], key: Any, slot: int) -> None:
+        """Remove a slot from a posting (a text {slot: weight} or an id set of slots)."""
         posting = postings.get(key)
         if posting is not None:
-            posting.discard(event_id)
+            if type(posting) is dict:
+                posting.pop(slot, None)
+            else:
+                posting.discard(slot)
             if not posting:
                 del postings[key]

@@ -12,6 +12,8 @@ import zlib
 from array import array
 from typing import Any, Iterable
 
+import numpy as np
+
 # Decay is applied lazily: increments are scaled up by 2**(age/half-life) instead of
 # every stored count being scaled down. Past this exponent the store is renormalised
 # so float32 cells never overflow, and often enough (every 8 half-lives) that the prune
@@ -54,13 +56,17 @@ class DecayedFrequency:
 
     def _renormalise(self, now: float) -> None:
         factor = 1.0 / self._scale(now)
-        cells = self._cells
-        for i, value in enumerate(cells):
-            if value:
-                value *= factor
-                cells[i] = value if value >= _PRUNE_BELOW else 0.0
+        # In float64, then stored as float32: the same rounding as a cell-by-cell loop.
+        scaled = self._view().astype(np.float64) * factor
+        scaled[scaled < _PRUNE_BELOW] = 0.0
+        self._view()[:] = scaled
         self._total *= factor
         self._ref_time = now
+
+    def _view(self) -> np.ndarray:
+        # A numpy view of the same memory: bulk operations in C, per-bucket access stays on
+        # the array (numpy scalar indexing is slower than array's for single cells).
+        return np.frombuffer(self._cells, dtype=np.float32)
 
     def idf(self, bucket: int, now: float) -> float:
         """Smoothed inverse document frequency of a bucket at stream time ``now``."""
@@ -76,14 +82,15 @@ class DecayedFrequency:
 
     def export_state(self) -> dict[str, Any]:
         """JSON-serialisable state: only non-zero cells are written."""
-        index = [i for i, v in enumerate(self._cells) if v]
+        view = self._view()
+        index = np.flatnonzero(view)
         return {
             "bits": self.bits,
             "half_life_s": self.half_life_s,
             "ref_time": self._ref_time,
             "total": self._total,
-            "index": index,
-            "values": [float(self._cells[i]) for i in index],
+            "index": index.tolist(),
+            "values": view[index].astype(np.float64).tolist(),
         }
 
     @classmethod
@@ -92,11 +99,10 @@ class DecayedFrequency:
         freq = cls(state["bits"], state["half_life_s"])
         freq._ref_time = state["ref_time"]
         freq._total = state["total"]
-        for i, v in zip(state["index"], state["values"]):
-            freq._cells[i] = v
+        freq._view()[np.asarray(state["index"], dtype=np.intp)] = np.asarray(state["values"], dtype=np.float64)
         return freq
 
     @property
     def nonzero(self) -> int:
         """How many buckets hold a count (a measure of the live vocabulary)."""
-        return sum(1 for v in self._cells if v)
+        return int(np.count_nonzero(self._view()))

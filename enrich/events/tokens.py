@@ -1,38 +1,19 @@
 """Tokens for event similarity: normalised, stop-worded, Arabic- and English-aware.
 
-A small private tokeniser so the clustering core has no dependency on the tagger's
-pipeline. It folds the Arabic spellings that vary between outlets (hamza forms of
-alef, alef maqsura, ta marbuta, diacritics, tatweel, Arabic-Indic digits) and strips
-the definite article and its proclitic combinations, which is enough for two reports
-of one story to share tokens. It does not stem: stemmers mangle names (see NOTES.md).
+Text is folded by the project's shared normaliser (:func:`enrich.normalize.normalize_text`:
+hamza carriers, alef maqsura, ta marbuta, diacritics, tatweel, Persian letter shapes,
+Arabic-Indic digits, case), the same folding the tagger and alerts use. The tokeniser
+then strips the definite article and its proclitic combinations, which is enough for
+two reports of one story to share tokens. It does not stem: stemmers mangle names
+(see NOTES.md).
 """
 
 from __future__ import annotations
 
 import re
 
-# Harakat, Quranic marks and superscript alef: outlets vocalise inconsistently.
-_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
-_FOLD = str.maketrans(
-    {
-        "\u0623": "\u0627",  # أ -> ا
-        "\u0625": "\u0627",  # إ -> ا
-        "\u0622": "\u0627",  # آ -> ا
-        "\u0671": "\u0627",  # ٱ -> ا
-        "\u0649": "\u064a",  # ى -> ي
-        "\u0629": "\u0647",  # ة -> ه
-        "\u0640": None,  # tatweel
-        "\u200b": None,
-        "\u200c": None,
-        "\u200d": None,
-        "\u200e": None,
-        "\u200f": None,
-        "\u061c": None,
-        "\u2019": "'",
-        **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
-        **{chr(0x06F0 + d): str(d) for d in range(10)},  # Persian digits
-    }
-)
+from enrich.normalize import normalize_text
+
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 # The definite article with the proclitics that attach to it, longest first.
 _ARABIC_ARTICLE = ("وبال", "وكال", "وال", "فال", "بال", "كال", "لل", "ال")
@@ -52,18 +33,16 @@ _STOP_AR = frozenset(
     وفي ومن وعلى وأن وان به بها له لها فيه فيها عليه عليها اليوم أمس امس يوم وذلك إنه انه أنه لكن
     بل إذا اذا حيث وهو وهي ولا وما تم عبر ضد نحو دون لدى إلا الا عاجل""".split()
 )
-
-
-def normalize_token_text(text: str) -> str:
-    """Fold case, Arabic letter variants, diacritics and digits the way similarity needs."""
-    return _DIACRITICS.sub("", text.translate(_FOLD)).lower()
-
-
 # Stop words are matched after folding, so fold the list the same way.
-_STOP_AR = frozenset(normalize_token_text(word) for word in _STOP_AR)
+_STOP_AR = frozenset(normalize_text(word) for word in _STOP_AR)
+
+
+_ARTICLE_STARTS = frozenset(prefix[0] for prefix in _ARABIC_ARTICLE)
 
 
 def _strip_article(token: str) -> str:
+    if token[:1] not in _ARTICLE_STARTS:  # most tokens: skip the eight prefix tests
+        return token
     for prefix in _ARABIC_ARTICLE:
         # Keep at least three letters so short words such as «الله» or «اللد» survive whole.
         if token.startswith(prefix) and len(token) - len(prefix) >= 3:
@@ -74,7 +53,7 @@ def _strip_article(token: str) -> str:
 def tokenize_text(text: str) -> list[str]:
     """Content tokens of a text, in order: normalised, stop words and 1-letter tokens dropped."""
     tokens: list[str] = []
-    for raw in _WORD.findall(normalize_token_text(text)):
+    for raw in _WORD.findall(normalize_text(text)):
         if raw in _STOP_EN or raw in _STOP_AR:
             continue
         if raw.endswith("'s"):

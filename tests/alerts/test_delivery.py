@@ -288,3 +288,31 @@ def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbo
         assert first == second  # byte for byte the same message, same Message-ID
         [mail] = outbox_docs(es, s, "mail")
         assert (mail["status"], mail["attempts"]) == ("sent", 1)
+
+
+def test_event_signal_alerts_once_per_signal(es, smtp):
+    rules = rules_from("""
+        rules:
+          - name: new-security-events
+            kind: new_event
+            topics: [security.attacks]
+            recipients: [desk@example.org]
+            timezone: Asia/Riyadh
+    """)
+    sig = {"id": "ev42:new", "kind": "new", "event_id": "ev42", "entity_id": None, "topic_id": None,
+           "at": "2025-09-18T12:45:00Z", "title": "«داعش خراسان» يتبنى هجوماً في بدخشان",
+           "titles": {"ar": "«داعش خراسان» يتبنى هجوماً في بدخشان", "en": "ISIS-K claims Badakhshan attack"},
+           "article_ids": [], "entity_ids": ["isis_k"], "topic_ids": ["security.attacks"],
+           "source_count": 2, "article_count": 3}  # fmt: skip
+    other = {**sig, "id": "ev43:new", "event_id": "ev43", "topic_ids": ["economy"]}
+    confirmed = {**sig, "id": "ev42:confirmed", "kind": "confirmed"}
+    rep = send_alerts(es, smtp.settings, rules, [], now=at("2025-11-22 10:00"), signals=[sig, other, confirmed])
+    assert (rep.matched, rep.sent) == (1, 1)
+    msg = smtp.received[0].message
+    assert msg["Subject"] == "[Rasad] new-security-events: New event: «داعش خراسان» يتبنى هجوماً في بدخشان"
+    page = msg.get_body(("html",)).get_content()
+    assert 'dir="rtl" lang="ar"' in page and '<div class="title-alt" dir="ltr" lang="en"' in page
+    assert "event_id%3A%22ev42%22" in page and "2 sources, 3 articles" in page
+    again = send_alerts(es, smtp.settings, rules, [], now=at("2025-11-22 10:05"), signals=[sig])
+    assert (again.already_alerted, again.sent) == (1, 0)
+    assert len(smtp.received) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import re
 import textwrap
 from pathlib import Path
@@ -12,7 +13,7 @@ from alerts.deliver import send_alerts
 from alerts.items import item_from_match
 from alerts.match import match_article
 from alerts.plan import MailPlan
-from alerts.render import build_mail, highlight_html, kibana_event_url, safe_header, safe_url
+from alerts.render import build_mail, highlight_html, wire_text, kibana_event_url, safe_header, safe_url
 from alerts.rules import validate_rules
 from tests.alerts.conftest import at, make_article
 
@@ -81,6 +82,17 @@ def test_header_and_html_injection_end_to_end_through_smtp(es, smtp):
     assert "Bcc" not in msg and "X-Evil" not in msg
     assert "QUIT" in msg.get_body(("plain",)).get_content()  # the dot line was data, not a command
     assert "<script" not in msg.get_body(("html",)).get_content().lower()
+
+
+def test_a_long_arabic_subject_survives_the_wire_intact():
+    import email
+
+    title = "روسيا تمهد لتحالف أمني مع «طالبان» لمواجهة تهديد «داعش خراسان» بعد رفعها من قائمة الإرهاب"
+    msg = mail_for(make_article(title, "نص"))
+    raw = wire_text(msg)
+    assert all(len(line) <= 998 for line in raw.split("\r\n")) and raw.isascii()
+    back = email.message_from_string(raw, policy=email.policy.default)
+    assert back["Subject"] == msg["Subject"] == f"[Rasad] taliban: {title}"
 
 
 def test_safe_header_and_url_helpers():

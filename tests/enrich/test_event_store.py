@@ -57,7 +57,7 @@ def second_prefix(settings, es, monkeypatch):
     s2 = load_settings(index_prefix=settings.index_prefix + "b")
     yield s2
     es.indices.delete(index=f"{s2.index_prefix}-*", ignore_unavailable=True, allow_no_indices=True)
-    es.indices.delete_index_template(name=f"{s2.index_prefix}-*")
+    es.options(ignore_status=404).indices.delete_index_template(name=f"{s2.index_prefix}-*")
 
 
 @pytest.mark.parametrize("cut", [17, 40])

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import yaml
 
-from indexing.bulk import index_articles, index_events
+from indexing.bulk import index_articles
+from indexing.events import index_events
 from indexing.kibana import (DATA_VIEWS, NDJSON_FILE, KibanaError, build_objects, import_objects,
                              import_saved_objects, read_ndjson, referenced_fields, to_ndjson, with_prefix)  # fmt: skip
 from indexing.setup import setup_indices
@@ -31,7 +32,7 @@ def _store_one_of_each(es, settings, seeds) -> None:
                sources={"a": 1.0, "b": 2.0}, languages={"ar": 2, "en": 1},
                titles={"ar": "روسيا وطالبان", "en": "Russia and the Taliban"}, entities={"taliban": 3},
                topics={"diplomacy.rapprochement": 2}, member_ids=["x", "y", "z"], confirmed=True)  # fmt: skip
-    assert index_events(es, settings, [ev.to_doc()]).errors == []
+    assert index_events(es, settings, [ev.to_doc()], [])["errors"] == []  # the pipeline's path
     es.index(index=single_index(settings, "alerts"), id="k1", refresh=True, document={
         "id": "k1", "rule": "taliban", "kind": "article", "mode": "immediate", "status": "sent",
         "recipients": ["a@example.org"], "subject": "طالبان", "article_ids": ["x"], "event_id": "ev1",

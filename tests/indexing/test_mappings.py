@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from indexing.bulk import article_action, event_action
+from indexing.bulk import article_action
 from indexing.setup import load_template
 from rasad.records import Article
 from tests.indexing.conftest import entity_articles
@@ -32,7 +32,9 @@ def test_every_event_field_is_mapped(settings):
 
     props = load_template("events", "x")["template"]["mappings"]["properties"]
     ev = Event(id="e1", first_seen_s=1.7e9, last_seen_s=1.7e9 + 60, last_touch_s=0.0, titles={"ar": "عنوان"})
-    doc = event_action(settings, ev.to_doc())["_source"]
+    from indexing.events import event_document
+
+    doc = event_document(ev.to_doc(), "2025-05-02T10:00:00Z")
     assert set(doc) <= set(props), sorted(set(doc) - set(props))
 
 
