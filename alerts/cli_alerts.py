@@ -28,9 +28,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     if problems and not rules and "cannot read" in problems[0]:
         return 2
     for r in rules:
-        state = "disabled" if not r.enabled else (f"snoozed until {r.snooze_until}" if r.snooze_until else "active")
-        print(f"  {r.name}: {r.kind}, {r.mode}" + (f" ({r.timezone})" if r.mode != "immediate" else "")
-              + f", {len(r.recipients)} recipient(s), {state}")  # fmt: skip
+        state = (
+            "disabled"
+            if not r.enabled
+            else (f"snoozed until {r.snooze_until}" if r.snooze_until else "active")
+        )
+        print(
+            f"  {r.name}: {r.kind}, {r.mode}"
+            + (f" ({r.timezone})" if r.mode != "immediate" else "")
+            + f", {len(r.recipients)} recipient(s), {state}"
+        )
     print(f"{len(rules)} valid rule(s), {len(problems)} problem(s)")
     return 1 if problems else 0
 
@@ -62,13 +69,32 @@ def cmd_preview(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     if args.json:
         data = {
-            "articles": pv.articles, "matched": pv.matched, "already_alerted": pv.already_alerted,
-            "mails": [{"key": p.key, "rule": p.rule.name, "mode": p.mode, "to": list(p.rule.recipients),
-                       "subject": str(m["Subject"]), "message_id": str(m["Message-ID"]), "text": _text_part(m),
-                       "article_ids": p.article_ids} for p, m in pv.mails],
-            "waiting": [{"rule": w.rule.name, "items": [i.key for i in w.items], "due_at": w.due_at.isoformat(),
-                         "why": w.why} for w in pv.waiting],
-        }  # fmt: skip
+            "articles": pv.articles,
+            "matched": pv.matched,
+            "already_alerted": pv.already_alerted,
+            "mails": [
+                {
+                    "key": p.key,
+                    "rule": p.rule.name,
+                    "mode": p.mode,
+                    "to": list(p.rule.recipients),
+                    "subject": str(m["Subject"]),
+                    "message_id": str(m["Message-ID"]),
+                    "text": _text_part(m),
+                    "article_ids": p.article_ids,
+                }
+                for p, m in pv.mails
+            ],
+            "waiting": [
+                {
+                    "rule": w.rule.name,
+                    "items": [i.key for i in w.items],
+                    "due_at": w.due_at.isoformat(),
+                    "why": w.why,
+                }
+                for w in pv.waiting
+            ],
+        }
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for n, (plan, msg) in enumerate(pv.mails, 1):
@@ -79,13 +105,17 @@ def cmd_preview(args: argparse.Namespace) -> int:
             print(_text_part(msg).rstrip())
             print()
         for w in pv.waiting:
-            print(f"--- rule {w.rule.name}: {len(w.items)} item(s) wait for {w.why}, "
-                  f"due {format_time(w.due_at.isoformat(), w.rule.timezone)}")  # fmt: skip
+            print(
+                f"--- rule {w.rule.name}: {len(w.items)} item(s) wait for {w.why}, "
+                f"due {format_time(w.due_at.isoformat(), w.rule.timezone)}"
+            )
             for i in w.items:
                 print(f"    · {i.title}")
-        print(f"{pv.articles} stored article(s) since {args.since}, {pv.matched} match(es), "
-              f"{pv.already_alerted} already alerted, {len(pv.mails)} mail(s) would be sent now, "
-              f"{sum(len(w.items) for w in pv.waiting)} item(s) waiting")  # fmt: skip
+        print(
+            f"{pv.articles} stored article(s) since {args.since}, {pv.matched} match(es), "
+            f"{pv.already_alerted} already alerted, {len(pv.mails)} mail(s) would be sent now, "
+            f"{sum(len(w.items) for w in pv.waiting)} item(s) waiting"
+        )
     if out_dir:
         for plan, msg in pv.mails:
             (out_dir / f"{plan.key}.eml").write_text(wire_text(msg), encoding="ascii", newline="")
@@ -101,14 +131,25 @@ def add_alerts_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     asub = a.add_subparsers(dest="action", required=True)
     c = asub.add_parser("check", help="validate a rules file (every problem, with its line)")
     c.add_argument("rules", help="rules YAML file")
-    c.add_argument("--seeds", help="seeds folder whose entity and topic ids the rules may name (default: settings)")
-    c.add_argument("--no-seeds", action="store_true", help="do not check entity and topic ids against the seeds")
+    c.add_argument(
+        "--seeds", help="seeds folder whose entity and topic ids the rules may name (default: settings)"
+    )
+    c.add_argument(
+        "--no-seeds", action="store_true", help="do not check entity and topic ids against the seeds"
+    )
     c.set_defaults(func=cmd_check)
-    p = asub.add_parser("preview", help="print the mails the rules would send for stored articles (sends nothing)")
+    p = asub.add_parser(
+        "preview", help="print the mails the rules would send for stored articles (sends nothing)"
+    )
     p.add_argument("rules", help="rules YAML file")
-    p.add_argument("--since", default="24h", help="articles fetched in this window: 90m, 24h, 7d (default 24h)")
-    p.add_argument("--include-alerted", action="store_true",
-                   help="ignore the outbox: show the mails as if nothing had been alerted yet")
+    p.add_argument(
+        "--since", default="24h", help="articles fetched in this window: 90m, 24h, 7d (default 24h)"
+    )
+    p.add_argument(
+        "--include-alerted",
+        action="store_true",
+        help="ignore the outbox: show the mails as if nothing had been alerted yet",
+    )
     p.add_argument("--at", help="pretend it is this time (ISO 8601), for digest windows and throttles")
     p.add_argument("--json", action="store_true", help="print the mails as JSON")
     p.add_argument("--out", help="also write each mail as <key>.eml and <key>.html into this folder")

@@ -67,8 +67,14 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (attempts - 1)))
 
 
-def collect_items(es: Elasticsearch | None, settings: Settings, rules: list[AlertRule], articles: list[Article],
-                  signals: list[dict[str, Any]] | None, now: datetime) -> list[AlertItem]:  # fmt: skip
+def collect_items(
+    es: Elasticsearch | None,
+    settings: Settings,
+    rules: list[AlertRule],
+    articles: list[Article],
+    signals: list[dict[str, Any]] | None,
+    now: datetime,
+) -> list[AlertItem]:
     """Alert items of every rule's matches on these articles and signals."""
     created = utc_iso(now) or ""
     items = [item_from_match(m, created) for m in match_articles(rules, articles)]
@@ -81,15 +87,21 @@ def collect_items(es: Elasticsearch | None, settings: Settings, rules: list[Aler
     return items
 
 
-def signal_articles(es: Elasticsearch, settings: Settings, signal: dict[str, Any], limit: int = 5) -> list[dict]:
+def signal_articles(
+    es: Elasticsearch, settings: Settings, signal: dict[str, Any], limit: int = 5
+) -> list[dict]:
     """Title, link and source of a signal's first articles (from the store; empty if unavailable)."""
     ids = list(signal.get("article_ids") or [])[:limit]
     if not ids:
         return []
     try:
-        res = es.search(index=settings.index("articles"), query={"ids": {"values": ids}}, size=limit,
-                        source_includes=["title", "url", "source", "language", "published"])  # fmt: skip
-    except Exception as e:  # the mail still goes out without the list
+        res = es.search(
+            index=settings.index("articles"),
+            query={"ids": {"values": ids}},
+            size=limit,
+            source_includes=["title", "url", "source", "language", "published"],
+        )
+    except Exception as e:  # noqa: BLE001 - the mail still goes out, without the list
         log.warning("could not read the articles of signal %s: %s", signal.get("id"), e)
         return []
     by_id = {h["_id"]: h["_source"] for h in res["hits"]["hits"]}
@@ -99,13 +111,29 @@ def signal_articles(es: Elasticsearch, settings: Settings, signal: dict[str, Any
 def render_schedule(schedule: MailSchedule, settings: Settings, mail_from: str, now: datetime) -> list[tuple]:
     """(plan, message) for every scheduled mail."""
     return [
-        (p, build_mail(p, mail_from=mail_from, rules_file=settings.rules_file, kibana_url=settings.kibana_url, date=now))
+        (
+            p,
+            build_mail(
+                p,
+                mail_from=mail_from,
+                rules_file=settings.rules_file,
+                kibana_url=settings.kibana_url,
+                date=now,
+            ),
+        )
         for p in schedule.mails
     ]
 
 
-def record_and_schedule(outbox: EsOutbox, settings: Settings, rules: list[AlertRule], items: list[AlertItem],
-                        mail_from: str, report: AlertReport, now: datetime) -> None:  # fmt: skip
+def record_and_schedule(
+    outbox: EsOutbox,
+    settings: Settings,
+    rules: list[AlertRule],
+    items: list[AlertItem],
+    mail_from: str,
+    report: AlertReport,
+    now: datetime,
+) -> None:
     """Steps 1 and 2: record new items, then store every mail due now and mark its items."""
     by_name = {r.name: r for r in rules}
     new, already = classify_new(outbox, rules, items, now)
@@ -131,8 +159,13 @@ def record_and_schedule(outbox: EsOutbox, settings: Settings, rules: list[AlertR
     outbox.refresh()
 
 
-def deliver_pending(es: Elasticsearch, settings: Settings, report: AlertReport | None = None,
-                    now: datetime | None = None, config: SmtpConfig | None = None) -> AlertReport:  # fmt: skip
+def deliver_pending(
+    es: Elasticsearch,
+    settings: Settings,
+    report: AlertReport | None = None,
+    now: datetime | None = None,
+    config: SmtpConfig | None = None,
+) -> AlertReport:
     """Send every due mail in the outbox, recording each outcome; stop early if the server is unreachable."""
     now = now or datetime.now(timezone.utc)
     report = report or AlertReport()
@@ -143,40 +176,75 @@ def deliver_pending(es: Elasticsearch, settings: Settings, report: AlertReport |
             doc, key = hit["_source"], hit["_id"]
             try:
                 # Claim it: a concurrent worker that claimed it first makes this fail, so one sender only.
-                claim = es.update(index=outbox.index, id=key, if_seq_no=hit["_seq_no"],
-                                  if_primary_term=hit["_primary_term"],
-                                  doc={"status": SENDING, "updated_at": utc_iso(now)})  # fmt: skip
+                claim = es.update(
+                    index=outbox.index,
+                    id=key,
+                    if_seq_no=hit["_seq_no"],
+                    if_primary_term=hit["_primary_term"],
+                    doc={"status": SENDING, "updated_at": utc_iso(now)},
+                )
             except ConflictError:
                 continue
             attempts = int(doc.get("attempts") or 0) + 1
             try:
-                refused = sender.send(doc["payload"]["raw"], doc["recipients"], doc["payload"].get("mail_from"))
+                refused = sender.send(
+                    doc["payload"]["raw"], doc["recipients"], doc["payload"].get("mail_from")
+                )
             except SmtpFailure as f:
                 if f.transient and attempts < MAX_ATTEMPTS:
-                    new = {"status": PENDING, "attempts": attempts, "last_error": f.reply,
-                           "next_attempt_at": utc_iso(now + backoff(attempts)), "updated_at": utc_iso(now)}  # fmt: skip
+                    new = {
+                        "status": PENDING,
+                        "attempts": attempts,
+                        "last_error": f.reply,
+                        "next_attempt_at": utc_iso(now + backoff(attempts)),
+                        "updated_at": utc_iso(now),
+                    }
                     report.retry_later += 1
                 else:
-                    new = {"status": FAILED, "attempts": attempts, "last_error": f.reply, "updated_at": utc_iso(now)}
+                    new = {
+                        "status": FAILED,
+                        "attempts": attempts,
+                        "last_error": f.reply,
+                        "updated_at": utc_iso(now),
+                    }
                     report.failed += 1
                 report.errors.append(f"alert mail {key} (rule {doc.get('rule')}): {f.reply}")
                 log.warning("alert mail %s not delivered (%s): %s", key, new["status"], f.reply)
-                es.update(index=outbox.index, id=key, doc=new, if_seq_no=claim["_seq_no"],
-                          if_primary_term=claim["_primary_term"])  # fmt: skip
+                es.update(
+                    index=outbox.index,
+                    id=key,
+                    doc=new,
+                    if_seq_no=claim["_seq_no"],
+                    if_primary_term=claim["_primary_term"],
+                )
                 if f.connection:
                     break  # the server is unreachable: the rest stay pending, untouched, for the next run
                 continue
-            es.update(index=outbox.index, id=key,
-                      doc={"status": SENT, "attempts": attempts, "sent_at": utc_iso(now), "updated_at": utc_iso(now),
-                           "last_error": "; ".join(f"refused {r}: {m}" for r, m in refused.items()) or None})  # fmt: skip
+            es.update(
+                index=outbox.index,
+                id=key,
+                doc={
+                    "status": SENT,
+                    "attempts": attempts,
+                    "sent_at": utc_iso(now),
+                    "updated_at": utc_iso(now),
+                    "last_error": "; ".join(f"refused {r}: {m}" for r, m in refused.items()) or None,
+                },
+            )
             report.sent += 1
     outbox.refresh()
     return report
 
 
-def send_alerts(es: Elasticsearch, settings: Settings, rules: list[AlertRule], articles: list[Article],
-                now: datetime | None = None, signals: list[dict[str, Any]] | None = None) -> AlertReport:  # fmt: skip
-    """Match new articles and event signals against the rules, record and schedule alerts, deliver what is due."""
+def send_alerts(
+    es: Elasticsearch,
+    settings: Settings,
+    rules: list[AlertRule],
+    articles: list[Article],
+    now: datetime | None = None,
+    signals: list[dict[str, Any]] | None = None,
+) -> AlertReport:
+    """Match articles and event signals against the rules, record and schedule alerts, deliver what is due."""
     now = now or datetime.now(timezone.utc)
     report = AlertReport()
     outbox = EsOutbox(es, settings)

@@ -48,7 +48,9 @@ class AlertItem:
     entities: list[dict[str, Any]] = field(default_factory=list)  # {id, name, name_ar, type}
     reasons: list[str] = field(default_factory=list)
     signal: dict[str, Any] | None = None  # the event signal (type == signal)
-    related: list[dict[str, Any]] = field(default_factory=list)  # a signal's articles {title, url, source, language}
+    related: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # a signal's articles {title, url, source, language}
     folded_into: str | None = None  # key of the item this near-duplicate folded into
 
     @property
@@ -89,7 +91,11 @@ def make_snippet(text: str, hits: list[Mention], width: int = SNIPPET_WIDTH) -> 
     while end < len(text) and not text[end].isspace() and end - start < width + 30:
         end += 1
     prefix = "…" if start > 0 else ""
-    spans = [[m.start - start + len(prefix), m.end - start + len(prefix)] for m in hits if m.start >= start and m.end <= end]
+    spans = [
+        [m.start - start + len(prefix), m.end - start + len(prefix)]
+        for m in hits
+        if m.start >= start and m.end <= end
+    ]
     return prefix + text[start:end] + ("…" if end < len(text) else ""), spans
 
 
@@ -100,29 +106,67 @@ def item_from_match(m: RuleMatch, created_at: str) -> AlertItem:
     text_hits = [h for h in m.highlights if h.field == "text"] if a.text else []
     snippet, spans = make_snippet(text, text_hits)
     return AlertItem(
-        key=alert_key(m.rule, a.id), rule=m.rule, type=ARTICLE, created_at=created_at,
-        title=a.title, url=a.url, source=a.source or a.sitename or a.feed_id, feed_id=a.feed_id,
-        published=a.published, language=a.language, article_id=a.id, duplicate_of=a.duplicate_of,
-        event_id=a.event_id, title_spans=[[h.start, h.end] for h in m.highlights if h.field == "title"],
-        snippet=snippet, snippet_spans=spans,
+        key=alert_key(m.rule, a.id),
+        rule=m.rule,
+        type=ARTICLE,
+        created_at=created_at,
+        title=a.title,
+        url=a.url,
+        source=a.source or a.sitename or a.feed_id,
+        feed_id=a.feed_id,
+        published=a.published,
+        language=a.language,
+        article_id=a.id,
+        duplicate_of=a.duplicate_of,
+        event_id=a.event_id,
+        title_spans=[[h.start, h.end] for h in m.highlights if h.field == "title"],
+        snippet=snippet,
+        snippet_spans=spans,
         topics=[{"id": t.id, "label": t.label, "label_ar": t.label_ar} for t in a.topics[:6]],
-        entities=[{"id": e.id, "name": e.name, "name_ar": e.name_ar, "type": e.type} for e in a.entities[:12]],
+        entities=[
+            {"id": e.id, "name": e.name, "name_ar": e.name_ar, "type": e.type} for e in a.entities[:12]
+        ],
         reasons=list(m.reasons),
-    )  # fmt: skip
+    )
 
 
-def item_from_signal(rule: str, signal: dict[str, Any], reasons: list[str], created_at: str,
-                     related: list[dict[str, Any]] | None = None) -> AlertItem:  # fmt: skip
+def item_from_signal(
+    rule: str,
+    signal: dict[str, Any],
+    reasons: list[str],
+    created_at: str,
+    related: list[dict[str, Any]] | None = None,
+) -> AlertItem:
     """The alert item of an event rule firing on a signal."""
     titles = dict(signal.get("titles") or {})
     title = signal.get("title") or next(iter(titles.values()), "") or ""
     lang = next((k for k, v in titles.items() if v == title), None)
     return AlertItem(
-        key=alert_key(rule, f"signal:{signal['id']}"), rule=rule, type=SIGNAL, created_at=created_at,
-        title=title, language=lang, published=signal.get("at") or signal.get("time"),
-        event_id=signal.get("event_id"), reasons=list(reasons), related=list(related or [])[:5],
+        key=alert_key(rule, f"signal:{signal['id']}"),
+        rule=rule,
+        type=SIGNAL,
+        created_at=created_at,
+        title=title,
+        language=lang,
+        published=signal.get("at") or signal.get("time"),
+        event_id=signal.get("event_id"),
+        reasons=list(reasons),
+        related=list(related or [])[:5],
         topics=[{"id": t, "label": t, "label_ar": ""} for t in signal.get("topic_ids") or []],
         entities=[{"id": e, "name": e, "name_ar": "", "type": ""} for e in signal.get("entity_ids") or []],
-        signal={k: signal.get(k) for k in ("id", "kind", "event_id", "entity_id", "topic_id", "at", "titles",
-                                            "source_count", "article_count", "article_ids")},
-    )  # fmt: skip
+        signal={
+            k: signal.get(k)
+            for k in (
+                "id",
+                "kind",
+                "event_id",
+                "entity_id",
+                "topic_id",
+                "at",
+                "titles",
+                "source_count",
+                "article_count",
+                "article_ids",
+            )
+        },
+    )

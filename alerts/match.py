@@ -53,7 +53,7 @@ def relevance(rule: AlertRule, article: Article) -> float:
 
 
 def valid_mentions(article: Article, mentions: list[Mention]) -> list[Mention]:
-    """Mentions whose offsets still point at their text (a stale offset must not highlight the wrong words)."""
+    """Mentions whose offsets still point at their text (a stale offset must not highlight other words)."""
     out = []
     for m in mentions:
         value = article.title if m.field == "title" else article.text

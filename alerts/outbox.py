@@ -33,24 +33,50 @@ def outbox_index(settings: Settings) -> str:
 def item_doc(item: AlertItem, status: str, mode: str, recipients: list[str], now: datetime) -> dict[str, Any]:
     """The outbox document of an alert item."""
     return {
-        "id": item.key, "rule": item.rule, "kind": ITEM, "mode": mode, "status": status,
-        "recipients": recipients, "subject": item.title[:500], "article_ids": item.own_ids,
-        "event_id": item.event_id, "signal_id": (item.signal or {}).get("id"),
-        "created_at": item.created_at, "updated_at": utc_iso(now), "payload": {"item": item.to_dict()},
-    }  # fmt: skip
+        "id": item.key,
+        "rule": item.rule,
+        "kind": ITEM,
+        "mode": mode,
+        "status": status,
+        "recipients": recipients,
+        "subject": item.title[:500],
+        "article_ids": item.own_ids,
+        "event_id": item.event_id,
+        "signal_id": (item.signal or {}).get("id"),
+        "created_at": item.created_at,
+        "updated_at": utc_iso(now),
+        "payload": {"item": item.to_dict()},
+    }
 
 
-def mail_doc(plan: MailPlan, subject: str, message_id: str, raw: str, mail_from: str, now: datetime) -> dict[str, Any]:
+def mail_doc(
+    plan: MailPlan, subject: str, message_id: str, raw: str, mail_from: str, now: datetime
+) -> dict[str, Any]:
     """The outbox document of a mail, pending delivery."""
     event_ids = sorted({i.event_id for i in plan.items if i.event_id})
     return {
-        "id": plan.key, "rule": plan.rule.name, "kind": MAIL, "mode": plan.mode, "status": PENDING,
-        "recipients": list(plan.rule.recipients), "subject": subject, "article_ids": plan.article_ids,
-        "event_id": event_ids, "signal_id": plan.signal_ids, "message_id": message_id, "attempts": 0,
-        "created_at": utc_iso(now), "updated_at": utc_iso(now), "next_attempt_at": utc_iso(now),
-        "payload": {"raw": raw, "mail_from": mail_from, "items": [i.key for i in plan.items],
-                    "folded": [f.key for fs in plan.folded.values() for f in fs]},
-    }  # fmt: skip
+        "id": plan.key,
+        "rule": plan.rule.name,
+        "kind": MAIL,
+        "mode": plan.mode,
+        "status": PENDING,
+        "recipients": list(plan.rule.recipients),
+        "subject": subject,
+        "article_ids": plan.article_ids,
+        "event_id": event_ids,
+        "signal_id": plan.signal_ids,
+        "message_id": message_id,
+        "attempts": 0,
+        "created_at": utc_iso(now),
+        "updated_at": utc_iso(now),
+        "next_attempt_at": utc_iso(now),
+        "payload": {
+            "raw": raw,
+            "mail_from": mail_from,
+            "items": [i.key for i in plan.items],
+            "folded": [f.key for fs in plan.folded.values() for f in fs],
+        },
+    }
 
 
 class EsOutbox:
@@ -97,25 +123,52 @@ class EsOutbox:
 
     def related_items(self, rule: str, ids: list[str]) -> list[AlertItem]:
         """Items of the rule recorded under any of these article ids (the article or its original)."""
-        q = {"bool": {"filter": [{"term": {"kind": ITEM}}, {"term": {"rule": rule}}, {"terms": {"article_ids": ids}}]}}
+        q = {
+            "bool": {
+                "filter": [
+                    {"term": {"kind": ITEM}},
+                    {"term": {"rule": rule}},
+                    {"terms": {"article_ids": ids}},
+                ]
+            }
+        }
         return self._items(self._search(q, sort=[{"created_at": "asc"}]))
 
     def queued_items(self, rule: str) -> list[AlertItem]:
         """Items of the rule waiting for a mail, oldest first."""
-        q = {"bool": {"filter": [{"term": {"kind": ITEM}}, {"term": {"rule": rule}}, {"term": {"status": "queued"}}]}}
+        q = {
+            "bool": {
+                "filter": [{"term": {"kind": ITEM}}, {"term": {"rule": rule}}, {"term": {"status": "queued"}}]
+            }
+        }
         return self._items(self._search(q, sort=[{"created_at": "asc"}]))
 
     def folded_items(self, rule: str, keys: list[str], since: str) -> list[AlertItem]:
         """Near-duplicates recorded since ``since`` that folded into one of these items."""
-        q = {"bool": {"filter": [{"term": {"kind": ITEM}}, {"term": {"rule": rule}}, {"term": {"status": "folded"}},
-                                 {"range": {"created_at": {"gte": since}}}]}}  # fmt: skip
+        q = {
+            "bool": {
+                "filter": [
+                    {"term": {"kind": ITEM}},
+                    {"term": {"rule": rule}},
+                    {"term": {"status": "folded"}},
+                    {"range": {"created_at": {"gte": since}}},
+                ]
+            }
+        }
         wanted = set(keys)
         return [i for i in self._items(self._search(q)) if i.folded_into in wanted]
 
     def mails_since(self, rule: str, since: datetime) -> int:
         """How many mails the rule has made since ``since`` (the throttle's count)."""
-        q = {"bool": {"filter": [{"term": {"kind": MAIL}}, {"term": {"rule": rule}},
-                                 {"range": {"created_at": {"gte": utc_iso(since)}}}]}}  # fmt: skip
+        q = {
+            "bool": {
+                "filter": [
+                    {"term": {"kind": MAIL}},
+                    {"term": {"rule": rule}},
+                    {"range": {"created_at": {"gte": utc_iso(since)}}},
+                ]
+            }
+        }
         try:
             return int(self.es.count(index=self.index, query=q)["count"])
         except NotFoundError:
@@ -125,9 +178,13 @@ class EsOutbox:
         """Which of these article/signal ids already appear in a mail of the rule."""
         if not ids:
             return set()
-        q = {"bool": {"filter": [{"term": {"kind": MAIL}}, {"term": {"rule": rule}}],
-                      "should": [{"terms": {"article_ids": ids}}, {"terms": {"signal_id": ids}}],
-                      "minimum_should_match": 1}}  # fmt: skip
+        q = {
+            "bool": {
+                "filter": [{"term": {"kind": MAIL}}, {"term": {"rule": rule}}],
+                "should": [{"terms": {"article_ids": ids}}, {"terms": {"signal_id": ids}}],
+                "minimum_should_match": 1,
+            }
+        }
         found: set[str] = set()
         for h in self._search(q, source_includes=["article_ids", "signal_id"]):
             src = h["_source"]
@@ -175,11 +232,33 @@ class EsOutbox:
     def due_mails(self, now: datetime, stale_before: datetime) -> list[dict]:
         """Mails to deliver now: pending and due, or stuck in ``sending`` since before ``stale_before``."""
         self.refresh()
-        q = {"bool": {"filter": [{"term": {"kind": MAIL}}], "should": [
-            {"bool": {"filter": [{"term": {"status": PENDING}}, {"range": {"next_attempt_at": {"lte": utc_iso(now)}}}]}},
-            {"bool": {"filter": [{"term": {"status": SENDING}}, {"range": {"updated_at": {"lt": utc_iso(stale_before)}}}]}},
-        ], "minimum_should_match": 1}}  # fmt: skip
-        return self._search(q, size=500, seq_no_primary_term=True, sort=[{"created_at": "asc"}, {"id": "asc"}])
+        q = {
+            "bool": {
+                "filter": [{"term": {"kind": MAIL}}],
+                "should": [
+                    {
+                        "bool": {
+                            "filter": [
+                                {"term": {"status": PENDING}},
+                                {"range": {"next_attempt_at": {"lte": utc_iso(now)}}},
+                            ]
+                        }
+                    },
+                    {
+                        "bool": {
+                            "filter": [
+                                {"term": {"status": SENDING}},
+                                {"range": {"updated_at": {"lt": utc_iso(stale_before)}}},
+                            ]
+                        }
+                    },
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+        return self._search(
+            q, size=500, seq_no_primary_term=True, sort=[{"created_at": "asc"}, {"id": "asc"}]
+        )
 
     def get(self, key: str) -> dict | None:
         """One outbox document by key, or None."""

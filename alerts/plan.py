@@ -189,8 +189,9 @@ def order_items(items: list[AlertItem]) -> list[AlertItem]:
     return sorted(items, key=lambda i: (i.published or i.created_at, i.created_at, i.key), reverse=True)
 
 
-def classify_items(rule: AlertRule, items: list[AlertItem], related: list[AlertItem],
-                   now: datetime) -> list[tuple[AlertItem, str]]:  # fmt: skip
+def classify_items(
+    rule: AlertRule, items: list[AlertItem], related: list[AlertItem], now: datetime
+) -> list[tuple[AlertItem, str]]:
     """Status of each new item of one rule: folded into an earlier near-duplicate, snoozed, or queued."""
     primary_of: dict[str, str] = {}
     for e in related:
@@ -211,8 +212,9 @@ def classify_items(rule: AlertRule, items: list[AlertItem], related: list[AlertI
     return out
 
 
-def classify_new(view: OutboxView, rules: list[AlertRule], items: list[AlertItem],
-                 now: datetime) -> tuple[list[tuple[AlertItem, str]], int]:  # fmt: skip
+def classify_new(
+    view: OutboxView, rules: list[AlertRule], items: list[AlertItem], now: datetime
+) -> tuple[list[tuple[AlertItem, str]], int]:
     """New items to record with their status, and how many matches were already alerted."""
     out: list[tuple[AlertItem, str]] = []
     already = 0
@@ -230,8 +232,9 @@ def classify_new(view: OutboxView, rules: list[AlertRule], items: list[AlertItem
     return out, already
 
 
-def schedule_rule(rule: AlertRule, queued: list[AlertItem], folded: list[AlertItem], mails_this_hour: int,
-                  now: datetime) -> tuple[list[MailPlan], list[Waiting]]:  # fmt: skip
+def schedule_rule(
+    rule: AlertRule, queued: list[AlertItem], folded: list[AlertItem], mails_this_hour: int, now: datetime
+) -> tuple[list[MailPlan], list[Waiting]]:
     """The mails one rule sends now from its queued items, and what stays queued (and until when)."""
     if not queued:
         return [], []
@@ -260,7 +263,11 @@ def schedule_rule(rule: AlertRule, queued: list[AlertItem], folded: list[AlertIt
         if old:  # throttled in an hour that has ended: the digest that opens this hour
             old = order_items(old)
             start = min(hour_start(_created(i), rule) for i in old)
-            plans.append(MailPlan(_digest_key(rule, "throttled", h0, old), rule, "throttled", old, fold(old), (start, h0)))
+            plans.append(
+                MailPlan(
+                    _digest_key(rule, "throttled", h0, old), rule, "throttled", old, fold(old), (start, h0)
+                )
+            )
             used += 1
         held = []
         for i in current:
@@ -270,7 +277,9 @@ def schedule_rule(rule: AlertRule, queued: list[AlertItem], folded: list[AlertIt
             else:
                 held.append(i)
         if held:
-            waiting.append(Waiting(rule, held, h0 + HOUR, f"throttled: {rule.throttle_per_hour} mail(s) per hour"))
+            waiting.append(
+                Waiting(rule, held, h0 + HOUR, f"throttled: {rule.throttle_per_hour} mail(s) per hour")
+            )
         return plans, waiting
     boundary = period_start(rule, now)
     due = order_items([i for i in queued if _created(i) < boundary])
@@ -278,8 +287,16 @@ def schedule_rule(rule: AlertRule, queued: list[AlertItem], folded: list[AlertIt
     if due:
         step = DAY if rule.mode == "daily" else HOUR
         start = min(boundary - step, min(_created(i) for i in due))
-        plans.append(MailPlan(_digest_key(rule, rule.mode, boundary, due), rule, rule.mode, due, fold(due),
-                              (start, boundary)))  # fmt: skip
+        plans.append(
+            MailPlan(
+                _digest_key(rule, rule.mode, boundary, due),
+                rule,
+                rule.mode,
+                due,
+                fold(due),
+                (start, boundary),
+            )
+        )
     if later:
         waiting.append(Waiting(rule, later, next_boundary(rule, now), f"{rule.mode} digest"))
     return plans, waiting
@@ -300,7 +317,9 @@ def schedule_mails(view: OutboxView, rules: list[AlertRule], now: datetime) -> M
         queued = [i for i in queued if i.subject_id not in mailed]
         keys = [i.key for i in queued]
         folded = view.folded_items(rule.name, keys, min(i.created_at for i in queued)) if keys else []
-        plans, waiting = schedule_rule(rule, queued, folded, view.mails_since(rule.name, hour_start(now, rule)), now)
+        plans, waiting = schedule_rule(
+            rule, queued, folded, view.mails_since(rule.name, hour_start(now, rule)), now
+        )
         out.mails += plans
         out.waiting += waiting
     return out

@@ -16,7 +16,15 @@ from elasticsearch import Elasticsearch, NotFoundError
 
 from alerts.deliver import collect_items, render_schedule
 from alerts.outbox import EsOutbox
-from alerts.plan import EmptyOutbox, MailPlan, OutboxView, OverlayOutbox, Waiting, classify_new, schedule_mails
+from alerts.plan import (
+    EmptyOutbox,
+    MailPlan,
+    OutboxView,
+    OverlayOutbox,
+    Waiting,
+    classify_new,
+    schedule_mails,
+)
 from alerts.rules import AlertRule
 from alerts.smtp import smtp_config
 from rasad.records import Article, utc_iso
@@ -52,8 +60,13 @@ def stored_articles(es: Elasticsearch, settings: Settings, since: datetime, page
     while True:
         kw = {"search_after": after} if after else {}
         try:
-            res = es.search(index=settings.index("articles"), size=page, sort=[{"fetched_at": "asc"}, {"id": "asc"}],
-                            query={"range": {"fetched_at": {"gte": utc_iso(since)}}}, **kw)  # fmt: skip
+            res = es.search(
+                index=settings.index("articles"),
+                size=page,
+                sort=[{"fetched_at": "asc"}, {"id": "asc"}],
+                query={"range": {"fetched_at": {"gte": utc_iso(since)}}},
+                **kw,
+            )
         except NotFoundError:
             return out
         hits = res["hits"]["hits"]
@@ -68,16 +81,26 @@ def stored_signals(es: Elasticsearch, settings: Settings, article_ids: list[str]
     out: list[dict] = []
     for i in range(0, len(article_ids), 1000):
         try:
-            res = es.search(index=settings.index("signals"), size=10_000, sort=[{"id": "asc"}],
-                            query={"terms": {"article_id": article_ids[i : i + 1000]}})  # fmt: skip
+            res = es.search(
+                index=settings.index("signals"),
+                size=10_000,
+                sort=[{"id": "asc"}],
+                query={"terms": {"article_id": article_ids[i : i + 1000]}},
+            )
         except NotFoundError:
             return out
         out += [h["_source"] for h in res["hits"]["hits"]]
     return out
 
 
-def preview_alerts(es: Elasticsearch, settings: Settings, rules: list[AlertRule], since: timedelta,
-                   now: datetime, include_alerted: bool = False) -> Preview:  # fmt: skip
+def preview_alerts(
+    es: Elasticsearch,
+    settings: Settings,
+    rules: list[AlertRule],
+    since: timedelta,
+    now: datetime,
+    include_alerted: bool = False,
+) -> Preview:
     """What the alert step would send now for the articles fetched in the last ``since``."""
     articles = stored_articles(es, settings, now - since)
     base: OutboxView = EmptyOutbox() if include_alerted else EsOutbox(es, settings)
@@ -86,5 +109,10 @@ def preview_alerts(es: Elasticsearch, settings: Settings, rules: list[AlertRule]
     new, already = classify_new(base, rules, items, now)
     schedule = schedule_mails(OverlayOutbox(base, new), rules, now)
     mail_from = smtp_config(settings).mail_from
-    return Preview(render_schedule(schedule, settings, mail_from, now), schedule.waiting, len(articles),
-                   len(items), already)  # fmt: skip
+    return Preview(
+        render_schedule(schedule, settings, mail_from, now),
+        schedule.waiting,
+        len(articles),
+        len(items),
+        already,
+    )

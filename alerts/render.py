@@ -29,16 +29,42 @@ SUBJECT_MAX = 180
 # «لمواجهةتهديد»); unfolded, the subject is one encoded-word on one line (< 998 octets, RFC 5322).
 WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
 RTL_LANGUAGES = {"ar", "fa", "ur", "he", "ps", "ckb"}
-LANGUAGE_NAMES = {"ar": "Arabic", "en": "English", "fa": "Persian", "ur": "Urdu", "ru": "Russian", "fr": "French"}
+LANGUAGE_NAMES = {
+    "ar": "Arabic",
+    "en": "English",
+    "fa": "Persian",
+    "ur": "Urdu",
+    "ru": "Russian",
+    "fr": "French",
+}
 # An Arabic item is labelled in Arabic, so a right-to-left block does not mix in English words.
 LABELS = {
-    "ltr": {"topics": "Topics", "entities": "Entities", "matched": "Matched", "event": "event in Kibana",
-            "more": "more source", "mores": "more sources", "languages": LANGUAGE_NAMES},
-    "rtl": {"topics": "المواضيع", "entities": "الكيانات", "matched": "سبب التنبيه", "event": "الحدث في Kibana",
-            "more": "مصدر آخر", "mores": "مصادر أخرى",
-            "languages": {"ar": "العربية", "en": "الإنجليزية", "fa": "الفارسية", "ur": "الأردية", "ru": "الروسية",
-                          "fr": "الفرنسية"}},
-}  # fmt: skip
+    "ltr": {
+        "topics": "Topics",
+        "entities": "Entities",
+        "matched": "Matched",
+        "event": "event in Kibana",
+        "more": "more source",
+        "mores": "more sources",
+        "languages": LANGUAGE_NAMES,
+    },
+    "rtl": {
+        "topics": "المواضيع",
+        "entities": "الكيانات",
+        "matched": "سبب التنبيه",
+        "event": "الحدث في Kibana",
+        "more": "مصدر آخر",
+        "mores": "مصادر أخرى",
+        "languages": {
+            "ar": "العربية",
+            "en": "الإنجليزية",
+            "fa": "الفارسية",
+            "ur": "الأردية",
+            "ru": "الروسية",
+            "fr": "الفرنسية",
+        },
+    },
+}
 SIGNAL_LABELS = {"new": "New event", "confirmed": "Confirmed event", "breaking": "Breaking"}
 MODE_LABELS = {"hourly": "hourly digest", "daily": "daily digest", "throttled": "held back by the throttle"}
 
@@ -119,16 +145,23 @@ def format_time(value: str | None, tz: str) -> str:
 
 def kibana_event_url(kibana_url: str, event_id: str) -> str:
     """Kibana Discover filtered to one event's articles."""
-    query = quote(f"event_id:\"{event_id}\"", safe="")
-    return (f"{kibana_url.rstrip('/')}/app/discover#/?_g=(time:(from:now-90d,to:now))"
-            f"&_a=(query:(language:kuery,query:'{query}'))")  # fmt: skip
+    query = quote(f'event_id:"{event_id}"', safe="")
+    return (
+        f"{kibana_url.rstrip('/')}/app/discover#/?_g=(time:(from:now-90d,to:now))"
+        f"&_a=(query:(language:kuery,query:'{query}'))"
+    )
 
 
 def _labels(item: AlertItem, kind: str) -> list[str]:
     arabic = item_direction(item) == "rtl"
     if kind == "topics":
-        return [(t.get("label_ar") if arabic and t.get("label_ar") else t.get("label")) or t["id"] for t in item.topics]
-    return [(e.get("name_ar") if arabic and e.get("name_ar") else e.get("name")) or e["id"] for e in item.entities]
+        return [
+            (t.get("label_ar") if arabic and t.get("label_ar") else t.get("label")) or t["id"]
+            for t in item.topics
+        ]
+    return [
+        (e.get("name_ar") if arabic and e.get("name_ar") else e.get("name")) or e["id"] for e in item.entities
+    ]
 
 
 def counts(signal: dict) -> str:
@@ -161,9 +194,10 @@ def render_item_html(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
         meta.append(html.escape(lab["languages"].get(item.language, item.language)))
     if item.event_id:
         meta.append(_link(kibana_event_url(kibana_url, item.event_id), html.escape(lab["event"])))
+    style = f"direction:{d};text-align:{align};margin:0 0 18px 0;padding:10px;border:1px solid #ddd"
+    lang = html.escape(item.language or "")
     parts = [
-        f'<div class="item" dir="{d}" lang="{html.escape(item.language or "")}" data-key="{html.escape(item.key)}" '
-        f'style="direction:{d};text-align:{align};margin:0 0 18px 0;padding:10px;border:1px solid #ddd;border-radius:6px">',
+        f'<div class="item" dir="{d}" lang="{lang}" data-key="{html.escape(item.key)}" style="{style}">',
         f'<h3 style="margin:0 0 6px 0">{_link(item.url, highlight_html(item.title, item.title_spans))}</h3>',
         f'<div class="meta" style="color:#555;font-size:90%">{" · ".join(meta)}</div>',
     ]
@@ -171,31 +205,42 @@ def render_item_html(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
         for lang, title in sorted((item.signal.get("titles") or {}).items()):
             if title and title != item.title:
                 td = "rtl" if lang in RTL_LANGUAGES else "ltr"
-                parts.append(f'<div class="title-alt" dir="{td}" lang="{html.escape(lang)}" style="direction:{td}">'
-                             f"{html.escape(title)}</div>")  # fmt: skip
+                parts.append(
+                    f'<div class="title-alt" dir="{td}" lang="{html.escape(lang)}" style="direction:{td}">'
+                    f"{html.escape(title)}</div>"
+                )
         if item.related:
             links = "".join(
                 f'<li dir="{"rtl" if (r.get("language") or "") in RTL_LANGUAGES else "ltr"}">'
-                f'{_link(r.get("url"), html.escape(r.get("title") or r.get("url") or ""))} '
+                f"{_link(r.get('url'), html.escape(r.get('title') or r.get('url') or ''))} "
                 f'<span style="color:#555">— <bdi>{html.escape(r.get("source") or "")}</bdi></span></li>'
                 for r in item.related
             )
             parts.append(f'<ul class="related">{links}</ul>')
     if item.snippet:
-        parts.append(f'<p class="snippet" style="margin:6px 0">{highlight_html(item.snippet, item.snippet_spans)}</p>')
+        parts.append(
+            f'<p class="snippet" style="margin:6px 0">{highlight_html(item.snippet, item.snippet_spans)}</p>'
+        )
     tags = []
     sep = "، " if d == "rtl" else ", "
-    for key, values in (("topics", _labels(item, "topics")), ("entities", _labels(item, "entities")),
-                        ("matched", item.reasons)):  # fmt: skip
+    for key, values in (
+        ("topics", _labels(item, "topics")),
+        ("entities", _labels(item, "entities")),
+        ("matched", item.reasons),
+    ):
         if values:  # each value isolated, so a Latin name keeps its order inside Arabic and vice versa
-            tags.append(f"{html.escape(lab[key])}: " + sep.join(f"<bdi>{html.escape(v)}</bdi>" for v in values))
+            tags.append(
+                f"{html.escape(lab[key])}: " + sep.join(f"<bdi>{html.escape(v)}</bdi>" for v in values)
+            )
     if tags:
         parts.append(f'<div class="tags" style="font-size:85%;color:#333">{"<br>".join(tags)}</div>')
     if folded:
         more = sep.join(_link(f.url, f"<bdi>{html.escape(f.source or f.feed_id)}</bdi>") for f in folded)
         word = lab["mores"] if len(folded) > 1 else lab["more"]
-        parts.append(f'<div class="more" style="font-size:85%;color:#333">+{len(folded)} {html.escape(word)}: '
-                     f"{more}</div>")  # fmt: skip
+        parts.append(
+            f'<div class="more" style="font-size:85%;color:#333">+{len(folded)} {html.escape(word)}: '
+            f"{more}</div>"
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -222,11 +267,17 @@ def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
         for lang, title in sorted((item.signal.get("titles") or {}).items()):
             if title and title != item.title:
                 lines.append(f"[{lang}] {title}")
-        lines += [f"- {r.get('title')} ({r.get('source')}) {safe_url(r.get('url')) or ''}".rstrip() for r in item.related]
+        lines += [
+            f"- {r.get('title')} ({r.get('source')}) {safe_url(r.get('url')) or ''}".rstrip()
+            for r in item.related
+        ]
     if item.snippet:
         lines.append(highlight_text(item.snippet, item.snippet_spans))
-    for key, values in (("topics", _labels(item, "topics")), ("entities", _labels(item, "entities")),
-                        ("matched", item.reasons)):  # fmt: skip
+    for key, values in (
+        ("topics", _labels(item, "topics")),
+        ("entities", _labels(item, "entities")),
+        ("matched", item.reasons),
+    ):
         if values:
             lines.append(f"{lab[key]}: " + "; ".join(values))
     if item.event_id:
@@ -241,9 +292,11 @@ def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
 
 def footer(rule: AlertRule, rules_file: str) -> str:
     """Footer naming the rule and how to change or stop it."""
-    return (f"Sent by Rasad rule '{rule.name}' ({rule.mode}). To change or stop it, edit rule "
-            f"'{rule.name}' in {rules_file} (set enabled: false or snooze_until), then check it with "
-            f"`rasad alerts check {rules_file}`.")  # fmt: skip
+    return (
+        f"Sent by Rasad rule '{rule.name}' ({rule.mode}). To change or stop it, edit rule "
+        f"'{rule.name}' in {rules_file} (set enabled: false or snooze_until), then check it with "
+        f"`rasad alerts check {rules_file}`."
+    )
 
 
 def mail_subject(plan: MailPlan) -> str:
@@ -281,8 +334,9 @@ def wire_text(msg: EmailMessage) -> str:
     return msg.as_string(policy=WIRE_POLICY)
 
 
-def build_mail(plan: MailPlan, *, mail_from: str, rules_file: str, kibana_url: str,
-               date: datetime | None = None) -> EmailMessage:  # fmt: skip
+def build_mail(
+    plan: MailPlan, *, mail_from: str, rules_file: str, kibana_url: str, date: datetime | None = None
+) -> EmailMessage:
     """The multipart/alternative mail of one plan (text and HTML)."""
     rule = plan.rule
     subject = safe_header(mail_subject(plan))
@@ -298,13 +352,15 @@ def build_mail(plan: MailPlan, *, mail_from: str, rules_file: str, kibana_url: s
     ft = footer(rule, rules_file)
     header = subject.removeprefix("[Rasad] ")
     texts = [render_item_text(i, plan.folded.get(i.key, []), rule, kibana_url) for i in plan.items]
-    msg.set_content(header + "\n\n" + "\n\n---\n\n".join(texts) + "\n\n--\n" + ft + "\n", cte="quoted-printable")
+    msg.set_content(
+        header + "\n\n" + "\n\n---\n\n".join(texts) + "\n\n--\n" + ft + "\n", cte="quoted-printable"
+    )
     body = "".join(render_item_html(i, plan.folded.get(i.key, []), rule, kibana_url) for i in plan.items)
     page = (
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
         f"<title>{html.escape(subject)}</title>"
         "<style>mark{background:#ffe066;padding:0 2px}</style></head>"
-        '<body style="font-family:Arial,Tahoma,\'DejaVu Sans\',sans-serif">'
+        "<body style=\"font-family:Arial,Tahoma,'DejaVu Sans',sans-serif\">"
         f'<p class="header" dir="ltr" style="color:#333">{html.escape(header)}</p>{body}'
         f'<p class="footer" dir="ltr" style="color:#777;font-size:80%">{html.escape(ft)}</p></body></html>'
     )

@@ -29,10 +29,23 @@ KINDS = (ARTICLE_KIND, *EVENT_KINDS)
 # Which signal kind (enrich/events/signals.py) each event rule listens to.
 SIGNAL_OF_KIND = {"new_event": "new", "confirmed_event": "confirmed", "breaking": "breaking"}
 KNOWN = {
-    "name", "description", "kind", "keywords", "entities", "topics", "languages", "sources",
-    "min_relevance", "recipients", "mode", "timezone", "send_at", "throttle_per_hour", "snooze_until",
+    "name",
+    "description",
+    "kind",
+    "keywords",
+    "entities",
+    "topics",
+    "languages",
+    "sources",
+    "min_relevance",
+    "recipients",
+    "mode",
+    "timezone",
+    "send_at",
+    "throttle_per_hour",
+    "snooze_until",
     "enabled",
-}  # fmt: skip
+}
 ARTICLE_ONLY = ("keywords", "languages", "sources", "min_relevance")
 
 
@@ -146,9 +159,13 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         return [], [f"{name}:1: expected a mapping with a 'rules:' list"]
     extra = sorted(set(data) - {"version", "rules"})
-    problems: list[str] = [f"{name}:1: unknown top-level key(s) {extra} (known: version, rules)"] if extra else []
+    problems: list[str] = (
+        [f"{name}:1: unknown top-level key(s) {extra} (known: version, rules)"] if extra else []
+    )
     if data.get("version", 1) != 1:
-        problems.append(f"{name}:1: version {data.get('version')!r} is not supported (this Rasad reads version 1)")
+        problems.append(
+            f"{name}:1: version {data.get('version')!r} is not supported (this Rasad reads version 1)"
+        )
     lines = _lines(text)
     rules: list[AlertRule] = []
     names: set[str] = set()
@@ -166,7 +183,9 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
             problems.append(f"{where(k)}: unknown field (known: {', '.join(sorted(KNOWN))})")
         rname = r.get("name")
         if isinstance(rname, (bool, int, float)):  # YAML 1.1 reads off/yes/no as booleans, 1.0 as a number
-            problems.append(f"{where('name')}: YAML read the name as {type(rname).__name__} {rname!r}: quote it")
+            problems.append(
+                f"{where('name')}: YAML read the name as {type(rname).__name__} {rname!r}: quote it"
+            )
         elif not isinstance(rname, str) or not RULE_NAME_RE.match(rname):
             problems.append(f"{where('name')}: name {rname!r} must match {RULE_NAME_RE.pattern}")
         elif rname in names:
@@ -191,7 +210,9 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
             kw = {"any": kw}
         keywords = Keywords()
         if not isinstance(kw, dict) or set(kw) - {"any", "all", "none"}:
-            problems.append(f"{where('keywords')}: keywords must be a list or a mapping with any/all/none lists")
+            problems.append(
+                f"{where('keywords')}: keywords must be a list or a mapping with any/all/none lists"
+            )
         else:
             parts = {k: _str_list(kw.get(k)) for k in ("any", "all", "none")}
             for k, v in parts.items():
@@ -206,7 +227,9 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
             if v is None:
                 problems.append(f"{where(k)}: {k} must be a list of non-empty strings")
         if kind == ARTICLE_KIND and keywords.empty and not lists["entities"] and not lists["topics"]:
-            problems.append(f"{where()}: an articles rule needs keywords (any/all), entities or topics to match on")
+            problems.append(
+                f"{where()}: an articles rule needs keywords (any/all), entities or topics to match on"
+            )
         if kind in EVENT_KINDS:
             if not lists["entities"] and not lists["topics"]:
                 problems.append(f"{where()}: a {kind} rule needs a topics or entities filter")
@@ -218,16 +241,20 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
             if isinstance(throttle, bool) or not isinstance(throttle, int) or throttle < 1:
                 problems.append(f"{where('throttle_per_hour')}: must be a positive whole number")
             elif mode != "immediate":
-                problems.append(f"{where('throttle_per_hour')}: only immediate rules are throttled "
-                                "(a digest already sends at most one mail per period)")  # fmt: skip
+                problems.append(
+                    f"{where('throttle_per_hour')}: only immediate rules are throttled "
+                    "(a digest already sends at most one mail per period)"
+                )
         minrel = r.get("min_relevance", 0.0)
         if isinstance(minrel, bool) or not isinstance(minrel, (int, float)) or not 0 <= minrel <= 1:
             problems.append(f"{where('min_relevance')}: must be a number from 0 to 1")
         tz = str(r.get("timezone", "UTC"))
         try:
             ZoneInfo(tz)
-        except Exception:  # ZoneInfo raises several types for bad keys
-            problems.append(f"{where('timezone')}: unknown time zone {tz!r} (use an IANA name such as Asia/Riyadh)")
+        except Exception:  # noqa: BLE001 - ZoneInfo raises several types (ValueError, KeyError, OSError...)
+            problems.append(
+                f"{where('timezone')}: unknown time zone {tz!r} (use an IANA name such as Asia/Riyadh)"
+            )
             tz = "UTC"
         send_at = r.get("send_at", "08:00")
         if isinstance(send_at, int) and 0 <= send_at < 24 * 60:  # YAML 1.1 reads 08:00 as sexagesimal 480
@@ -241,7 +268,9 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
             try:
                 snooze = parse_snooze(r["snooze_until"], tz)
             except (TypeError, ValueError):
-                problems.append(f"{where('snooze_until')}: {r['snooze_until']!r} is not an ISO 8601 date or date-time")
+                problems.append(
+                    f"{where('snooze_until')}: {r['snooze_until']!r} is not an ISO 8601 date or date-time"
+                )
         enabled = r.get("enabled", True)
         if not isinstance(enabled, bool):
             problems.append(f"{where('enabled')}: must be true or false")
@@ -250,12 +279,23 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
         h, m = SEND_AT_RE.match(send_at).groups()  # type: ignore[union-attr]
         rules.append(
             AlertRule(
-                name=rname, recipients=recips or (), kind=kind, description=str(r.get("description") or ""),
-                keywords=keywords, entities=lists["entities"] or (), topics=lists["topics"] or (),
-                languages=lists["languages"] or (), sources=lists["sources"] or (), min_relevance=float(minrel),
-                mode=mode, timezone=tz, send_at=f"{int(h):02d}:{m}", throttle_per_hour=throttle,
-                snooze_until=snooze, enabled=enabled,
-            )  # fmt: skip
+                name=rname,
+                recipients=recips or (),
+                kind=kind,
+                description=str(r.get("description") or ""),
+                keywords=keywords,
+                entities=lists["entities"] or (),
+                topics=lists["topics"] or (),
+                languages=lists["languages"] or (),
+                sources=lists["sources"] or (),
+                min_relevance=float(minrel),
+                mode=mode,
+                timezone=tz,
+                send_at=f"{int(h):02d}:{m}",
+                throttle_per_hour=throttle,
+                snooze_until=snooze,
+                enabled=enabled,
+            )
         )
     return rules, problems
 
@@ -278,7 +318,9 @@ def load_rules(path: str | Path) -> list[AlertRule]:
     return [r for r in rules if r.enabled]
 
 
-def check_rule_ids(rules: list[AlertRule], entity_ids: set[str], topic_ids: set[str], name: str = "<rules>") -> list[str]:
+def check_rule_ids(
+    rules: list[AlertRule], entity_ids: set[str], topic_ids: set[str], name: str = "<rules>"
+) -> list[str]:
     """Entity and topic ids the rules name that the tagger does not know (a typo would never match)."""
     import difflib  # noqa: PLC0415
 

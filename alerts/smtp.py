@@ -62,12 +62,16 @@ def config_from_connection(conn: Any, settings: Settings) -> SmtpConfig:
     extra = conn.extra_dejson or {}
     use_ssl = not _flag(extra.get("disable_ssl", False))
     return SmtpConfig(
-        host=conn.host or settings.smtp_host, port=int(conn.port or (465 if use_ssl else 587)),
-        user=conn.login or None, password=conn.password or None, ssl=use_ssl,
+        host=conn.host or settings.smtp_host,
+        port=int(conn.port or (465 if use_ssl else 587)),
+        user=conn.login or None,
+        password=conn.password or None,
+        ssl=use_ssl,
         starttls=not use_ssl and not _flag(extra.get("disable_tls", False)),
         timeout=float(extra.get("timeout", settings.smtp_timeout)),
-        mail_from=extra.get("from_email") or settings.mail_from, source=f"Airflow connection {conn.conn_id!r}",
-    )  # fmt: skip
+        mail_from=extra.get("from_email") or settings.mail_from,
+        source=f"Airflow connection {conn.conn_id!r}",
+    )
 
 
 def smtp_config(settings: Settings) -> SmtpConfig:
@@ -78,10 +82,15 @@ def smtp_config(settings: Settings) -> SmtpConfig:
 
         return config_from_connection(BaseHook.get_connection(conn_id), settings)
     return SmtpConfig(
-        host=settings.smtp_host, port=settings.smtp_port, user=settings.smtp_user, password=settings.smtp_password,
-        starttls=settings.smtp_starttls, ssl=settings.smtp_ssl, timeout=settings.smtp_timeout,
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        user=settings.smtp_user,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        ssl=settings.smtp_ssl,
+        timeout=settings.smtp_timeout,
         mail_from=settings.mail_from,
-    )  # fmt: skip
+    )
 
 
 def _text(value: Any) -> str:
@@ -98,8 +107,18 @@ def classify_error(exc: BaseException) -> SmtpFailure:
         return SmtpFailure(text, all(400 <= c < 500 for c in codes))
     if isinstance(exc, smtplib.SMTPResponseException):
         return SmtpFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}", 400 <= exc.smtp_code < 500)
-    if isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError,
-                        socket.timeout, TimeoutError, ssl.SSLError, OSError)):  # fmt: skip
+    if isinstance(
+        exc,
+        (
+            smtplib.SMTPServerDisconnected,
+            smtplib.SMTPConnectError,
+            ConnectionError,
+            socket.timeout,
+            TimeoutError,
+            ssl.SSLError,
+            OSError,
+        ),
+    ):
         return SmtpFailure(f"{type(exc).__name__}: {exc}", True, connection=True)
     return SmtpFailure(f"{type(exc).__name__}: {exc}", False)
 
@@ -126,7 +145,9 @@ class SmtpSender:
             if c.user and c.password:
                 conn.login(c.user, c.password)
         except smtplib.SMTPAuthenticationError as e:
-            raise SmtpFailure(f"{e.smtp_code} {_text(e.smtp_error)} (login as {c.user!r})", 400 <= e.smtp_code < 500) from e
+            raise SmtpFailure(
+                f"{e.smtp_code} {_text(e.smtp_error)} (login as {c.user!r})", 400 <= e.smtp_code < 500
+            ) from e
         except Exception as e:  # every way of not getting a session is classified the same way
             failure = classify_error(e)
             failure.connection = failure.connection or failure.transient

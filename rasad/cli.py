@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from rasad.settings import SettingsError, load_settings
@@ -148,13 +147,10 @@ def cmd_serve_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- wiring
 
 
-def _optional(register: Callable[[], None]) -> None:
-    # Subcommands owned by other packages register themselves; a package that fails to
-    # import must not take the whole CLI down with it.
-    try:
-        register()
-    except ImportError as e:  # pragma: no cover - reported, not hidden
-        logging.getLogger(__name__).debug("subcommand unavailable: %s", e)
+def _events_eval(args: argparse.Namespace) -> int:
+    from enrich.events.eval import main as eval_main  # noqa: PLC0415
+
+    return eval_main(list(args.extra) + list(args.rest))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,44 +188,35 @@ def build_parser() -> argparse.ArgumentParser:
     sd.add_argument("--port", type=int, default=8765)
     sd.set_defaults(func=cmd_serve_demo)
 
-    def _extract() -> None:
-        from ingest.cli_extract import add_extract_parser  # noqa: PLC0415
+    # Subcommands owned by the stage packages register themselves (imported here, lazily,
+    # so `rasad --help` stays quick and each package keeps its own CLI next to its code).
+    from alerts.cli_alerts import add_alerts_parser  # noqa: PLC0415
+    from enrich.cli_tag import add_seeds_parser, add_tag_parser  # noqa: PLC0415
+    from indexing.cli_index import add_index_parsers  # noqa: PLC0415
+    from ingest.cli_extract import add_extract_parser  # noqa: PLC0415
 
-        add_extract_parser(sub)
+    add_extract_parser(sub)
+    add_tag_parser(sub)
+    add_seeds_parser(sub)
+    add_index_parsers(sub)
+    add_alerts_parser(sub)
 
-    def _tag() -> None:
-        from enrich.cli_tag import add_seeds_parser, add_tag_parser  # noqa: PLC0415
-
-        add_tag_parser(sub)
-        add_seeds_parser(sub)
-
-    def _index() -> None:
-        from indexing.cli_index import add_index_parsers  # noqa: PLC0415
-
-        add_index_parsers(sub)
-
-    def _alerts() -> None:
-        from alerts.cli_alerts import add_alerts_parser  # noqa: PLC0415
-
-        add_alerts_parser(sub)
-
-    def _events() -> None:
-        ev = sub.add_parser("events", help="story clustering")
-        esub = ev.add_subparsers(dest="action", required=True)
-        ee = esub.add_parser("eval", help="run the clustering on a benchmark stream and print its metrics",
-                             add_help=False)  # fmt: skip
-        ee.add_argument("rest", nargs=argparse.REMAINDER)
-        ee.set_defaults(func=lambda a: __import__("enrich.events.eval", fromlist=["main"]).main(a.rest))
-
-    for reg in (_extract, _tag, _index, _alerts, _events):
-        _optional(reg)
+    ev = sub.add_parser("events", help="story clustering")
+    esub = ev.add_subparsers(dest="action", required=True)
+    ee = esub.add_parser("eval", help="run the clustering on a benchmark stream and print its metrics", add_help=False)
+    ee.add_argument("rest", nargs=argparse.REMAINDER)
+    ee.set_defaults(func=_events_eval, passthrough=True)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rasad`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `rasad events eval` hands its arguments (even --help) to the evaluation's own parser.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     try:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,9 @@ def outbox_settings(settings, es, tmp_path):
     """Settings with the alert outbox template installed on the test node (fresh prefix per test)."""
     from indexing.setup import load_template
 
-    es.indices.put_index_template(name=settings.index("alerts"), **load_template("alerts", settings.index_prefix))
+    es.indices.put_index_template(
+        name=settings.index("alerts"), **load_template("alerts", settings.index_prefix)
+    )
     rules_file = tmp_path / "rules.yaml"
     return settings.replace(rules_file=str(rules_file), kibana_url="http://kibana.test:5601")
 
@@ -48,15 +49,37 @@ def demo_env(settings, es, demo_feeds, mail_sink, monkeypatch, tmp_path):
     return load_settings(), rules
 
 
-def make_article(title: str, text: str = "", *, lang: str = "ar", source: str = "Source A", feed: str = "feed-a",
-                 url: str | None = None, published: str = "2025-11-22T08:15:00Z", duplicate_of: str | None = None,
-                 topics: list[TopicTag] | None = None, entities: list[EntityTag] | None = None,
-                 event_id: str | None = None) -> Article:  # fmt: skip
+def make_article(
+    title: str,
+    text: str = "",
+    *,
+    lang: str = "ar",
+    source: str = "Source A",
+    feed: str = "feed-a",
+    url: str | None = None,
+    published: str = "2025-11-22T08:15:00Z",
+    duplicate_of: str | None = None,
+    topics: list[TopicTag] | None = None,
+    entities: list[EntityTag] | None = None,
+    event_id: str | None = None,
+) -> Article:
     """An article as the enrich stage hands it on (tags given explicitly, not guessed)."""
     url = url or f"https://{feed}.example/{abs(hash(title)) % 10**8}"
-    return Article(url=url, canonical_url=url, feed_id=feed, source=source, title=title, text=text,
-                   language=lang, published=published, fetched_at="2025-11-22T09:00:00Z",
-                   duplicate_of=duplicate_of, topics=topics or [], entities=entities or [], event_id=event_id)  # fmt: skip
+    return Article(
+        url=url,
+        canonical_url=url,
+        feed_id=feed,
+        source=source,
+        title=title,
+        text=text,
+        language=lang,
+        published=published,
+        fetched_at="2025-11-22T09:00:00Z",
+        duplicate_of=duplicate_of,
+        topics=topics or [],
+        entities=entities or [],
+        event_id=event_id,
+    )
 
 
 def at(text: str) -> datetime:

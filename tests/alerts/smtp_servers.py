@@ -27,8 +27,12 @@ class Received:
 
 
 class ScriptedHandler:
-    def __init__(self, data_replies: list[str] | None = None, rcpt_replies: dict[str, str] | None = None,
-                 on_data: Callable[[], None] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        data_replies: list[str] | None = None,
+        rcpt_replies: dict[str, str] | None = None,
+        on_data: Callable[[], None] | None = None,
+    ):
         self.data_replies = list(data_replies or [])
         self.rcpt_replies = dict(rcpt_replies or {})
         self.on_data = on_data
@@ -48,8 +52,13 @@ class ScriptedHandler:
             self.data_attempts += 1
             reply = self.data_replies.pop(0) if self.data_replies else "250 Message accepted for delivery"
             if reply.startswith("250"):
-                self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                              envelope.original_content or envelope.content))  # fmt: skip
+                self.received.append(
+                    Received(
+                        envelope.mail_from,
+                        list(envelope.rcpt_tos),
+                        envelope.original_content or envelope.content,
+                    )
+                )
         if self.on_data is not None:
             self.on_data()
         return reply

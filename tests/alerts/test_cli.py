@@ -1,4 +1,4 @@
-"""``rasad alerts check`` and ``rasad alerts preview`` (bar 4: the preview matches what the pipeline sends)."""
+"""``rasad alerts check`` and ``rasad alerts preview`` (bar 4: preview matches what the pipeline sends)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ import argparse
 import contextlib
 import io
 import json
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-
-import pytest
 
 from alerts.cli_alerts import add_alerts_parser
 
@@ -76,13 +73,22 @@ def _preview(rules: Path, *extra: str) -> dict:
 
 
 def _sent(mail_sink) -> list[dict]:
-    return [{"message_id": str(m["Message-ID"]), "subject": str(m["Subject"]), "to": [str(m["To"])],
-             "text": m.get_body(("plain",)).get_content()} for m in mail_sink.messages()]  # fmt: skip
+    return [
+        {
+            "message_id": str(m["Message-ID"]),
+            "subject": str(m["Subject"]),
+            "to": [str(m["To"])],
+            "text": m.get_body(("plain",)).get_content(),
+        }
+        for m in mail_sink.messages()
+    ]
 
 
 def _comparable(mails: list[dict]) -> list[tuple]:
     # SMTP carries lines ending in CRLF; the preview's are the in-memory newlines.
-    return sorted((m["message_id"], m["subject"], ", ".join(m["to"]), m["text"].replace("\r\n", "\n")) for m in mails)
+    return sorted(
+        (m["message_id"], m["subject"], ", ".join(m["to"]), m["text"].replace("\r\n", "\n")) for m in mails
+    )
 
 
 def test_preview_shows_what_the_pipeline_then_sends(demo_env, es, mail_sink):
@@ -132,7 +138,9 @@ def test_preview_of_a_later_hour_matches_the_digest_the_pipeline_sends(demo_env,
     # The hour has ended: its hourly digest goes out, and so do the taliban-russia matches
     # the throttle (10 mails an hour) held back.
     assert sorted((m["rule"], m["mode"]) for m in digest_preview["mails"]) == [
-        ("recognition-digest", "hourly"), ("taliban-russia", "throttled")]
+        ("recognition-digest", "hourly"),
+        ("taliban-russia", "throttled"),
+    ]
     rep = send_alerts(es, s, load_rules(rules), [], now=datetime.fromisoformat(later.replace("Z", "+00:00")))
     assert rep.sent == 2
     sent_digests = [m for m in _sent(mail_sink) if m not in immediate]

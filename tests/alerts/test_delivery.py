@@ -10,7 +10,7 @@ import sys
 import textwrap
 from datetime import timedelta
 
-from alerts.deliver import STALE_SENDING, deliver_pending, record_and_schedule, send_alerts, AlertReport
+from alerts.deliver import STALE_SENDING, AlertReport, deliver_pending, record_and_schedule, send_alerts
 from alerts.outbox import EsOutbox
 from alerts.rules import validate_rules
 from rasad.settings import PROJECT_ROOT
@@ -41,13 +41,24 @@ def taliban(mode: str = "immediate", extra: str = ""):
 
 
 def arabic(n: int, source: str = "Source A", **kw):
-    return make_article(f"موسكو تستقبل وفداً لطالبان للمرة {n}", f"قال مسؤول إن وفد طالبان وصل إلى موسكو {n}.",
-                        source=source, url=f"https://a.example/{n}", **kw)  # fmt: skip
+    return make_article(
+        f"موسكو تستقبل وفداً لطالبان للمرة {n}",
+        f"قال مسؤول إن وفد طالبان وصل إلى موسكو {n}.",
+        source=source,
+        url=f"https://a.example/{n}",
+        **kw,
+    )
 
 
 def english(n: int, **kw):
-    return make_article(f"Moscow hosts Taliban delegation, round {n}", f"The Taliban delegation arrived {n}.",
-                        lang="en", source="Global Wire", url=f"https://b.example/{n}", **kw)  # fmt: skip
+    return make_article(
+        f"Moscow hosts Taliban delegation, round {n}",
+        f"The Taliban delegation arrived {n}.",
+        lang="en",
+        source="Global Wire",
+        url=f"https://b.example/{n}",
+        **kw,
+    )
 
 
 def outbox_docs(es, settings, kind):
@@ -66,8 +77,10 @@ def test_immediate_mail_per_article_to_every_recipient(es, smtp):
         assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
         assert msg["X-Rasad-Rule"] == "taliban"
     subjects = sorted(r.message["Subject"] for r in smtp.received)
-    assert subjects == ["[Rasad] taliban: Moscow hosts Taliban delegation, round 1",
-                        "[Rasad] taliban: موسكو تستقبل وفداً لطالبان للمرة 1"]  # fmt: skip
+    assert subjects == [
+        "[Rasad] taliban: Moscow hosts Taliban delegation, round 1",
+        "[Rasad] taliban: موسكو تستقبل وفداً لطالبان للمرة 1",
+    ]
     mails = outbox_docs(es, smtp.settings, "mail")
     assert {m["status"] for m in mails} == {"sent"} and all(m["attempts"] == 1 for m in mails)
     assert {m["message_id"] for m in mails} == {r.message["Message-ID"] for r in smtp.received}
@@ -132,12 +145,31 @@ def _run_in_fresh_process(settings, rules_text: str, articles, now: str) -> dict
                           now=parse_iso(data["now"]))
         print(json.dumps(dataclasses.asdict(rep)))
     """)
-    env = {**os.environ, "RASAD_SMTP_HOST": settings.smtp_host, "RASAD_SMTP_PORT": str(settings.smtp_port),
-           "RASAD_ES_URL": settings.es_url, "RASAD_INDEX_PREFIX": settings.index_prefix}  # fmt: skip
-    payload = json.dumps({"rules": rules_text, "articles": [a.to_doc() for a in articles], "now": now,
-                          "rules_file": settings.rules_file})  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True, env=env,
-                         cwd=PROJECT_ROOT, timeout=120, check=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "RASAD_SMTP_HOST": settings.smtp_host,
+        "RASAD_SMTP_PORT": str(settings.smtp_port),
+        "RASAD_ES_URL": settings.es_url,
+        "RASAD_INDEX_PREFIX": settings.index_prefix,
+    }
+    payload = json.dumps(
+        {
+            "rules": rules_text,
+            "articles": [a.to_doc() for a in articles],
+            "now": now,
+            "rules_file": settings.rules_file,
+        }
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -150,7 +182,9 @@ def test_dedup_across_two_runs_and_across_a_restart(es, smtp):
     second = send_alerts(es, smtp.settings, rules, batch + [arabic(2)], now=at("2025-11-22 10:05"))
     assert (second.already_alerted, second.queued, second.sent) == (2, 1, 1)
     # A restart: a new process with nothing in memory sees the same articles again.
-    third = _run_in_fresh_process(smtp.settings, textwrap.dedent(text), batch + [arabic(2)], "2025-11-22T10:10:00Z")
+    third = _run_in_fresh_process(
+        smtp.settings, textwrap.dedent(text), batch + [arabic(2)], "2025-11-22T10:10:00Z"
+    )
     assert (third["already_alerted"], third["queued"], third["sent"]) == (3, 0, 0)
     assert len(smtp.received) == 3
     assert len({r.message["Message-ID"] for r in smtp.received}) == 3
@@ -161,14 +195,17 @@ def test_near_duplicates_fold_into_the_first_alert(es, smtp):
     dups = [arabic(1, source=f"Source {c}", duplicate_of=original.id) for c in "BCD"]
     for d, c in zip(dups, "bcd", strict=True):
         d.url = d.canonical_url = f"https://{c}.example/1"
-    rep = send_alerts(es, smtp.settings, taliban(), [dups[0], original, dups[1], dups[2]], now=at("2025-11-22 10:00"))
+    rep = send_alerts(
+        es, smtp.settings, taliban(), [dups[0], original, dups[1], dups[2]], now=at("2025-11-22 10:00")
+    )
     assert (rep.queued, rep.folded, rep.sent) == (1, 3, 1)
     msg = smtp.received[0].message
     assert msg["Subject"].endswith("(+3 more sources)")
     text = msg.get_body(("plain",)).get_content()
     assert "+3 مصادر أخرى: Source B, Source C, Source D" in text and "Source D: https://d.example/1" in text
     assert "+3 مصادر أخرى: <bdi>Source B</bdi>، " in msg.get_body(("html",)).get_content().replace(
-        '<a href="https://b.example/1">', "").replace("</a>", "")
+        '<a href="https://b.example/1">', ""
+    ).replace("</a>", "")
     # A later near-duplicate of an alert already sent is recorded, not mailed again.
     late = arabic(1, source="Source E", duplicate_of=original.id)
     late.url = late.canonical_url = "https://e.example/1"
@@ -184,7 +221,9 @@ def test_snoozed_rule_records_but_sends_nothing_until_the_snooze_ends(es, smtp):
     assert (rep.snoozed, rep.sent) == (1, 0)
     rep = send_alerts(es, smtp.settings, rules, [arabic(1), arabic(2)], now=at("2025-11-22 12:30"))
     assert (rep.already_alerted, rep.queued, rep.sent) == (1, 1, 1)
-    assert [r.message["Subject"] for r in smtp.received] == ["[Rasad] taliban: موسكو تستقبل وفداً لطالبان للمرة 2"]
+    assert [r.message["Subject"] for r in smtp.received] == [
+        "[Rasad] taliban: موسكو تستقبل وفداً لطالبان للمرة 2"
+    ]
 
 
 def test_451_is_retried_with_backoff_then_delivered_once(es, outbox_settings):
@@ -266,12 +305,26 @@ def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbo
     outbox.ensure()
     from alerts.deliver import collect_items
 
-    record_and_schedule(outbox, s, taliban(), collect_items(es, s, taliban(), [arabic(1)], None, t0),
-                        s.mail_from, AlertReport(), t0)  # fmt: skip
-    code = ("from alerts.deliver import deliver_pending; from rasad.es import make_client;"
-            "from rasad.settings import load_settings; from rasad.records import parse_iso;"
-            "s = load_settings(); deliver_pending(make_client(s), s, now=parse_iso('2025-11-22T10:00:00Z'))")  # fmt: skip
-    env = {**os.environ, "RASAD_SMTP_PORT": str(port), "RASAD_ES_URL": s.es_url, "RASAD_INDEX_PREFIX": s.index_prefix}
+    record_and_schedule(
+        outbox,
+        s,
+        taliban(),
+        collect_items(es, s, taliban(), [arabic(1)], None, t0),
+        s.mail_from,
+        AlertReport(),
+        t0,
+    )
+    code = (
+        "from alerts.deliver import deliver_pending; from rasad.es import make_client;"
+        "from rasad.settings import load_settings; from rasad.records import parse_iso;"
+        "s = load_settings(); deliver_pending(make_client(s), s, now=parse_iso('2025-11-22T10:00:00Z'))"
+    )
+    env = {
+        **os.environ,
+        "RASAD_SMTP_PORT": str(port),
+        "RASAD_ES_URL": s.es_url,
+        "RASAD_INDEX_PREFIX": s.index_prefix,
+    }
     with ScriptedSmtp(port, handler) as server:
         child["p"] = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT)
         assert child["p"].wait(timeout=120) == -signal.SIGKILL
@@ -299,14 +352,26 @@ def test_event_signal_alerts_once_per_signal(es, smtp):
             recipients: [desk@example.org]
             timezone: Asia/Riyadh
     """)
-    sig = {"id": "ev42:new", "kind": "new", "event_id": "ev42", "entity_id": None, "topic_id": None,
-           "at": "2025-09-18T12:45:00Z", "title": "«داعش خراسان» يتبنى هجوماً في بدخشان",
-           "titles": {"ar": "«داعش خراسان» يتبنى هجوماً في بدخشان", "en": "ISIS-K claims Badakhshan attack"},
-           "article_ids": [], "entity_ids": ["isis_k"], "topic_ids": ["security.attacks"],
-           "source_count": 2, "article_count": 3}  # fmt: skip
+    sig = {
+        "id": "ev42:new",
+        "kind": "new",
+        "event_id": "ev42",
+        "entity_id": None,
+        "topic_id": None,
+        "at": "2025-09-18T12:45:00Z",
+        "title": "«داعش خراسان» يتبنى هجوماً في بدخشان",
+        "titles": {"ar": "«داعش خراسان» يتبنى هجوماً في بدخشان", "en": "ISIS-K claims Badakhshan attack"},
+        "article_ids": [],
+        "entity_ids": ["isis_k"],
+        "topic_ids": ["security.attacks"],
+        "source_count": 2,
+        "article_count": 3,
+    }
     other = {**sig, "id": "ev43:new", "event_id": "ev43", "topic_ids": ["economy"]}
     confirmed = {**sig, "id": "ev42:confirmed", "kind": "confirmed"}
-    rep = send_alerts(es, smtp.settings, rules, [], now=at("2025-11-22 10:00"), signals=[sig, other, confirmed])
+    rep = send_alerts(
+        es, smtp.settings, rules, [], now=at("2025-11-22 10:00"), signals=[sig, other, confirmed]
+    )
     assert (rep.matched, rep.sent) == (1, 1)
     msg = smtp.received[0].message
     assert msg["Subject"] == "[Rasad] new-security-events: New event: «داعش خراسان» يتبنى هجوماً في بدخشان"

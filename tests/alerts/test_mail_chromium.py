@@ -26,51 +26,70 @@ from tests.alerts.conftest import at, make_article
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--allow-file-access-from-files"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--allow-file-access-from-files",
+]
 
 PROBE = """<script>
 const out = [...document.querySelectorAll('.item')].map(el => ({
   key: el.dataset.key, lang: el.lang,
   direction: getComputedStyle(el).direction,
   title_direction: getComputedStyle(el.querySelector('h3')).direction,
-  snippet_direction: el.querySelector('.snippet') ? getComputedStyle(el.querySelector('.snippet')).direction : null,
+  snippet_direction: (s => s ? getComputedStyle(s).direction : null)(el.querySelector('.snippet')),
   text_align: getComputedStyle(el).textAlign,
 }));
 const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
 document.body.appendChild(pre);
 </script>"""
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="run scripts/install-system-deps.sh (chromium)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="run scripts/install-system-deps.sh (chromium)"
+)
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def _digest_html() -> tuple[str, dict[str, str]]:
-    rules, problems = validate_rules(textwrap.dedent("""
+    rules, problems = validate_rules(
+        textwrap.dedent("""
         rules:
           - name: russia-taliban-digest
             keywords: [طالبان, Taliban, داعش خراسان, ISIS-K]
             recipients: [analyst@example.org]
             mode: hourly
             timezone: Asia/Riyadh
-    """))
+    """)
+    )
     assert problems == []
     rule = rules[0]
+    ar_text = "أعلنت موسكو اعترافها بحكومة طالبان، وقال الكرملين إن القرار يفتح الباب أمام تعاون أوسع."
+    en_text = "Moscow became the first country to recognise the Taliban administration in Kabul."
     articles = [
-        make_article("روسيا تعترف رسمياً بحكومة طالبان في أفغانستان", "أعلنت موسكو اعترافها بحكومة طالبان، "
-                     "وقال الكرملين إن القرار يفتح الباب أمام تعاون أوسع.", event_id="ev-1"),  # fmt: skip
-        make_article("Russia formally recognises the Taliban government", "Moscow became the first country to "
-                     "recognise the Taliban administration in Kabul.", lang="en", source="Global Wire"),  # fmt: skip
+        make_article("روسيا تعترف رسمياً بحكومة طالبان في أفغانستان", ar_text, event_id="ev-1"),
+        make_article(
+            "Russia formally recognises the Taliban government", en_text, lang="en", source="Global Wire"
+        ),
         # Starts with Latin letters: only the item's own direction keeps it right-to-left.
-        make_article("ISIS-K: روسيا تحذر من تصاعد تهديد داعش خراسان", "حذرت موسكو من تهديد داعش خراسان في آسيا الوسطى."),
+        make_article("ISIS-K: روسيا تحذر من تصاعد تهديد داعش خراسان", "حذرت موسكو من تهديد داعش خراسان."),
         # Starts with an Arabic quotation: only the item's own direction keeps it left-to-right.
-        make_article("«طالبان» delegation meets Russian officials in Kazan", "A Taliban delegation met officials.",
-                     lang="en", source="Wire «خبر»"),  # fmt: skip
+        make_article(
+            "«طالبان» delegation meets Russian officials",
+            "A Taliban delegation met officials.",
+            lang="en",
+            source="Wire «خبر»",
+        ),
     ]
     items = []
     for a in articles:
@@ -78,8 +97,13 @@ def _digest_html() -> tuple[str, dict[str, str]]:
         assert m is not None, a.title
         items.append(item_from_match(m, "2025-11-22T10:00:00Z"))
     plan = MailPlan("c" * 32, rule, "hourly", items, window=(at("2025-11-22 10:00"), at("2025-11-22 11:00")))
-    msg = build_mail(plan, mail_from="alerts@rasad.example", rules_file="config/rules.yaml",
-                     kibana_url="http://127.0.0.1:5601", date=at("2025-11-22 11:00"))  # fmt: skip
+    msg = build_mail(
+        plan,
+        mail_from="alerts@rasad.example",
+        rules_file="config/rules.yaml",
+        kibana_url="http://127.0.0.1:5601",
+        date=at("2025-11-22 11:00"),
+    )
     return msg.get_body(("html",)).get_content(), {i.key: i.language or "" for i in items}
 
 
@@ -98,7 +122,11 @@ def test_digest_directions_in_headless_chromium(tmp_path):
     for r in rows:
         want = "rtl" if langs[r["key"]] == "ar" else "ltr"
         assert (r["lang"], r["direction"], r["title_direction"], r["snippet_direction"]) == (
-            langs[r["key"]], want, want, want), r  # fmt: skip
+            langs[r["key"]],
+            want,
+            want,
+            want,
+        ), r
         assert r["text_align"] in (("right", "-webkit-right") if want == "rtl" else ("left", "-webkit-left"))
     assert sorted(r["direction"] for r in rows) == ["ltr", "ltr", "rtl", "rtl"]
 

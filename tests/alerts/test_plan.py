@@ -6,14 +6,25 @@ import textwrap
 from datetime import datetime, timezone
 
 from alerts.items import ARTICLE, AlertItem
-from alerts.plan import (FOLDED, QUEUED, SNOOZED, EmptyOutbox, OverlayOutbox, classify_items, next_boundary,
-                         period_start, schedule_mails, schedule_rule)  # fmt: skip
+from alerts.plan import (
+    FOLDED,
+    QUEUED,
+    SNOOZED,
+    EmptyOutbox,
+    OverlayOutbox,
+    classify_items,
+    next_boundary,
+    period_start,
+    schedule_mails,
+    schedule_rule,
+)
 from alerts.rules import validate_rules
 from tests.alerts.conftest import at
 
 
 def rule(mode: str = "immediate", tz: str = "UTC", extra: str = ""):
-    rules, problems = validate_rules(textwrap.dedent(f"""
+    rules, problems = validate_rules(
+        textwrap.dedent(f"""
         rules:
           - name: r
             keywords: [x]
@@ -21,14 +32,23 @@ def rule(mode: str = "immediate", tz: str = "UTC", extra: str = ""):
             mode: {mode}
             timezone: {tz}
             {extra}
-    """))
+    """)
+    )
     assert problems == [], problems
     return rules[0]
 
 
 def item(n: int, created: str, dup: str | None = None) -> AlertItem:
-    return AlertItem(key=f"k{n}", rule="r", type=ARTICLE, created_at=created, title=f"t{n}", article_id=f"a{n}",
-                     duplicate_of=dup, published=created)  # fmt: skip
+    return AlertItem(
+        key=f"k{n}",
+        rule="r",
+        type=ARTICLE,
+        created_at=created,
+        title=f"t{n}",
+        article_id=f"a{n}",
+        duplicate_of=dup,
+        published=created,
+    )
 
 
 def utc(text: str) -> str:
@@ -53,7 +73,11 @@ def test_hourly_boundaries_follow_half_hour_time_zones():
 
 def test_hourly_digest_takes_only_items_of_closed_periods():
     r = rule("hourly")
-    queued = [item(1, utc("2025-11-22 09:10")), item(2, utc("2025-11-22 09:50")), item(3, utc("2025-11-22 10:01"))]
+    queued = [
+        item(1, utc("2025-11-22 09:10")),
+        item(2, utc("2025-11-22 09:50")),
+        item(3, utc("2025-11-22 10:01")),
+    ]
     plans, waiting = schedule_rule(r, queued, [], 0, at("2025-11-22 10:02"))
     assert [[i.key for i in p.items] for p in plans] == [["k2", "k1"]]  # newest first
     assert plans[0].window == (at("2025-11-22 09:00"), at("2025-11-22 10:00"))
@@ -75,14 +99,21 @@ def test_throttle_counts_mails_of_the_clock_hour():
 
 def test_near_duplicates_fold_into_their_original_even_when_they_arrive_first():
     r = rule()
-    items = [item(2, "2025-11-22T10:00:00Z", dup="a1"), item(1, "2025-11-22T10:00:00Z"),
-             item(3, "2025-11-22T10:00:00Z", dup="a1")]  # fmt: skip
+    items = [
+        item(2, "2025-11-22T10:00:00Z", dup="a1"),
+        item(1, "2025-11-22T10:00:00Z"),
+        item(3, "2025-11-22T10:00:00Z", dup="a1"),
+    ]
     out = classify_items(r, items, [], at("2025-11-22 10:00"))
     status = {i.key: (s, i.folded_into) for i, s in out}
     assert status == {"k1": (QUEUED, None), "k2": (FOLDED, "k1"), "k3": (FOLDED, "k1")}
     # The original never matched this rule: the first near-duplicate becomes the primary.
-    out = classify_items(r, [item(5, "2025-11-22T10:00:00Z", dup="a9"), item(6, "2025-11-22T10:00:00Z", dup="a9")],
-                         [], at("2025-11-22 10:00"))  # fmt: skip
+    out = classify_items(
+        r,
+        [item(5, "2025-11-22T10:00:00Z", dup="a9"), item(6, "2025-11-22T10:00:00Z", dup="a9")],
+        [],
+        at("2025-11-22 10:00"),
+    )
     assert [(i.key, s) for i, s in out] == [("k5", QUEUED), ("k6", FOLDED)]
 
 
@@ -99,7 +130,9 @@ def test_overlay_lets_a_dry_run_see_its_own_items():
     r = rule()
     new = [(item(1, "2025-11-22T10:00:00Z"), QUEUED), (item(2, "2025-11-22T10:00:00Z", dup="a1"), FOLDED)]
     new[1][0].folded_into = "k1"
-    sched = schedule_mails(OverlayOutbox(EmptyOutbox(), new), [r], datetime(2025, 11, 22, 10, tzinfo=timezone.utc))
+    sched = schedule_mails(
+        OverlayOutbox(EmptyOutbox(), new), [r], datetime(2025, 11, 22, 10, tzinfo=timezone.utc)
+    )
     [plan] = sched.mails
     assert [i.key for i in plan.items] == ["k1"] and [f.key for f in plan.folded["k1"]] == ["k2"]
     assert plan.article_ids == ["a1", "a2"]

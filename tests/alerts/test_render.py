@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.policy
 import re
 import textwrap
 from pathlib import Path
@@ -13,14 +12,16 @@ from alerts.deliver import send_alerts
 from alerts.items import item_from_match
 from alerts.match import match_article
 from alerts.plan import MailPlan
-from alerts.render import build_mail, highlight_html, wire_text, kibana_event_url, safe_header, safe_url
+from alerts.render import build_mail, highlight_html, kibana_event_url, safe_header, safe_url, wire_text
 from alerts.rules import validate_rules
 from tests.alerts.conftest import at, make_article
 
 PROJECT = Path(__file__).resolve().parents[2]
 HOSTILE_TITLE = "Taliban talks\r\nBcc: victim@evil.example\r\nX-Evil: 1\n\n<script>alert('t')</script>"
-HOSTILE_TEXT = ("The Taliban said <img src=x onerror=alert(1)> and </div><script>alert(2)</script> "
-                "then \r\n.\r\nQUIT\r\n and more.")  # fmt: skip
+HOSTILE_TEXT = (
+    "The Taliban said <img src=x onerror=alert(1)> and </div><script>alert(2)</script> "
+    "then \r\n.\r\nQUIT\r\n and more."
+)
 
 
 def rule_of(text: str):
@@ -43,8 +44,13 @@ def mail_for(article, rule_text: str = RULE, kibana: str = "http://kibana.test:5
     assert m is not None
     item = item_from_match(m, "2025-11-22T10:00:00Z")
     plan = MailPlan("k" * 32, rule, "immediate", [item])
-    return build_mail(plan, mail_from="Rasad <alerts@rasad.example>", rules_file="config/rules.yaml",
-                      kibana_url=kibana, date=at("2025-11-22 10:00"))  # fmt: skip
+    return build_mail(
+        plan,
+        mail_from="Rasad <alerts@rasad.example>",
+        rules_file="config/rules.yaml",
+        kibana_url=kibana,
+        date=at("2025-11-22 10:00"),
+    )
 
 
 def test_header_injection_in_a_title_stays_inside_the_subject():
@@ -60,8 +66,13 @@ def test_header_injection_in_a_title_stays_inside_the_subject():
 
 
 def test_html_injection_in_title_text_source_and_url_stays_text():
-    a = make_article(HOSTILE_TITLE, HOSTILE_TEXT, lang="en", source="<b onmouseover=x>Src</b>",
-                     url="javascript:alert(document.cookie)")  # fmt: skip
+    a = make_article(
+        HOSTILE_TITLE,
+        HOSTILE_TEXT,
+        lang="en",
+        source="<b onmouseover=x>Src</b>",
+        url="javascript:alert(document.cookie)",
+    )
     html_part = mail_for(a).get_body(("html",)).get_content()
     assert "<script" not in html_part.lower()
     assert "<img" not in html_part.lower() and "<b onmouseover" not in html_part
@@ -99,7 +110,13 @@ def test_safe_header_and_url_helpers():
     assert safe_header("a\r\nb\u2028c\x00d\u202ee") == "a b c d e"
     assert len(safe_header("x" * 500)) == 180
     assert safe_url("https://a.example/x?y=1") == "https://a.example/x?y=1"
-    for bad in ("javascript:alert(1)", "data:text/html,x", "//a.example", "https://a.example/\nx", "vbscript:x"):
+    for bad in (
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "//a.example",
+        "https://a.example/\nx",
+        "vbscript:x",
+    ):
         assert safe_url(bad) is None
     assert highlight_html("a<b>c", [(1, 4)]) == "a<mark>&lt;b&gt;</mark>c"
     assert highlight_html("abcdef", [(1, 3), (2, 5)]) == "a<mark>bcde</mark>f"
@@ -112,12 +129,18 @@ def test_arabic_and_english_items_carry_their_direction_and_the_footer_names_the
     rule = rule_of(RULE.replace("recipients", "mode: hourly\n    recipients"))
     items = [item_from_match(match_article(rule, x), "2025-11-22T10:00:00Z") for x in (ar, en)]  # type: ignore[arg-type]
     plan = MailPlan("d" * 32, rule, "hourly", items, window=(at("2025-11-22 09:00"), at("2025-11-22 10:00")))
-    msg = build_mail(plan, mail_from="alerts@rasad.example", rules_file="config/rules.yaml",
-                     kibana_url="http://kibana.test:5601")  # fmt: skip
+    msg = build_mail(
+        plan,
+        mail_from="alerts@rasad.example",
+        rules_file="config/rules.yaml",
+        kibana_url="http://kibana.test:5601",
+    )
     page = msg.get_body(("html",)).get_content()
     assert re.search(r'<div class="item" dir="rtl" lang="ar"', page)
     assert re.search(r'<div class="item" dir="ltr" lang="en"', page)
-    assert "ل<mark>طالبان</mark>" in page  # the tagger highlights the name, not its clitic and "<mark>Taliban</mark>" in page
+    assert (
+        "ل<mark>طالبان</mark>" in page
+    )  # the tagger highlights the name, not its clitic and "<mark>Taliban</mark>" in page
     assert 'href="http://kibana.test:5601/app/discover#/' in page and "event_id%3A%22ev1%22" in page
     text = msg.get_body(("plain",)).get_content()
     assert "Sent by Rasad rule 'taliban' (hourly)" in text and "config/rules.yaml" in text
@@ -144,14 +167,24 @@ def test_highlights_come_from_the_tagger_offsets(seed):
     item = item_from_match(m, "2025-11-22T10:00:00Z")
     for s, e in item.title_spans:  # every highlighted title span is a tagger mention or evidence
         assert any((x.start, x.end) == (s, e) for x in m.highlights if x.field == "title")
-    assert any(a.title[s:e] == ent.mentions[0].text for s, e in item.title_spans) or ent.mentions[0].field == "text"
+    assert (
+        any(a.title[s:e] == ent.mentions[0].text for s, e in item.title_spans)
+        or ent.mentions[0].field == "text"
+    )
     for s, e in item.snippet_spans:
         assert item.snippet[s:e].strip() and "…" not in item.snippet[s:e]
-    html_part = mail_for(a, """
+    html_part = (
+        mail_for(
+            a,
+            """
         rules:
           - name: taliban-entity
             entities: [taliban]
             recipients: [analyst@example.org]
-    """).get_body(("html",)).get_content()
+    """,
+        )
+        .get_body(("html",))
+        .get_content()
+    )
     marked = re.findall(r"<mark>(.*?)</mark>", html_part)
     assert marked and all("طالبان" in w for w in marked)

@@ -6,8 +6,8 @@ import textwrap
 
 from alerts.match import match_article, match_signal
 from alerts.rules import load_rules, validate_rules
-from tests.alerts.conftest import make_article
 from rasad.records import EntityTag, Mention, TopicTag
+from tests.alerts.conftest import make_article
 
 
 def one(text: str):
@@ -27,7 +27,12 @@ def test_keywords_are_normalised_and_clitic_aware_like_the_tagger():
             keywords: [طالبان, "Islamic State Khorasan"]
             recipients: [a@example.org]
     """)
-    for title in ("وفد لطالبان في موسكو", "وطالبان ترحب", "حركة «طالبان»", "Talks with the ISLAMIC STATE  KHORASAN"):
+    for title in (
+        "وفد لطالبان في موسكو",
+        "وطالبان ترحب",
+        "حركة «طالبان»",
+        "Talks with the ISLAMIC STATE  KHORASAN",
+    ):
         assert match_article(rule, make_article(title)) is not None, title
     for title in ("النواب يطالبان بالتحقيق", "طالب جامعي", "Islamic State"):
         assert match_article(rule, make_article(title)) is None, title
@@ -46,14 +51,20 @@ def test_any_all_none_languages_sources_and_min_relevance():
             min_relevance: 0.5
             recipients: [a@example.org]
     """)
-    topic = [TopicTag("diplomacy.recognition", "Recognition", 0.8, "الاعتراف", [Mention("title", 0, 5, "موسكو")])]
+    topic = [
+        TopicTag("diplomacy.recognition", "Recognition", 0.8, "الاعتراف", [Mention("title", 0, 5, "موسكو")])
+    ]
     good = make_article("موسكو تعترف بطالبان", topics=topic)
     m = match_article(rule, good)
     assert m is not None
     assert m.reasons == ["keyword «موسكو»", "keyword «طالبان»", "topic Recognition (0.80)"]
     assert match_article(rule, make_article("موسكو تعترف بطالبان")) is None  # no topic
-    assert match_article(rule, make_article("موسكو تعترف بطالبان",
-                         topics=[TopicTag("diplomacy.recognition", "R", 0.4)])) is None  # below min_relevance
+    assert (
+        match_article(
+            rule, make_article("موسكو تعترف بطالبان", topics=[TopicTag("diplomacy.recognition", "R", 0.4)])
+        )
+        is None
+    )  # below min_relevance
     assert match_article(rule, make_article("طالبان تعترف", topics=topic)) is None  # all: موسكو missing
     assert match_article(rule, make_article("موسكو وطالبان وكرة القدم", topics=topic)) is None  # none
     assert match_article(rule, make_article("موسكو وطالبان", topics=topic, lang="en")) is None  # language
@@ -67,8 +78,13 @@ def test_stale_tagger_offsets_are_not_highlighted():
             entities: [taliban]
             recipients: [a@example.org]
     """)
-    ent = EntityTag("taliban", "group", "Taliban", "طالبان",
-                    [Mention("title", 0, 6, "طالبان"), Mention("title", 3, 9, "طالبان"), Mention("text", 0, 99, "x")])
+    ent = EntityTag(
+        "taliban",
+        "group",
+        "Taliban",
+        "طالبان",
+        [Mention("title", 0, 6, "طالبان"), Mention("title", 3, 9, "طالبان"), Mention("text", 0, 99, "x")],
+    )
     m = match_article(rule, make_article("طالبان في موسكو", entities=[ent]))
     assert m is not None and [(h.start, h.end) for h in m.highlights] == [(0, 6)]
 
@@ -82,7 +98,12 @@ def test_event_rules_match_signals_of_their_kind_by_topic_or_entity():
             entities: [isis_k]
             recipients: [a@example.org]
     """)
-    sig = {"id": "ev1:confirmed", "kind": "confirmed", "topic_ids": ["security.attacks"], "entity_ids": ["isis_k"]}
+    sig = {
+        "id": "ev1:confirmed",
+        "kind": "confirmed",
+        "topic_ids": ["security.attacks"],
+        "entity_ids": ["isis_k"],
+    }
     assert match_signal(rule, sig) == ["topic security.attacks", "entity isis_k"]
     assert match_signal(rule, {**sig, "kind": "new"}) is None
     assert match_signal(rule, {**sig, "entity_ids": [], "entity_id": "isis_k"}) is not None
@@ -118,13 +139,17 @@ def test_validation_messages_name_file_line_and_field():
     assert "r.yaml:14: rules[1].keywords: keywords is only used by kind 'articles', not new_event" in text
     assert "r.yaml:12: rules[1]: a new_event rule needs a topics or entities filter" in text
     assert problems_of("rules:\n  - name: off\n    keywords: [x]\n    recipients: [a@b.org]\n") == [
-        "r.yaml:2: rules[0].name: YAML read the name as bool False: quote it"]
-    assert problems_of("rules: [") and problems_of("rules: 3") == ["r.yaml:1: expected a mapping with a 'rules:' list"]
+        "r.yaml:2: rules[0].name: YAML read the name as bool False: quote it"
+    ]
+    assert problems_of("rules: [") and problems_of("rules: 3") == [
+        "r.yaml:1: expected a mapping with a 'rules:' list"
+    ]
 
 
 def test_snooze_and_send_at_are_read_in_the_rule_time_zone(tmp_path):
     f = tmp_path / "rules.yaml"
-    f.write_text(textwrap.dedent("""
+    f.write_text(
+        textwrap.dedent("""
         rules:
           - name: a
             keywords: [x]
@@ -137,7 +162,9 @@ def test_snooze_and_send_at_are_read_in_the_rule_time_zone(tmp_path):
             keywords: [x]
             recipients: [a@example.org]
             enabled: false
-    """), encoding="utf-8")  # fmt: skip
+    """),
+        encoding="utf-8",
+    )
     [rule] = load_rules(f)  # the disabled rule is left out
     assert rule.send_at == "07:30"  # unquoted 07:30 is YAML 1.1 sexagesimal 450: read back as a time
     assert rule.snooze_until == "2025-11-22T21:00:00Z"  # midnight in Riyadh

@@ -112,13 +112,20 @@ def test_windows_1256_with_wrong_declaration_decodes_to_arabic() -> None:
 @pytest.mark.parametrize(
     ("text", "codec", "expected_codec"),
     [
-        ("أعلنت وزارة الصحة تسجيل حالات جديدة من الإصابة بالكوليرا في عدة محافظات.", "iso-8859-6", "iso8859-6"),
+        (
+            "أعلنت وزارة الصحة تسجيل حالات جديدة من الإصابة بالكوليرا في عدة محافظات.",
+            "iso-8859-6",
+            "iso8859-6",
+        ),
         ("أعلنت وزارة الصحة تسجيل حالات جديدة من الإصابة بالكوليرا في عدة محافظات.", "cp1256", "cp1256"),
         ("Le gouvernement a annoncé un plan de soutien à l'économie, déjà critiqué.", "latin-1", "cp1252"),
         ("Правительство объявило о новых мерах поддержки экономики.", "cp1251", "cp1251"),
         # Czech: the windows-1252 preference for Western pages must not swallow Central European ones
-        ("Vláda oznámila nový plán na podporu ekonomiky, který bude zaveden příští rok. Řekl ministr.", "cp1250",
-         "cp1250"),
+        (
+            "Vláda oznámila nový plán na podporu ekonomiky, který bude zaveden příští rok. Řekl ministr.",
+            "cp1250",
+            "cp1250",
+        ),
     ],
 )
 def test_undeclared_legacy_encodings_are_detected(text: str, codec: str, expected_codec: str) -> None:
