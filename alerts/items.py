@@ -126,7 +126,10 @@ def item_from_match(m: RuleMatch, created_at: str) -> AlertItem:
         entities=[
             {"id": e.id, "name": e.name, "name_ar": e.name_ar, "type": e.type} for e in a.entities[:12]
         ],
-        reasons=list(m.reasons),
+        # Arabic items say why in Arabic (the block reads right-to-left).
+        reasons=list(
+            m.reasons_ar if (a.language or "") in ("ar", "fa", "ur") and m.reasons_ar else m.reasons
+        ),
     )
 
 

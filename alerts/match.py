@@ -23,6 +23,7 @@ class RuleMatch:
     rule: str
     article: Article
     reasons: list[str] = field(default_factory=list)  # "keyword «طالبان»", "entity Taliban" ...
+    reasons_ar: list[str] = field(default_factory=list)  # the same in Arabic, for Arabic items
     highlights: list[Mention] = field(default_factory=list)  # offsets into the original title/text
 
 
@@ -80,9 +81,10 @@ def match_article(rule: AlertRule, article: Article) -> RuleMatch | None:
         hits = find_phrases(kw.all, article)
         if any(p not in hits for p in kw.all):
             return None
-        for p, ms in hits.items():
+        for p in kw.all:
             match.reasons.append(f"keyword «{p}»")
-            match.highlights.extend(ms)
+            match.reasons_ar.append(f"كلمة «{p}»")
+            match.highlights.extend(hits[p])
     if kw.any:
         hits = find_phrases(kw.any, article)
         if not hits:
@@ -90,6 +92,7 @@ def match_article(rule: AlertRule, article: Article) -> RuleMatch | None:
         for p in kw.any:  # rule order, so the reasons read like the rule
             if p in hits:
                 match.reasons.append(f"keyword «{p}»")
+                match.reasons_ar.append(f"كلمة «{p}»")
                 match.highlights.extend(hits[p])
     if rule.entities:
         ents = [e for e in article.entities if e.id in rule.entities]
@@ -97,6 +100,7 @@ def match_article(rule: AlertRule, article: Article) -> RuleMatch | None:
             return None
         for e in ents:
             match.reasons.append(f"entity {e.name}")
+            match.reasons_ar.append(f"كيان {e.name_ar or e.name}")
             match.highlights.extend(e.mentions)
     if rule.topics:
         tops = [t for t in article.topics if t.id in rule.topics]
@@ -104,6 +108,7 @@ def match_article(rule: AlertRule, article: Article) -> RuleMatch | None:
             return None
         for t in tops:
             match.reasons.append(f"topic {t.label} ({t.score:.2f})")
+            match.reasons_ar.append(f"موضوع {t.label_ar or t.label} ({t.score:.2f})")
             match.highlights.extend(t.evidence)
     seen: set[tuple[str, int, int]] = set()
     unique = []

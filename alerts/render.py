@@ -24,6 +24,7 @@ from rasad.records import parse_iso
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 SUBJECT_MAX = 180
+DIGEST_FULL_ITEMS = 40
 # How a mail goes on the wire: CRLF, and headers not folded. CPython's folder drops the space
 # between two encoded-words when it folds a long non-ASCII subject («لمواجهة تهديد» arrives as
 # «لمواجهةتهديد»); unfolded, the subject is one encoded-word on one line (< 998 octets, RFC 5322).
@@ -290,6 +291,23 @@ def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
     return "\n".join(line.replace("\r", " ") for line in lines)
 
 
+def render_brief_html(item: AlertItem, rule: AlertRule) -> str:
+    """One line for an item past the first DIGEST_FULL_ITEMS of a digest: linked title, source, time."""
+    d = item_direction(item)
+    when = format_time(item.published, rule.timezone)
+    return (
+        f'<li class="brief-item" dir="{d}" lang="{html.escape(item.language or "")}">'
+        f"{_link(item.url, html.escape(item.title))} — <bdi>{html.escape(item.source)}</bdi>"
+        f"{' · <bdi>' + html.escape(when) + '</bdi>' if when else ''}</li>"
+    )
+
+
+def render_brief_text(item: AlertItem, rule: AlertRule) -> str:
+    """Plain-text form of :func:`render_brief_html`."""
+    parts = [item.title, item.source, format_time(item.published, rule.timezone), safe_url(item.url) or ""]
+    return "- " + " · ".join(p for p in parts if p)
+
+
 def footer(rule: AlertRule, rules_file: str) -> str:
     """Footer naming the rule and how to change or stop it."""
     return (
@@ -351,11 +369,19 @@ def build_mail(
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to alerts
     ft = footer(rule, rules_file)
     header = subject.removeprefix("[Rasad] ")
-    texts = [render_item_text(i, plan.folded.get(i.key, []), rule, kibana_url) for i in plan.items]
-    msg.set_content(
-        header + "\n\n" + "\n\n---\n\n".join(texts) + "\n\n--\n" + ft + "\n", cte="quoted-printable"
-    )
-    body = "".join(render_item_html(i, plan.folded.get(i.key, []), rule, kibana_url) for i in plan.items)
+    # A long digest shows its first items in full and lists the rest one line each: nothing is
+    # hidden, and the mail stays under the size at which webmail clips it (~100 KB).
+    full, brief = plan.items[:DIGEST_FULL_ITEMS], plan.items[DIGEST_FULL_ITEMS:]
+    texts = [render_item_text(i, plan.folded.get(i.key, []), rule, kibana_url) for i in full]
+    if brief:
+        texts.append(f"{len(brief)} more:\n" + "\n".join(render_brief_text(i, rule) for i in brief))
+    # base64: 7-bit and short lines whatever the articles contain, and for Arabic less than
+    # half the size of quoted-printable (which spends 6 bytes on each Arabic letter).
+    msg.set_content(header + "\n\n" + "\n\n---\n\n".join(texts) + "\n\n--\n" + ft + "\n", cte="base64")
+    body = "".join(render_item_html(i, plan.folded.get(i.key, []), rule, kibana_url) for i in full)
+    if brief:
+        rows = "".join(render_brief_html(i, rule) for i in brief)
+        body += f'<p class="more-items" dir="ltr">{len(brief)} more:</p><ul class="brief">{rows}</ul>'
     page = (
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
         f"<title>{html.escape(subject)}</title>"
@@ -364,5 +390,5 @@ def build_mail(
         f'<p class="header" dir="ltr" style="color:#333">{html.escape(header)}</p>{body}'
         f'<p class="footer" dir="ltr" style="color:#777;font-size:80%">{html.escape(ft)}</p></body></html>'
     )
-    msg.add_alternative(page, subtype="html", cte="quoted-printable")
+    msg.add_alternative(page, subtype="html", cte="base64")
     return msg

@@ -32,7 +32,7 @@ from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-KINDS = ("articles", "events", "alerts", "feeds", "deadletter")
+KINDS = ("articles", "events", "signals", "alerts", "feeds", "deadletter")
 LANGUAGE_ANALYZERS = ("arabic", "english")
 TEXT_FIELDS = ("title", "text", "summary")  # the article fields that get language subfields
 

@@ -81,6 +81,8 @@ def cmd_es(args: argparse.Namespace) -> int:
         from rasad.pipeline import step_setup  # noqa: PLC0415
 
         rep = step_setup(s)
+        if rep.get("analyzer_choice"):
+            print(rep["analyzer_choice"])
         _print_json(rep)
     return 0
 

@@ -138,10 +138,13 @@ def step_index(enriched: dict, settings: Settings | None = None) -> dict:
     es = make_client(s)
     articles = [Article.from_doc(d) for d in enriched.get("articles", [])]
     out = dataclasses.asdict(index_articles(es, s, articles))
-    ev = index_events(es, s, enriched.get("events", []), enriched.get("signals", []))
-    out["events_indexed"] = ev["events_indexed"]
-    out["signals_indexed"] = ev["signals_indexed"]
-    out.setdefault("errors", []).extend(ev["errors"])
+    events, signals = enriched.get("events", []), enriched.get("signals", [])
+    ev = index_events(es, s, events, signals)
+    out["events_indexed"] = len(events) if not ev.queued_in_outbox else 0
+    out["signals_indexed"] = len(signals) if not ev.queued_in_outbox else 0
+    out["dead_lettered"] = out.get("dead_lettered", 0) + ev.dead_lettered
+    out["queued_in_outbox"] = out.get("queued_in_outbox", 0) + ev.queued_in_outbox
+    out.setdefault("errors", []).extend(ev.errors)
     return out
 
 

@@ -21,3 +21,9 @@ apt_install() {
 # docker-compose (v1, Python): validates docker-compose.yml offline with `docker-compose config`
 # in tests/indexing/test_compose.py when the docker CLI's compose v2 plugin is absent.
 apt_install docker-compose
+
+# chromium (Debian's) and a font with Arabic glyphs: tests/alerts/test_mail_chromium.py renders an
+# alert digest headless and checks each item's computed direction (rtl/ltr), with a screenshot.
+if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium fonts-dejavu-core
+fi

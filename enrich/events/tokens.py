@@ -50,16 +50,32 @@ def _strip_article(token: str) -> str:
     return token
 
 
+def _content_token(raw: str) -> str:
+    """The token a raw word contributes, or "" for a stop word or a 1-letter word."""
+    if raw in _STOP_EN or raw in _STOP_AR:
+        return ""
+    if raw.endswith("'s"):
+        raw = raw[:-2]
+    token = _strip_article(raw)
+    if len(token) < 2 or token in _STOP_AR:
+        return ""
+    return token
+
+
+class _TokenCache(dict[str, str]):
+    """Raw word -> content token, computed once: news repeats its words, and this is the hot loop."""
+
+    def __missing__(self, raw: str) -> str:
+        if len(self) >= _TOKEN_CACHE_SIZE:  # bounded: start over rather than grow
+            self.clear()
+        token = self[raw] = _content_token(raw)
+        return token
+
+
+_TOKEN_CACHE_SIZE = 1 << 17
+_CONTENT_TOKENS = _TokenCache()
+
+
 def tokenize_text(text: str) -> list[str]:
     """Content tokens of a text, in order: normalised, stop words and 1-letter tokens dropped."""
-    tokens: list[str] = []
-    for raw in _WORD.findall(normalize_text(text)):
-        if raw in _STOP_EN or raw in _STOP_AR:
-            continue
-        if raw.endswith("'s"):
-            raw = raw[:-2]
-        token = _strip_article(raw)
-        if len(token) < 2 or token in _STOP_AR:
-            continue
-        tokens.append(token)
-    return tokens
+    return [token for token in map(_CONTENT_TOKENS.__getitem__, _WORD.findall(normalize_text(text))) if token]

@@ -118,7 +118,7 @@ def test_preview_shows_what_the_pipeline_then_sends(demo_env, es, mail_sink):
     assert {k for w in before["waiting"] for k in w["items"]} == queued
 
 
-def test_preview_of_a_later_hour_matches_the_digest_the_pipeline_sends(demo_env, es, mail_sink):
+def test_preview_of_a_later_hour_matches_the_digest_the_pipeline_sends(demo_env, es, mail_sink, tmp_path):
     """run_cycle, then preview the next hour: the hourly digest previewed is the digest sent."""
     from alerts.deliver import send_alerts
     from alerts.rules import load_rules
@@ -132,6 +132,19 @@ def test_preview_of_a_later_hour_matches_the_digest_the_pipeline_sends(demo_env,
     again = _preview(rules, "--include-alerted")
     now_mails = [m for m in again["mails"] if m["mode"] == "immediate"]
     assert _comparable(now_mails) == _comparable(immediate)
+
+    # The human-readable form says the same, and --out writes each mail for a mail client and a browser.
+    code, out = run_cli("preview", str(rules), "--include-alerted", "--out", str(tmp_path / "out"))
+    assert code == 0 and f"=== mail 1/{len(again['mails'])} · rule " in out
+    assert f"{len(again['mails'])} mail(s) would be sent now" in out
+    assert all(m["subject"] in out for m in again["mails"])
+    assert (
+        len(list((tmp_path / "out").glob("*.eml")))
+        == len(list((tmp_path / "out").glob("*.html")))
+        == len(again["mails"])
+    )
+    code, out = run_cli("preview", str(rules))
+    assert "0 mail(s) would be sent now" in out and "wait for hourly digest" in out
 
     later = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest_preview = _preview(rules, "--at", later, "--since", "48h")

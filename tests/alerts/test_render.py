@@ -188,3 +188,26 @@ def test_highlights_come_from_the_tagger_offsets(seed):
     )
     marked = re.findall(r"<mark>(.*?)</mark>", html_part)
     assert marked and all("طالبان" in w for w in marked)
+
+
+def test_a_long_digest_lists_the_items_past_the_first_forty_one_line_each():
+    rule = rule_of(RULE.replace("recipients", "mode: daily\n    recipients"))
+    arts = [
+        make_article(f"طالبان خبر رقم {n}", "نص عن طالبان " * 30, url=f"https://a.example/{n}")
+        for n in range(45)
+    ]
+    items = [item_from_match(match_article(rule, a), "2025-11-22T10:00:00Z") for a in arts]  # type: ignore[arg-type]
+    msg = build_mail(
+        MailPlan("e" * 32, rule, "daily", items),
+        mail_from="a@rasad.example",
+        rules_file="r.yaml",
+        kibana_url="http://k",
+    )
+    page = msg.get_body(("html",)).get_content()
+    assert (
+        page.count('<div class="item"') == 40
+        and page.count('<li class="brief-item" dir="rtl" lang="ar">') == 5
+    )
+    assert all(f'href="https://a.example/{n}"' in page for n in range(45))  # every item still linked
+    assert "5 more:\n- طالبان خبر رقم 40 · Source A" in msg.get_body(("plain",)).get_content()
+    assert msg.get_body(("html",))["Content-Transfer-Encoding"] == "base64"

@@ -58,6 +58,7 @@ def test_any_all_none_languages_sources_and_min_relevance():
     m = match_article(rule, good)
     assert m is not None
     assert m.reasons == ["keyword «موسكو»", "keyword «طالبان»", "topic Recognition (0.80)"]
+    assert m.reasons_ar == ["كلمة «موسكو»", "كلمة «طالبان»", "موضوع الاعتراف (0.80)"]
     assert match_article(rule, make_article("موسكو تعترف بطالبان")) is None  # no topic
     assert (
         match_article(

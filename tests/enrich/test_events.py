@@ -256,6 +256,44 @@ def test_active_window_evicts_and_state_stays_bounded():
     assert all(e.last_seen >= horizon for e in clusterer.events.values())
 
 
+def index_by_event_id(clusterer: EventClusterer) -> tuple[dict, dict, dict]:
+    """The candidate indexes with event ids in place of slots (slots are an internal detail)."""
+    at = clusterer._event_at
+    text = {lang: {b: {at[s]: w for s, w in p.items()} for b, p in by.items()} for lang, by in clusterer._postings.items()}
+    ids = {key: {at[s] for s in p} for key, p in clusterer._id_postings.items()}
+    norms = {lang: {at[s]: float(a[s]) for s in clusterer._slot_of.values() if a[s]} for lang, a in clusterer._norms.items()}
+    return text, ids, norms
+
+
+def test_candidate_index_matches_the_events_after_evictions_and_pruning():
+    """The postings the search reads are exactly the live centroids and ids, after churn."""
+    config = ClusterConfig(window_hours=6, max_active_events=30, max_centroid_features=8, max_event_ids=3)
+    clusterer = EventClusterer(config)
+    for i in range(400):
+        lang = "ar" if i % 3 else "en"
+        words = f"topic{i % 23} story{i % 11} headline{i} word{i % 7} item{i % 5}"
+        clusterer.assign(item(i, i * 0.1, words, f"s{i % 4}", [f"ent.{i % 9}", f"ent.{i % 4}", f"gpe.{i % 2}"], [f"topic.{i % 3}"], lang))
+    assert clusterer.stats["evicted"] > 0
+    text, ids, norms = index_by_event_id(clusterer)
+    expected_text: dict = {}
+    for event in clusterer.events.values():
+        for lang, centroid in event.centroids.items():
+            assert len(centroid) <= 2 * config.max_centroid_features
+            for bucket, weight in centroid.items():
+                expected_text.setdefault(lang, {}).setdefault(bucket, {})[event.id] = weight
+    assert text == expected_text
+    expected_ids: dict = {}
+    for event in clusterer.events.values():
+        for key in event.entities:
+            expected_ids.setdefault("e:" + key, set()).add(event.id)
+        for key in event.topics:
+            expected_ids.setdefault("t:" + key, set()).add(event.id)
+    assert ids == expected_ids
+    assert norms == {lang: {e.id: e.norms[lang] for e in clusterer.events.values() if lang in e.norms} for lang in norms}
+    # A clusterer rebuilt from the state indexes the same, though its slots differ.
+    assert index_by_event_id(EventClusterer.from_state(json.loads(json.dumps(clusterer.export_state())))) == (text, ids, norms)
+
+
 def test_repeated_article_is_recognised_not_counted(rows):
     clusterer = EventClusterer()
     run_stream(clusterer, rows[:10])
@@ -292,6 +330,8 @@ def test_item_from_article_uses_tags_and_times():
 
 def test_tokens_fold_arabic_variants():
     assert tokenize_text("الإمارات") == tokenize_text("الامارات") == ["امارات"]
+    # Through the shared normaliser: Persian letter shapes fold to Arabic ones, as in tagging.
+    assert tokenize_text("ایران") == tokenize_text("إيران") == ["ايران"]
     assert tokenize_text("وبالعاصمة مُوسْكو ٢٠٢٦") == ["عاصمه", "موسكو", "2026"]
     assert tokenize_text("The Taliban's delegation said") == ["taliban", "delegation"]
 

@@ -32,7 +32,7 @@ def _store_one_of_each(es, settings, seeds) -> None:
                sources={"a": 1.0, "b": 2.0}, languages={"ar": 2, "en": 1},
                titles={"ar": "روسيا وطالبان", "en": "Russia and the Taliban"}, entities={"taliban": 3},
                topics={"diplomacy.rapprochement": 2}, member_ids=["x", "y", "z"], confirmed=True)  # fmt: skip
-    assert index_events(es, settings, [ev.to_doc()], [])["errors"] == []  # the pipeline's path
+    assert index_events(es, settings, [ev.to_doc()], []).errors == []  # the pipeline's path
     es.index(index=single_index(settings, "alerts"), id="k1", refresh=True, document={
         "id": "k1", "rule": "taliban", "kind": "article", "mode": "immediate", "status": "sent",
         "recipients": ["a@example.org"], "subject": "طالبان", "article_ids": ["x"], "event_id": "ev1",
