@@ -46,8 +46,13 @@ def print_summary(d: dict) -> None:
         ("  dead-lettered", d["dead_lettered"]),
         ("  queued in outbox (Elasticsearch down)", d["queued_in_outbox"]),
         ("alert matches", d["alerts_matched"]),
-        ("alerts sent", d["alerts_sent"]),
-        ("alerts failed", d["alerts_failed"]),
+        ("  already alerted (earlier runs)", d["alerts_already_sent"]),
+        ("  folded into an earlier alert", d["alerts_folded"]),
+        ("  snoozed", d["alerts_snoozed"]),
+        ("  waiting for a digest", d["alerts_waiting"]),
+        ("alert mails sent", d["alerts_sent"]),
+        ("  to retry (SMTP unavailable)", d["alerts_retry_later"]),
+        ("  failed", d["alerts_failed"]),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:

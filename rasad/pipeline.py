@@ -37,7 +37,12 @@ class CycleSummary:
     dead_lettered: int = 0
     queued_in_outbox: int = 0
     alerts_matched: int = 0
+    alerts_already_sent: int = 0  # matches a rule had already alerted on (dedup across runs)
+    alerts_folded: int = 0  # near-duplicates folded into an earlier alert
+    alerts_snoozed: int = 0
+    alerts_waiting: int = 0  # items waiting for their digest
     alerts_sent: int = 0
+    alerts_retry_later: int = 0
     alerts_failed: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -157,6 +162,8 @@ def step_alert(enriched: dict, settings: Settings | None = None, rules_file: str
 
     s = _settings(settings)
     rules = load_rules(s.path(rules_file or s.rules_file))
+    if rules_file:  # the mails' footer names the file the rules really came from
+        s = s.replace(rules_file=rules_file)
     articles = [Article.from_doc(d) for d in enriched.get("articles", [])]
     rep = send_alerts(make_client(s), s, rules, articles, now=now, signals=enriched.get("signals", []))
     return dataclasses.asdict(rep)
@@ -187,7 +194,12 @@ def summarize(polled: dict, fetched: dict, enriched: dict, indexed: dict, alerte
         dead_lettered=indexed.get("dead_lettered", 0),
         queued_in_outbox=indexed.get("queued_in_outbox", 0),
         alerts_matched=alerted.get("matched", 0),
+        alerts_already_sent=alerted.get("already_alerted", 0),
+        alerts_folded=alerted.get("folded", 0),
+        alerts_snoozed=alerted.get("snoozed", 0),
+        alerts_waiting=alerted.get("waiting", 0),
         alerts_sent=alerted.get("sent", 0),
+        alerts_retry_later=alerted.get("retry_later", 0),
         alerts_failed=alerted.get("failed", 0),
         errors=errors[:50],
     )

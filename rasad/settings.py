@@ -61,6 +61,7 @@ class Settings:
     smtp_starttls: bool
     smtp_ssl: bool
     smtp_timeout: float
+    smtp_conn_id: str | None
     mail_from: str
     kibana_url: str
 

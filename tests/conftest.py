@@ -59,6 +59,9 @@ def settings(es_node, tmp_path, monkeypatch):
 
     env = {
         "RASAD_ES_URL": es_node,
+        # Known before the settings load, so a test's mail_sink listens where settings point.
+        "RASAD_SMTP_HOST": "127.0.0.1",
+        "RASAD_SMTP_PORT": str(free_port()),
         "RASAD_INDEX_PREFIX": f"t{uuid.uuid4().hex[:10]}",
         "RASAD_VAR_DIR": str(tmp_path / "var"),
     }
@@ -98,12 +101,14 @@ def demo_feeds(demo_site, tmp_path) -> Path:
 
 @pytest.fixture
 def mail_sink(tmp_path, monkeypatch):
-    """A real SMTP server (aiosmtpd) on loopback writing .eml files; settings point at it."""
+    """A real SMTP server (aiosmtpd) on loopback writing .eml files, where the settings point."""
     from rasad.demo import MailSink
 
-    port = free_port()
-    monkeypatch.setenv("RASAD_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("RASAD_SMTP_PORT", str(port))
+    port = int(os.environ.get("RASAD_SMTP_PORT") or 0)
+    if not port or os.environ.get("RASAD_SMTP_HOST") != "127.0.0.1":
+        port = free_port()
+        monkeypatch.setenv("RASAD_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("RASAD_SMTP_PORT", str(port))
     with MailSink(tmp_path / "mail", port=port) as sink:
         yield sink
 

@@ -80,7 +80,9 @@ def test_dag_runs_end_to_end_idempotently(settings, es, demo_site, demo_feeds, m
     assert any(status == 304 for _, status in demo_site.requests)
     # Third run without the feeds' validators (state lost): every item is recognised as
     # already stored, so again no document and no mail.
-    es.delete_by_query(index=f"{settings.index('feeds')}-*", query={"match_all": {}}, refresh=True)
+    # (delete-by-query needs the reindex module, which the local node lacks: drop the index;
+    # the next run's setup task recreates it empty.)
+    es.indices.delete(index=f"{settings.index('feeds')}-*")
     dr3, values3 = run_dag_test("rasad_cycle")
     assert "success" in str(dr3.state)
     s3 = values3["summary"]

@@ -49,7 +49,7 @@ def test_run_prints_a_true_summary_and_survives_bad_feeds(settings, es, demo_sit
     assert main(["run", "--feeds", str(feeds), "--rules", str(rules), "--force"]) == 0
     out = capsys.readouterr().out
     for label in ("feeds polled", "items seen", "new articles", "duplicates skipped", "articles tagged",
-                  "articles indexed", "alerts sent", "failures by reason"):  # fmt: skip
+                  "articles indexed", "alert mails sent", "failures by reason"):  # fmt: skip
         assert label in out
     lines = dict(line.rsplit(None, 1) for line in out.splitlines() if line[:1] == " " or line[:1].isalpha()
                  if len(line.split()) > 1 and line.split()[-1].isdigit())  # fmt: skip
