@@ -50,7 +50,7 @@ from enrich.events.tokens import tokenize_text
 if TYPE_CHECKING:
     from rasad.records import Article
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: title vectors as [buckets, weights] like centroids (1: [[bucket, weight], ...])
 _HOUR_S = 3600.0
 _UNKNOWN_LANGUAGE = "und"
 _ENTITY_BITS = 18  # entity and topic ids share one small hashed frequency table
@@ -228,18 +228,18 @@ class Event:
             "confirmed": self.confirmed,
             "centroids": {lang: [list(c), list(c.values())] for lang, c in self.centroids.items()},
             "norms": dict(self.norms),
-            "title_vectors": {lang: [[b, w] for b, w in zip(*v)] for lang, v in self.title_vectors.items()},
+            "title_vectors": {lang: [b.tolist(), w.tolist()] for lang, (b, w) in self.title_vectors.items()},
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "Event":
-        """Inverse of :meth:`export_state`."""
+    def from_state(cls, state: dict[str, Any], version: int = STATE_VERSION) -> "Event":
+        """Inverse of :meth:`export_state` (also reads the version 1 layout of title vectors)."""
         kw = dict(state)
         kw["centroids"] = {lang: dict(zip(keys, vals)) for lang, (keys, vals) in state["centroids"].items()}
-        kw["title_vectors"] = {
-            lang: (array("q", [int(b) for b, _ in pairs]), array("d", [w for _, w in pairs]))
-            for lang, pairs in state["title_vectors"].items()
-        }
+        vectors = state["title_vectors"].items()
+        if version == 1:
+            vectors = ((lang, ([b for b, _ in pairs], [w for _, w in pairs])) for lang, pairs in vectors)
+        kw["title_vectors"] = {lang: (array("q", buckets), array("d", weights)) for lang, (buckets, weights) in vectors}
         return cls(**kw)
 
 
@@ -381,8 +381,9 @@ class EventClusterer:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "EventClusterer":
         """Rebuild a clusterer from :meth:`export_state` output (derived indexes are rebuilt)."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported event state version {state.get('version')!r}")
+        version = state.get("version")
+        if version not in (1, STATE_VERSION):
+            raise ValueError(f"unsupported event state version {version!r}")
         clusterer = cls(ClusterConfig(**state["config"]))
         clusterer._clock = state["clock"]
         clusterer._token_df = DecayedFrequency.from_state(state["token_df"])
@@ -391,7 +392,7 @@ class EventClusterer:
         clusterer._seen = OrderedDict((a, e) for a, e in state["seen"])
         clusterer.stats = Counter(state["stats"])
         for raw in state["events"]:
-            event = Event.from_state(raw)
+            event = Event.from_state(raw, version)
             clusterer._events[event.id] = event
             clusterer._index_event(event)
         return clusterer

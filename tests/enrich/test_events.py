@@ -152,6 +152,21 @@ def test_restart_mid_stream_gives_identical_results(rows, clustered, cut):
     assert resumed.export_state() == clusterer_full.export_state()
 
 
+def test_state_of_version_1_still_loads(rows, clustered):
+    """States stored before title vectors were packed (version 1: [[bucket, weight], ...]) resume exactly."""
+    _, trace = clustered
+    first = EventClusterer()
+    run_stream(first, rows[:30])
+    state = json.loads(json.dumps(first.export_state()))
+    state["version"] = 1
+    for event in state["events"]:
+        event["title_vectors"] = {lang: [[b, w] for b, w in zip(*bw)] for lang, bw in event["title_vectors"].items()}
+    assert run_stream(EventClusterer.from_state(state), rows[30:]) == trace[30:]
+    state["version"] = 99
+    with pytest.raises(ValueError):
+        EventClusterer.from_state(state)
+
+
 def test_new_signal_once_per_event(rows, clustered):
     clusterer, trace = clustered
     created = [t[1] for t in trace if t[2]]
