@@ -40,7 +40,7 @@ from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
 STALE_SENDING = timedelta(minutes=10)  # far longer than any SMTP timeout: a claim this old is a dead worker's
-MAX_ATTEMPTS = 8  # 30 s, 1, 2, 4, 8, 16, 32 min, 1 h: about two hours of retrying before "failed"
+MAX_ATTEMPTS = 8  # 4xx replies: 30 s, 1, 2, 4, 8, 16, 32 min, 1 h, then "failed"; connection failures never expire
 BACKOFF_FIRST = 30.0
 BACKOFF_CAP = 3600.0
 
@@ -191,7 +191,9 @@ def deliver_pending(
                     doc["payload"]["raw"], doc["recipients"], doc["payload"].get("mail_from")
                 )
             except SmtpFailure as f:
-                if f.transient and attempts < MAX_ATTEMPTS:
+                # An unreachable server says nothing about the mail: however long the outage,
+                # keep it pending (backoff capped at an hour); only replies count toward the limit.
+                if f.transient and (f.connection or attempts < MAX_ATTEMPTS):
                     new = {
                         "status": PENDING,
                         "attempts": attempts,

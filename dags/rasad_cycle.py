@@ -54,10 +54,10 @@ def rasad_cycle():
         return step_index(enriched)
 
     @task
-    def alert(enriched: dict, _indexed: dict) -> dict:
+    def alert(enriched: dict, indexed: dict) -> dict:
         from rasad.pipeline import step_alert
 
-        return step_alert(enriched)
+        return step_alert(enriched, indexed=indexed)
 
     @task
     def summary(polled: dict, fetched: dict, enriched: dict, indexed: dict, alerted: dict) -> dict:

@@ -48,17 +48,29 @@ class EventStateStore:
 
     def load(self, config: ClusterConfig | None = None) -> EventClusterer:
         """The stored clusterer, or a fresh one if none was stored yet."""
+        self._version: tuple[int, int] | None = None
         try:
             doc = self.es.get(index=self.index, id=STATE_ID)
         except NotFoundError:
             return EventClusterer(config)
+        self._version = (doc["_seq_no"], doc["_primary_term"])
         state = json.loads(zlib.decompress(b64decode(doc["_source"]["blob"])))
         return EventClusterer.from_state(state)
 
     def save(self, clusterer: EventClusterer, now: str) -> None:
-        """Store the clusterer's state (overwrites the previous one)."""
+        """Store the clusterer's state, only if nobody else saved one since our ``load``.
+
+        Two cycles running at once (a manual ``rasad run`` beside the DAG) would otherwise
+        silently drop one another's events; the loser raises ``ConflictError`` and its task
+        is retried from the newer state.
+        """
         self._ensure()
         raw = json.dumps(clusterer.export_state(), separators=(",", ":")).encode()
         blob = b64encode(zlib.compress(raw, 6)).decode("ascii")
-        self.es.index(index=self.index, id=STATE_ID, refresh="wait_for",
-                      document={"blob": blob, "events": len(clusterer.events), "updated_at": now})  # fmt: skip
+        doc = {"blob": blob, "events": len(clusterer.events), "updated_at": now}
+        version = getattr(self, "_version", None)
+        if version is None:
+            self.es.create(index=self.index, id=STATE_ID, document=doc, refresh="wait_for")
+        else:
+            self.es.index(index=self.index, id=STATE_ID, document=doc, refresh="wait_for",
+                          if_seq_no=version[0], if_primary_term=version[1])  # fmt: skip

@@ -55,6 +55,9 @@ class IndexReport:
     queued_in_outbox: int = 0
     replayed_from_outbox: int = 0
     rerouted: int = 0  # written back to the month index that already held the article
+    # Articles that reached the index only now, from an earlier run's outbox: the alert step
+    # must still see them (they were never matched against the rules).
+    replayed_articles: list[dict] = field(default_factory=list)
     error_types: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -214,9 +217,15 @@ def _write_dead_letters(es: Elasticsearch, dead: list[dict], report: IndexReport
 
 def replay_outbox(es: Elasticsearch, settings: Settings, outbox: Outbox, report: IndexReport, now: str) -> None:
     """Write every pending outbox batch, oldest first; a batch is deleted once acknowledged."""
+    articles_prefix = settings.index("articles") + "-"
     for name, batch in outbox.iter_batches():
+        # Route like a fresh write: an article stored meanwhile in another month stays there.
+        batch = list(route_existing(es, settings, batch, report))
         transient = write_actions(es, settings, batch, report, now)
         report.replayed_from_outbox += len(batch) - len(transient)
+        failed = {a["_id"] for a in transient}
+        report.replayed_articles += [a["_source"] for a in batch
+                                     if a["_index"].startswith(articles_prefix) and a["_id"] not in failed]  # fmt: skip
         if transient:
             outbox.put(transient)  # before removing the old batch: never lose a document
             report.queued_in_outbox += len(transient)

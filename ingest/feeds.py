@@ -77,6 +77,7 @@ class FeedItem:
     published: datetime | None = None
     author: str | None = None
     language_hint: str | None = None
+    attempts: int = 0  # page downloads already tried and failed transiently (retry queue)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from ingest.http import FetchError, HttpClient
 from ingest.store import FeedState, IngestStore, record_failure, record_success, utcnow
 from ingest.urls import URLError, canonicalize_url
 from rasad import records
-from rasad.records import Article, article_id, utc_iso
+from rasad.records import Article, article_id, parse_iso, utc_iso
 
 log = logging.getLogger(__name__)
 NEAR_DUP_WINDOW = timedelta(days=3)
@@ -97,7 +97,8 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, no
             st.etag = st.last_modified = None
         st.url, st.name = spec.url, spec.name
         try:
-            return _poll_one(spec, st, client, now, s.feed_backoff_cap, s.feed_flag_after)
+            st2, outcome, items = _poll_one(spec, st, client, now, s.feed_backoff_cap, s.feed_flag_after)
+            return st2, outcome, items + pending_items(st)
         except Exception as e:  # one bad feed never stops the others
             log.exception("feed %s crashed", spec.id)
             reason = f"{type(e).__name__}: {e}"
@@ -112,6 +113,42 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, no
     if due:
         store.refresh_states()  # once per cycle, not per feed
     return report
+
+
+MAX_PAGE_ATTEMPTS = 5  # a page that failed transiently this many times is given up (counted as fetch_error)
+
+
+def pending_items(state: FeedState) -> list[FeedItem]:
+    """The feed's items waiting for another download attempt."""
+    out = []
+    for d in state.pending_items or []:
+        try:
+            out.append(FeedItem(**{**d, "published": parse_iso(d.get("published"))}))
+        except TypeError:  # written by another version: drop rather than crash the poll
+            log.warning("dropping unreadable pending item of feed %s: %r", state.feed_id, d)
+    return out
+
+
+def save_retry_queue(store: IngestStore, items: list[FeedItem], retry: list[FeedItem]) -> None:
+    """Replace each involved feed's retry queue with this batch's transient failures."""
+    feeds = {i.feed_id for i in items} | {i.feed_id for i in retry}
+    if not feeds:
+        return
+    states = store.load_states(sorted(feeds))
+    by_feed: dict[str, list[dict]] = {}
+    for item in retry:
+        if item.attempts + 1 >= MAX_PAGE_ATTEMPTS:
+            log.warning("giving up on %s after %d attempts", item.link, item.attempts + 1)
+            continue
+        d = dataclasses.asdict(item)
+        d["attempts"] = item.attempts + 1
+        d["published"] = utc_iso(item.published)
+        by_feed.setdefault(item.feed_id, []).append(d)
+    for fid, st in states.items():
+        new = by_feed.get(fid, [])
+        if new or st.pending_items:
+            st.pending_items = new
+            store.save_state(st)
 
 
 def _hints(item: FeedItem) -> FeedHints:
@@ -167,6 +204,8 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
             todo.append((item, canon))
 
     # 2. Download and extract, in parallel (the HTTP client enforces per-host politeness).
+    retry: list[FeedItem] = []  # transient download failures, for the feeds' retry queues
+
     def work(pair: tuple[FeedItem, str]) -> Article:
         try:
             return _fetch_one(pair)
@@ -207,6 +246,8 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
                 art.status_reason = f"{e.kind}: {e.reason}"
                 if not (item.content or item.summary):
                     art.status = records.STATUS_FETCH_ERROR
+                    if e.transient:
+                        retry.append(item)  # tried again at the feed's next poll
                     return art
         try:
             ex = extract_article(body, final_url, ctype, _hints(item))
@@ -296,6 +337,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         store.add_new_articles(dict(new_per_feed))
     except Exception as e:  # bookkeeping only: the articles themselves must still go on
         log.warning("could not update feed counters: %s", e)
+    save_retry_queue(store, items, retry)
     return report
 
 

@@ -8,7 +8,7 @@ bands). Ingest only reads articles; the indexing stage writes them.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from collections.abc import Iterator
@@ -48,6 +48,9 @@ class FeedState:
     new_articles: int = 0
     health: str = HEALTH_NEW
     updated_at: str | None = None
+    # Items whose page download failed transiently, as FeedItem dicts: retried at the next
+    # poll even when the feed answers 304 (the validators were already saved by then).
+    pending_items: list[dict] = field(default_factory=list)
 
     def due(self, now: datetime) -> bool:
         """Whether the feed should be polled at ``now``."""

@@ -12,6 +12,7 @@ import email.policy
 import mimetypes
 import threading
 import time
+import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,7 +34,7 @@ class _SiteHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = unquote(urlsplit(self.path).path)
         target = (self.root / path.lstrip("/")).resolve()
-        if not str(target).startswith(str(self.root.resolve())) or not target.is_file():
+        if not target.is_relative_to(self.root.resolve()) or not target.is_file():
             self.send_error(404)
             return
         body = target.read_bytes()
@@ -93,9 +94,8 @@ class _MailboxHandler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd's API
         self.folder.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        n = len(list(self.folder.glob("*.eml")))
-        path = self.folder / f"{stamp}-{n:05d}.eml"
+        # Time-ordered and unique: a name never repeats, even after files were deleted.
+        path = self.folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}.eml"
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(envelope.original_content or envelope.content)
         tmp.replace(path)

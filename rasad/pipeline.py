@@ -154,7 +154,7 @@ def step_index(enriched: dict, settings: Settings | None = None) -> dict:
 
 
 def step_alert(enriched: dict, settings: Settings | None = None, rules_file: str | None = None,
-               now: datetime | None = None) -> dict:  # fmt: skip
+               now: datetime | None = None, indexed: dict | None = None) -> dict:  # fmt: skip
     """Match the new articles against the alert rules and deliver due mails."""
     from alerts.deliver import send_alerts  # noqa: PLC0415
     from alerts.rules import load_rules  # noqa: PLC0415
@@ -164,7 +164,12 @@ def step_alert(enriched: dict, settings: Settings | None = None, rules_file: str
     rules = load_rules(s.path(rules_file or s.rules_file))
     if rules_file:  # the mails' footer names the file the rules really came from
         s = s.replace(rules_file=rules_file)
-    articles = [Article.from_doc(d) for d in enriched.get("articles", [])]
+    docs = list(enriched.get("articles", []))
+    seen = {d["id"] for d in docs}
+    # Articles an earlier run queued in the outbox (Elasticsearch was down) reach the index
+    # in this run's index step; they were never matched against the rules, so match them now.
+    docs += [d for d in (indexed or {}).get("replayed_articles", []) if d.get("id") not in seen]
+    articles = [Article.from_doc(d) for d in docs]
     rep = send_alerts(make_client(s), s, rules, articles, now=now, signals=enriched.get("signals", []))
     return dataclasses.asdict(rep)
 
@@ -214,5 +219,5 @@ def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, r
     fetched = step_fetch(polled, s, feeds_file)
     enriched = step_enrich(fetched, s)
     indexed = step_index(enriched, s)
-    alerted = step_alert(enriched, s, rules_file)
+    alerted = step_alert(enriched, s, rules_file, indexed=indexed)
     return summarize(polled, fetched, enriched, indexed, alerted)

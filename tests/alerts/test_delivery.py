@@ -289,6 +289,22 @@ def test_smtp_down_loses_nothing_and_the_next_run_delivers_each_mail_once(es, ou
     assert {m["status"] for m in outbox_docs(es, s, "mail")} == {"sent"}
 
 
+def test_a_day_long_smtp_outage_never_fails_a_mail(es, outbox_settings):
+    """Connection failures never use up the retry budget: after a day down, the mail still goes out once."""
+    port = free_port()
+    s = outbox_settings.replace(smtp_port=port)
+    t0 = at("2025-11-22 10:00")
+    send_alerts(es, s, taliban(), [arabic(1)], now=t0)
+    for hour in range(1, 25):  # far more tries than MAX_ATTEMPTS, an hour apart (the backoff cap)
+        rep = send_alerts(es, s, taliban(), [], now=t0 + timedelta(hours=hour))
+        assert rep.failed == 0
+    (mail,) = outbox_docs(es, s, "mail")
+    assert mail["status"] == "pending" and mail["attempts"] > 8
+    with ScriptedSmtp(port) as server:
+        assert send_alerts(es, s, taliban(), [], now=t0 + timedelta(hours=26)).sent == 1
+        assert len(server.received) == 1
+
+
 def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbox_settings):
     """The documented semantics: at least once; a mail accepted but not recorded is resent, identical."""
     port = free_port()

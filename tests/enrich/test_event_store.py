@@ -105,3 +105,19 @@ def test_reprocessing_the_same_articles_changes_nothing(settings, es):
     again, sig = run(es, settings, [articles()])
     assert again == first
     assert sig == []  # already-seen articles fire no signal a second time
+
+
+def test_two_concurrent_cycles_cannot_overwrite_each_others_events(settings, es):
+    from elasticsearch import ConflictError
+
+    from enrich.event_store import EventStateStore
+
+    setup_indices(es, settings)
+    first, second = EventStateStore(es, settings), EventStateStore(es, settings)
+    a, b = first.load(), second.load()  # both start from "no state yet"
+    first.save(a, "2026-03-01T00:00:00Z")
+    with pytest.raises(ConflictError):
+        second.save(b, "2026-03-01T00:00:01Z")  # would silently drop the first one's events
+    third = EventStateStore(es, settings)
+    c = third.load()
+    third.save(c, "2026-03-01T00:00:02Z")  # loaded after the first save: fine
