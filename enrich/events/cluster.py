@@ -54,7 +54,7 @@ STATE_VERSION = 2  # 2: title vectors as [buckets, weights] like centroids (1: [
 _HOUR_S = 3600.0
 _UNKNOWN_LANGUAGE = "und"
 _ENTITY_BITS = 18  # entity and topic ids share one small hashed frequency table
-_TOKEN_CACHE_SIZE = 1 << 18  # tokens whose bucket is remembered (about 30 MB at most)
+_HASH_CACHE_SIZE = 1 << 16  # tokens (and, apart, ids) whose bucket is remembered: ~8 MB each at most
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -239,7 +239,7 @@ class Event:
         vectors = state["title_vectors"].items()
         if version == 1:
             vectors = ((lang, ([b for b, _ in pairs], [w for _, w in pairs])) for lang, pairs in vectors)
-        kw["title_vectors"] = {lang: (array("q", buckets), array("d", weights)) for lang, (buckets, weights) in vectors}
+        kw["title_vectors"] = {lang: (array("q", bs), array("d", ws)) for lang, (bs, ws) in vectors}
         return cls(**kw)
 
 
@@ -254,7 +254,6 @@ class Assignment:
     margin: float | None = None  # decision margin of the best candidate (None: no candidate)
     duplicate: bool = False  # the article id was already assigned; nothing changed
     evicted: list[str] = field(default_factory=list)  # events that left the active window now
-
 
 
 @dataclass
@@ -286,8 +285,8 @@ class _BucketCache(dict[str, int]):
 def _top_by_score(slots: np.ndarray, scores: np.ndarray, k: int, event_at: list[str | None]) -> list[str]:
     """Ids of the ``k`` slots with the highest score, ties by event id (not by slot number)."""
     if len(slots) > k:
-        # argpartition finds the k-th score; every slot that ties with it stays in the running,
-        # so which of the tied events win is decided by id below, never by slot order.
+        # np.partition finds the k-th best score; every slot that ties with it stays in the
+        # running, so which of the tied events win is decided by id below, never by slot order.
         kth = -np.partition(-scores, k - 1)[k - 1]
         keep = scores >= kth
         slots, scores = slots[keep], scores[keep]
@@ -428,7 +427,7 @@ class EventClusterer:
     def _vectorise(self, item: ClusterItem, clock: float) -> _Doc:
         cfg = self.config
         tokens = tokenize_text(item.title) * cfg.title_repeat + tokenize_text(item.text)[: cfg.max_body_tokens]
-        if len(self._token_buckets) > _TOKEN_CACHE_SIZE:  # bound the cache; it only saves hashing
+        if len(self._token_buckets) > _HASH_CACHE_SIZE:  # bound the cache; it only saves hashing
             self._token_buckets.clear()
         tf = Counter(map(self._token_buckets.__getitem__, tokens))
         # Count the article in the frequencies before weighting it, so its own rare words
@@ -444,7 +443,8 @@ class EventClusterer:
 
         entity_keys = list(dict.fromkeys(item.entity_ids))
         topic_keys = list(dict.fromkeys(item.topic_ids))
-        id_buckets = [self._id_bucket("e:" + k) for k in entity_keys] + [self._id_bucket("t:" + k) for k in topic_keys]
+        id_buckets = [self._id_bucket("e:" + k) for k in entity_keys]
+        id_buckets += [self._id_bucket("t:" + k) for k in topic_keys]
         self._id_df.add_document(set(id_buckets), clock)
         id_idfs = self._id_df.idf_many(id_buckets, clock)
         entities = list(zip(entity_keys, id_idfs[: len(entity_keys)]))
@@ -463,7 +463,7 @@ class EventClusterer:
     def _id_bucket(self, key: str) -> int:
         bucket = self._id_buckets.get(key)
         if bucket is None:
-            if len(self._id_buckets) >= 1 << _ENTITY_BITS:  # bound the cache; it only saves hashing
+            if len(self._id_buckets) >= _HASH_CACHE_SIZE:  # bound the cache; it only saves hashing
                 self._id_buckets.clear()
             bucket = self._id_buckets[key] = hash_feature(key, _ENTITY_BITS)
         return bucket
@@ -534,7 +534,13 @@ class EventClusterer:
         return best[1], best[0], best[2]
 
     def _cosine_ids(
-        self, doc: list[tuple[str, float]], doc_norm: float, counts: dict[str, int], prefix: str, clock: float, memo: dict[str, float]
+        self,
+        doc: list[tuple[str, float]],
+        doc_norm: float,
+        counts: dict[str, int],
+        prefix: str,
+        clock: float,
+        memo: dict[str, float],
     ) -> tuple[float, int]:
         """IDF-weighted cosine between an article's ids and an event's id counts, and the overlap."""
         if not doc or not counts:
@@ -580,7 +586,9 @@ class EventClusterer:
             margin += w * (s - cfg.threshold_text)
             similarity += w * s
         if doc.entities:
-            ent, shared = self._cosine_ids(doc.entities, doc.entity_norm, event.entities, "e:", clock, memos[0])
+            ent, shared = self._cosine_ids(
+                doc.entities, doc.entity_norm, event.entities, "e:", clock, memos[0]
+            )
             if cross and shared < cfg.cross_min_shared_entities:
                 return None
             s = fade * ent
@@ -634,7 +642,8 @@ class EventClusterer:
                     posting = postings[bucket] = {}
                 posting[slot] = value
             if len(centroid) > 2 * cfg.max_centroid_features:  # amortised: prune to the cap
-                kept = dict(sorted(centroid.items(), key=lambda bw: (-bw[1], bw[0]))[: cfg.max_centroid_features])
+                heaviest = sorted(centroid.items(), key=lambda bw: (-bw[1], bw[0]))
+                kept = dict(heaviest[: cfg.max_centroid_features])
                 for bucket in centroid.keys() - kept.keys():
                     self._drop_posting(postings, bucket, slot)
                 event.centroids[lang] = centroid = kept

@@ -99,7 +99,8 @@ class DecayedFrequency:
         freq = cls(state["bits"], state["half_life_s"])
         freq._ref_time = state["ref_time"]
         freq._total = state["total"]
-        freq._view()[np.asarray(state["index"], dtype=np.intp)] = np.asarray(state["values"], dtype=np.float64)
+        index = np.asarray(state["index"], dtype=np.intp)
+        freq._view()[index] = np.asarray(state["values"], dtype=np.float64)
         return freq
 
     @property

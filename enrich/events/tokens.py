@@ -72,7 +72,7 @@ class _TokenCache(dict[str, str]):
         return token
 
 
-_TOKEN_CACHE_SIZE = 1 << 17
+_TOKEN_CACHE_SIZE = 1 << 16
 _CONTENT_TOKENS = _TokenCache()
 
 

@@ -121,3 +121,27 @@ def test_two_concurrent_cycles_cannot_overwrite_each_others_events(settings, es)
     third = EventStateStore(es, settings)
     c = third.load()
     third.save(c, "2026-03-01T00:00:02Z")  # loaded after the first save: fine
+
+
+def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(settings, es, monkeypatch):
+    import enrich.event_store as store_mod
+
+    monkeypatch.setattr(store_mod, "PART_BYTES", 2048)  # force many parts on a small stream
+    setup_indices(es, settings)
+    arts = articles()
+    res = cluster_articles(arts[:40], settings, es)
+    st = store_mod.EventStateStore(es, settings)
+    reloaded = st.load()
+    from enrich.events.cluster import ClusterItem, EventClusterer
+    from enrich.stage import _arrival_key
+
+    reference = EventClusterer()  # the same articles, never stored
+    for a in sorted(articles()[:40], key=_arrival_key):
+        reference.assign(ClusterItem.from_article(a))
+    assert reloaded.export_state() == json.loads(json.dumps(reference.export_state()))
+    head = es.get(index=st.index, id=store_mod.STATE_ID)["_source"]
+    assert head["parts"] > 3
+    cluster_articles(arts[40:], settings, es)  # a second save: new generation, old parts deleted
+    es.indices.refresh(index=st.index)
+    gens = {h["_source"]["generation"] for h in es.search(index=st.index, size=1000, query={"exists": {"field": "part"}})["hits"]["hits"]}
+    assert gens == {es.get(index=st.index, id=store_mod.STATE_ID)["_source"]["generation"]}

@@ -274,9 +274,12 @@ def test_active_window_evicts_and_state_stays_bounded():
 def index_by_event_id(clusterer: EventClusterer) -> tuple[dict, dict, dict]:
     """The candidate indexes with event ids in place of slots (slots are an internal detail)."""
     at = clusterer._event_at
-    text = {lang: {b: {at[s]: w for s, w in p.items()} for b, p in by.items()} for lang, by in clusterer._postings.items()}
+    text = {
+        lang: {b: {at[s]: w for s, w in p.items()} for b, p in by.items()} for lang, by in clusterer._postings.items()
+    }
     ids = {key: {at[s] for s in p} for key, p in clusterer._id_postings.items()}
-    norms = {lang: {at[s]: float(a[s]) for s in clusterer._slot_of.values() if a[s]} for lang, a in clusterer._norms.items()}
+    live = clusterer._slot_of.values()
+    norms = {lang: {at[s]: float(a[s]) for s in live if a[s]} for lang, a in clusterer._norms.items()}
     return text, ids, norms
 
 
@@ -287,7 +290,8 @@ def test_candidate_index_matches_the_events_after_evictions_and_pruning():
     for i in range(400):
         lang = "ar" if i % 3 else "en"
         words = f"topic{i % 23} story{i % 11} headline{i} word{i % 7} item{i % 5}"
-        clusterer.assign(item(i, i * 0.1, words, f"s{i % 4}", [f"ent.{i % 9}", f"ent.{i % 4}", f"gpe.{i % 2}"], [f"topic.{i % 3}"], lang))
+        entities = [f"ent.{i % 9}", f"ent.{i % 4}", f"gpe.{i % 2}"]
+        clusterer.assign(item(i, i * 0.1, words, f"s{i % 4}", entities, [f"topic.{i % 3}"], lang))
     assert clusterer.stats["evicted"] > 0
     text, ids, norms = index_by_event_id(clusterer)
     expected_text: dict = {}

@@ -13,6 +13,9 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "story-clus
 # Pinned a little under what the shipped ClusterConfig measures (News .861, News-T .872,
 # `python -m enrich.events.eval ../shared/corpus/story-clustering`), and above MStream.
 NMI_FLOOR = {"News": 0.855, "News-T": 0.865}
+# The stream is read from ../shared beside the clone (CI has it); its licence does not let us
+# copy it into the repo, so a clone without it cannot run this gate and says so.
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"MStream corpus not found at {CORPUS}")
 
 
 @pytest.mark.parametrize("order", ["News", "News-T"])
