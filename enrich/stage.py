@@ -9,10 +9,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ConnectionTimeout as ESConnectionTimeout
+
 from rasad.records import Article, utc_iso
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
+OUTAGE_ERRORS = (ESConnectionError, ESConnectionTimeout)
 
 
 @dataclass
@@ -21,6 +25,7 @@ class EnrichResult:
     events: list[dict] = field(default_factory=list)  # changed events, as stored
     signals: list[dict] = field(default_factory=list)  # new / confirmed / breaking
     events_new: int = 0
+    errors: list[str] = field(default_factory=list)
 
 
 def tag_articles(articles: list[Article], settings: Settings) -> list[Article]:
@@ -70,7 +75,13 @@ def cluster_articles(articles: list[Article], settings: Settings, es: object | N
     from rasad.es import make_client  # noqa: PLC0415
 
     store = EventStateStore(es or make_client(settings), settings)  # type: ignore[arg-type]
-    clusterer = store.load()
+    try:
+        clusterer = store.load()
+    except OUTAGE_ERRORS as e:
+        # Elasticsearch is down: the articles must still go on (the index step parks them in
+        # its outbox), so they pass unclustered rather than fail the whole batch.
+        log.error("event state unavailable (%s); %d article(s) not grouped into events", e, len(articles))
+        return EnrichResult(articles, errors=[f"events skipped, Elasticsearch unavailable: {e}"])
     result = EnrichResult(articles)
     docs: dict[str, dict] = {}
     raw_signals = []
@@ -92,7 +103,13 @@ def cluster_articles(articles: list[Article], settings: Settings, es: object | N
         raw_signals.extend(asg.signals)
     result.events = list(docs.values())
     result.signals = [signal_record(s, docs.get(s.event_id or "")) for s in raw_signals]
-    store.save(clusterer, utc_iso(datetime.now(timezone.utc)) or "")
+    try:
+        store.save(clusterer, utc_iso(datetime.now(timezone.utc)) or "")
+    except OUTAGE_ERRORS as e:
+        # The assignments stand (articles carry their event ids); the next run continues
+        # from the last saved state, so these articles' events are not extended later.
+        log.error("event state not saved (%s)", e)
+        result.errors.append(f"event state not saved, Elasticsearch unavailable: {e}")
     return result
 
 

@@ -129,7 +129,7 @@ def step_enrich(fetched: dict, settings: Settings | None = None) -> dict:
     articles = [Article.from_doc(d) for d in fetched.get("articles", [])]
     result = enrich_articles(articles, s)
     return {"articles": [a.to_doc() for a in result.articles], "events_new": result.events_new,
-            "events": result.events, "signals": result.signals}  # fmt: skip
+            "events": result.events, "signals": result.signals, "errors": result.errors}  # fmt: skip
 
 
 def step_index(enriched: dict, settings: Settings | None = None) -> dict:
@@ -183,7 +183,7 @@ def summarize(polled: dict, fetched: dict, enriched: dict, indexed: dict, alerte
         if f["status"] == "error":
             failures[f"feed:{f.get('error_kind')}"] += 1
     errors = [f"feed {f['feed_id']}: {f.get('error_kind')}: {f.get('error')}" for f in feeds if f["status"] == "error"]
-    errors += fetched.get("errors", []) + indexed.get("errors", []) + alerted.get("errors", [])
+    errors += fetched.get("errors", []) + enriched.get("errors", []) + indexed.get("errors", []) + alerted.get("errors", [])
     return CycleSummary(
         feeds_polled=sum(1 for f in feeds if f["status"] != "skipped"),
         feeds_not_modified=sum(1 for f in feeds if f["status"] == "not_modified"),

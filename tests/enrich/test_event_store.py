@@ -145,3 +145,16 @@ def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(setting
     es.indices.refresh(index=st.index)
     gens = {h["_source"]["generation"] for h in es.search(index=st.index, size=1000, query={"exists": {"field": "part"}})["hits"]["hits"]}
     assert gens == {es.get(index=st.index, id=store_mod.STATE_ID)["_source"]["generation"]}
+
+
+def test_articles_pass_unclustered_when_elasticsearch_is_down():
+    from enrich.stage import cluster_articles as cluster
+    from rasad.es import make_client
+    from tests.conftest import free_port
+
+    s = load_settings(es_url=f"http://127.0.0.1:{free_port()}")  # nobody listens there
+    arts = articles()[:5]
+    res = cluster(arts, s, make_client(s, request_timeout=2))
+    assert [a.id for a in res.articles] == [a.id for a in arts]  # nothing lost
+    assert all(a.event_id is None for a in res.articles) and res.events == []
+    assert res.errors and "unavailable" in res.errors[0]
