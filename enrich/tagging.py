@@ -31,7 +31,6 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from enrich.knowledge import DEFAULT_SEEDS_DIR, Knowledge, load_knowledge
-from enrich.normalize import is_arabic
 from enrich.tagger_engine import EntityMention, TagEngine, TopicResult
 from enrich.tagger_match import KeywordMatcher, ScannedText
 from rasad.records import Article, EntityTag, Mention, TopicTag

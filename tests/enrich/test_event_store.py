@@ -129,7 +129,7 @@ def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(setting
     monkeypatch.setattr(store_mod, "PART_BYTES", 2048)  # force many parts on a small stream
     setup_indices(es, settings)
     arts = articles()
-    res = cluster_articles(arts[:40], settings, es)
+    cluster_articles(arts[:40], settings, es)
     st = store_mod.EventStateStore(es, settings)
     reloaded = st.load()
     from enrich.events.cluster import ClusterItem, EventClusterer

@@ -13,7 +13,7 @@ from rasad.cli import main
 from rasad.pipeline import step_setup
 from rasad.records import parse_iso
 from rasad.settings import PROJECT_ROOT
-from tests.ingest.test_dedup import NOW, article_html, feed_route, rss, story_paragraphs
+from tests.ingest.test_dedup import NOW, article_html, rss, story_paragraphs
 from tests.ingest.test_http import HTML, Handler, LoopbackServer
 
 
