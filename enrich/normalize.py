@@ -146,7 +146,11 @@ def normalize_mapped(text: str) -> tuple[str, OffsetMap]:
         out = lowered
     if len(out) == len(text):
         return out, IDENTITY
-    # Only deletions happened: one segment per deleted run.
+    return out, _deletion_map(text)
+
+
+def _deletion_map(text: str) -> OffsetMap:
+    """Offsets back into ``text`` when only deletions happened: one segment per deleted run."""
     starts = [0]
     origins = [0]
     removed = 0
@@ -154,7 +158,7 @@ def normalize_mapped(text: str) -> tuple[str, OffsetMap]:
         removed += m.end() - m.start()
         starts.append(m.end() - removed)
         origins.append(m.end())
-    return out, OffsetMap(starts, origins)
+    return OffsetMap(starts, origins)
 
 
 def normalize_text(text: str) -> str:
@@ -223,16 +227,7 @@ def match_mapped(text: str) -> tuple[str, OffsetMap, OffsetMap]:
             matchable, to_normalized = match_form(normalized)
             return matchable, to_normalized, to_original
         out = lowered
-    to_original = IDENTITY
-    if len(out) != len(text):
-        starts = [0]
-        origins = [0]
-        removed = 0
-        for m in _DELETE_RE.finditer(text):
-            removed += m.end() - m.start()
-            starts.append(m.end() - removed)
-            origins.append(m.end())
-        to_original = OffsetMap(starts, origins)
+    to_original = IDENTITY if len(out) == len(text) else _deletion_map(text)
     if "  " not in out:
         return out, IDENTITY, to_original
     starts = [0]

@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
@@ -346,6 +346,16 @@ class _HostGate:
 Resolver = Callable[[str, int], list[str]]
 
 
+def _split_url(url: str) -> tuple[SplitResult, int | None, str]:
+    """The URL's parts, explicit port and lower-case scheme; a malformed URL is a permanent error."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise FetchError("bad_url", str(e), url) from None
+    return parts, port, parts.scheme.lower()
+
+
 class HttpClient:
     """Polite, capped, SSRF-guarded HTTP GET for feeds, pages and robots.txt.
 
@@ -405,12 +415,7 @@ class HttpClient:
 
     def _target(self, url: str) -> tuple[str, str, int, str, str]:
         """Check one hop: scheme, host, port, resolved and vetted address, request target."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as e:
-            raise FetchError("bad_url", str(e), url) from None
-        scheme = parts.scheme.lower()
+        parts, port, scheme = _split_url(url)
         if scheme not in ("http", "https"):
             raise FetchError("bad_url", f"scheme {scheme!r} is not http(s)", url)
         host = (parts.hostname or "").rstrip(".").lower()
@@ -613,12 +618,7 @@ class HttpClient:
 
     def allowed_by_robots(self, url: str) -> bool:
         """Whether robots.txt of the URL's origin lets our User-Agent fetch it (cached per origin)."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as e:
-            raise FetchError("bad_url", str(e), url) from None
-        scheme = parts.scheme.lower()
+        parts, port, scheme = _split_url(url)
         host = (parts.hostname or "").lower()
         if scheme not in ("http", "https") or not host:
             raise FetchError("bad_url", "not an http(s) URL with a host", url)
