@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.labels import entity_names, topic_labels
 from alerts.match import RuleMatch
 from rasad.records import Article, Mention
 
@@ -155,8 +156,8 @@ def item_from_signal(
         event_id=signal.get("event_id"),
         reasons=list(reasons),
         related=list(related or [])[:5],
-        topics=[{"id": t, "label": t, "label_ar": ""} for t in signal.get("topic_ids") or []],
-        entities=[{"id": e, "name": e, "name_ar": "", "type": ""} for e in signal.get("entity_ids") or []],
+        topics=[topic_labels(t) for t in signal.get("topic_ids") or []],
+        entities=[entity_names(e) for e in signal.get("entity_ids") or []],
         signal={
             k: signal.get(k)
             for k in (
@@ -173,3 +174,4 @@ def item_from_signal(
             )
         },
     )
+

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from alerts.labels import entity_names, topic_labels
 from alerts.rules import ARTICLE_KIND, SIGNAL_OF_KIND, AlertRule
 from rasad.records import Article, Mention
 
@@ -147,10 +148,10 @@ def match_signal(rule: AlertRule, signal: dict[str, Any]) -> list[str] | None:
         hit = sorted(_ids(signal, "topic_ids", "topic_id") & set(rule.topics))
         if not hit:
             return None
-        reasons += [f"topic {t}" for t in hit]
+        reasons += [f"topic {topic_labels(t)['label']}" for t in hit]
     if rule.entities:
         hit = sorted(_ids(signal, "entity_ids", "entity_id") & set(rule.entities))
         if not hit:
             return None
-        reasons += [f"entity {e}" for e in hit]
+        reasons += [f"entity {entity_names(e)['name']}" for e in hit]
     return reasons

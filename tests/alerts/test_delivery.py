@@ -394,6 +394,10 @@ def test_event_signal_alerts_once_per_signal(es, smtp):
     page = msg.get_body(("html",)).get_content()
     assert 'dir="rtl" lang="ar"' in page and '<div class="title-alt" dir="ltr" lang="en"' in page
     assert "event_id%3A%22ev42%22" in page and "2 sources, 3 articles" in page
+    # Signals carry ids; the mail shows the seeds' names for them.
+    assert "داعش خراسان" in page and "isis_k" not in page.replace("isis_k%", "")
+    text = msg.get_body(("plain",)).get_content()
+    assert "security.attacks" not in text
     again = send_alerts(es, smtp.settings, rules, [], now=at("2025-11-22 10:05"), signals=[sig])
     assert (again.already_alerted, again.sent) == (1, 0)
     assert len(smtp.received) == 1

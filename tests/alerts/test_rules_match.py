@@ -105,7 +105,7 @@ def test_event_rules_match_signals_of_their_kind_by_topic_or_entity():
         "topic_ids": ["security.attacks"],
         "entity_ids": ["isis_k"],
     }
-    assert match_signal(rule, sig) == ["topic security.attacks", "entity isis_k"]
+    assert match_signal(rule, sig) == ["topic Terrorist attacks", "entity Islamic State Khorasan Province"]  # names from the seeds
     assert match_signal(rule, {**sig, "kind": "new"}) is None
     assert match_signal(rule, {**sig, "entity_ids": [], "entity_id": "isis_k"}) is not None
     assert match_signal(rule, {**sig, "topic_ids": ["economy"]}) is None
