@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from rasad.yamllines import item_key_lines
+
 RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s<>,;\"'()\[\]\\]+@[A-Za-z0-9.-]+\.?[A-Za-z0-9-]*$")
 SEND_AT_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -112,23 +114,6 @@ def _str_list(value: Any) -> tuple[str, ...] | None:
     return None
 
 
-def _lines(text: str) -> dict[int, dict[str, int]]:
-    out: dict[int, dict[str, int]] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return out
-    if isinstance(root, yaml.MappingNode):
-        for k, v in root.value:
-            if k.value == "rules" and isinstance(v, yaml.SequenceNode):
-                for i, item in enumerate(v.value):
-                    m = {"": item.start_mark.line + 1}
-                    if isinstance(item, yaml.MappingNode):
-                        m.update({kk.value: kk.start_mark.line + 1 for kk, _ in item.value})
-                    out[i] = m
-    return out
-
-
 def parse_snooze(value: Any, tz: str) -> str:
     """A snooze_until value (date or date-time; local to ``tz`` unless it has an offset) as ISO UTC."""
     if isinstance(value, datetime):
@@ -166,7 +151,7 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
         problems.append(
             f"{name}:1: version {data.get('version')!r} is not supported (this Rasad reads version 1)"
         )
-    lines = _lines(text)
+    lines, _ = item_key_lines(text, "rules")
     rules: list[AlertRule] = []
     names: set[str] = set()
     for i, r in enumerate(data["rules"]):

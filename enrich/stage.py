@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
-from elasticsearch import ConnectionError as ESConnectionError
-from elasticsearch import ConnectionTimeout as ESConnectionTimeout
-
-from rasad.records import Article, utc_iso
+from rasad.es import OUTAGE_ERRORS
+from rasad.records import Article, now_iso
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
-OUTAGE_ERRORS = (ESConnectionError, ESConnectionTimeout)
 
 
 @dataclass
@@ -104,7 +100,7 @@ def cluster_articles(articles: list[Article], settings: Settings, es: object | N
     result.events = list(docs.values())
     result.signals = [signal_record(s, docs.get(s.event_id or "")) for s in raw_signals]
     try:
-        store.save(clusterer, utc_iso(datetime.now(timezone.utc)) or "")
+        store.save(clusterer, now_iso())
     except OUTAGE_ERRORS as e:
         # The assignments stand (articles carry their event ids); the next run continues
         # from the last saved state, so these articles' events are not extended later.

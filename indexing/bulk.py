@@ -19,18 +19,15 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from itertools import islice
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, helpers
-from elasticsearch import ConnectionError as ESConnectionError
-from elasticsearch import ConnectionTimeout as ESConnectionTimeout
 
 from enrich.normalize import search_form
 from indexing.outbox import Outbox
-from rasad.es import article_index, single_index
-from rasad.records import Article, utc_iso
+from rasad.es import OUTAGE_ERRORS, article_index, single_index
+from rasad.records import Article, now_iso
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +40,6 @@ TRANSIENT_STATUSES = (429, 502, 503, 504)
 TRANSIENT = "transient"
 REJECTED = "rejected"
 # The node is gone (not merely slow to answer one item): queue everything, replay later.
-OUTAGE_ERRORS = (ESConnectionError, ESConnectionTimeout)
 
 
 @dataclass
@@ -68,9 +64,6 @@ class IndexReport:
             self.errors.append(message)
 
 
-def now_iso() -> str:
-    """The current time as stored in documents (ISO 8601 UTC)."""
-    return utc_iso(datetime.now(timezone.utc)) or ""
 
 
 def outbox_for(settings: Settings) -> Outbox:
@@ -232,8 +225,9 @@ def replay_outbox(es: Elasticsearch, settings: Settings, outbox: Outbox, report:
         outbox.remove([name])
 
 
-def _index_with_outbox(es: Elasticsearch, settings: Settings, actions: list[dict], report: IndexReport,
+def index_with_outbox(es: Elasticsearch, settings: Settings, actions: list[dict], report: IndexReport,
                        now: str, refresh: str, progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
+    """Replay the outbox, write the actions, and park everything in the outbox on an outage."""
     outbox = outbox_for(settings)
     try:
         replay_outbox(es, settings, outbox, report, now)
@@ -272,7 +266,7 @@ def index_article_actions(es: Elasticsearch, settings: Settings, actions: list[d
         actions = list(route_existing(es, settings, actions, report))
     except OUTAGE_ERRORS:
         pass  # the write below meets the same outage and queues them
-    _index_with_outbox(es, settings, actions, report, now, refresh=settings.index("articles"), progress=progress)
+    index_with_outbox(es, settings, actions, report, now, refresh=settings.index("articles"), progress=progress)
     return report
 
 

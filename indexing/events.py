@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from elasticsearch import Elasticsearch
 
-from indexing.bulk import IndexReport, _index_with_outbox, now_iso
+from indexing.bulk import IndexReport, index_with_outbox
 from rasad.es import single_index
+from rasad.records import now_iso
 from rasad.settings import Settings
 
 
@@ -37,5 +38,5 @@ def index_events(es: Elasticsearch, settings: Settings, events: list[dict], sign
                for e in events]  # fmt: skip
     actions += [{"_op_type": "index", "_index": sig_index, "_id": s["id"], "_source": s} for s in signals]
     if actions:
-        _index_with_outbox(es, settings, actions, report, now, refresh=f"{ev_index},{sig_index}")
+        index_with_outbox(es, settings, actions, report, now, refresh=f"{ev_index},{sig_index}")
     return report

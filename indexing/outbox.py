@@ -57,10 +57,6 @@ class Outbox:
         for name in self.names():
             yield name, self.read(name)
 
-    def pending(self) -> list[tuple[str, list[dict]]]:
-        """All complete batches, oldest first (small outboxes and tests)."""
-        return list(self.iter_batches())
-
     def remove(self, names: list[str]) -> None:
         """Delete batches Elasticsearch has acknowledged."""
         for n in names:

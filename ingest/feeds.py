@@ -23,6 +23,8 @@ from urllib.parse import urljoin
 import feedparser
 import yaml
 
+from rasad.yamllines import item_key_lines
+
 FEED_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -101,32 +103,6 @@ def parse_interval(value: Any) -> int:
     return int(m.group(1)) * INTERVAL_UNITS[m.group(2)]
 
 
-def _line_map(text: str) -> tuple[dict[int, dict[str, int]], list[tuple[int, str, int]]]:
-    """For each feed entry (by index), the 1-based line of each key; and keys given twice (entry, key, line)."""
-    lines: dict[int, dict[str, int]] = {}
-    repeated: list[tuple[int, str, int]] = []
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines, repeated
-    if not isinstance(root, yaml.MappingNode):
-        return lines, repeated
-    for key, val in root.value:
-        if key.value == "feeds" and isinstance(val, yaml.SequenceNode):
-            for i, item in enumerate(val.value):
-                entry = {"": item.start_mark.line + 1}
-                if isinstance(item, yaml.MappingNode):
-                    for k, _ in item.value:
-                        name = str(k.value)
-                        if name in entry:
-                            # YAML silently keeps the last value: a likely copy-paste slip.
-                            repeated.append((i, name, k.start_mark.line + 1))
-                        else:
-                            entry[name] = k.start_mark.line + 1
-                lines[i] = entry
-    return lines, repeated
-
-
 def load_registry(path: str | Path, *, include_disabled: bool = False) -> list[FeedSpec]:
     """Read and validate a feed registry; raise RegistryError listing every problem."""
     p = Path(path)
@@ -151,7 +127,7 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
         return [], [f"{where}: not valid YAML: {getattr(e, 'problem', e)}"]
     if not isinstance(data, dict) or not isinstance(data.get("feeds"), list):
         return [], [f"{name}:1: expected a mapping with a 'feeds:' list"]
-    lines, repeated = _line_map(text)
+    lines, repeated = item_key_lines(text, "feeds")
     for key in sorted(set(map(str, data)) - KNOWN_TOP_LEVEL):
         problems.append(f"{name}: {key}: unknown top-level field (known: {', '.join(sorted(KNOWN_TOP_LEVEL))})")
     if data.get("version", 1) != 1:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ConnectionTimeout as ESConnectionTimeout
 from elasticsearch import Elasticsearch
 
 from rasad.settings import Settings
+
+
+# Elasticsearch cannot be reached at all (as opposed to rejecting a request): every stage
+# that writes keeps its data for a later run instead of failing the batch.
+OUTAGE_ERRORS = (ESConnectionError, ESConnectionTimeout)
 
 
 def make_client(settings: Settings, request_timeout: float = 30.0) -> Elasticsearch:

@@ -50,10 +50,9 @@ class CycleSummary:
         return dataclasses.asdict(self)
 
 
-def _settings(settings: Settings | dict | None) -> Settings:
-    if isinstance(settings, Settings):
-        return settings
-    return load_settings(**(settings or {}))
+def _settings(settings: Settings | None) -> Settings:
+    # Airflow tasks pass none: they read the environment, like every other entry point.
+    return settings if settings is not None else load_settings()
 
 
 def _item_to_dict(item: Any) -> dict:

@@ -38,6 +38,11 @@ def utc_iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def now_iso() -> str:
+    """The current time as ISO 8601 UTC (``utc_iso`` of now)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_iso(value: str | None) -> datetime | None:
     """Inverse of :func:`utc_iso` (accepts any ISO 8601 string)."""
     if not value:
