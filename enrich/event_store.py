@@ -56,9 +56,12 @@ class EventStateStore:
             try:
                 self.es.indices.create(index=self.index, mappings=STATE_MAPPING,
                                        settings={"number_of_shards": 1, "number_of_replicas": 0})  # fmt: skip
+                return
             except Exception as e:  # a concurrent creator won the race
                 if "resource_already_exists" not in str(e):
                     raise
+        # An index made by an earlier version lacks the part fields: put-mapping only adds.
+        self.es.indices.put_mapping(index=self.index, properties=STATE_MAPPING["properties"])
 
     def load(self, config: ClusterConfig | None = None) -> EventClusterer:
         """The stored clusterer, or a fresh one if none was stored yet."""
@@ -69,6 +72,8 @@ class EventStateStore:
             return EventClusterer(config)
         self._version = (head["_seq_no"], head["_primary_term"])
         src = head["_source"]
+        if "generation" not in src:  # the earlier one-document format: the state is in the head
+            return EventClusterer.from_state(json.loads(zlib.decompress(b64decode(src["blob"]))))
         gen, parts = src["generation"], src["parts"]
         self._generation = (gen, parts)
         ids = [f"{gen}-{i:05d}" for i in range(parts)]

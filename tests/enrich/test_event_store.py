@@ -158,3 +158,29 @@ def test_articles_pass_unclustered_when_elasticsearch_is_down():
     assert [a.id for a in res.articles] == [a.id for a in arts]  # nothing lost
     assert all(a.event_id is None for a in res.articles) and res.events == []
     assert res.errors and "unavailable" in res.errors[0]
+
+
+def test_state_saved_by_the_earlier_one_document_format_still_loads(settings, es):
+    import zlib
+    from base64 import b64encode
+
+    import enrich.event_store as store_mod
+
+    setup_indices(es, settings)
+    arts = articles()[:20]
+    reference = cluster_articles(arts, settings, es)  # fills an index we then replace
+    st = store_mod.EventStateStore(es, settings)
+    state = st.load().export_state()
+    # What the first release wrote: one strict index with only blob/events/updated_at.
+    es.indices.delete(index=st.index)
+    es.indices.create(index=st.index, mappings={"dynamic": "strict", "properties": {
+        "blob": {"type": "binary"}, "events": {"type": "integer"}, "updated_at": {"type": "date"}}})  # fmt: skip
+    es.index(index=st.index, id=store_mod.STATE_ID, refresh=True, document={
+        "blob": b64encode(zlib.compress(json.dumps(state).encode())).decode(), "events": 1,
+        "updated_at": "2026-03-01T00:00:00Z"})  # fmt: skip
+    upgraded = store_mod.EventStateStore(es, settings)
+    assert upgraded.load().export_state() == state
+    res = cluster_articles(articles()[20:30], settings, es)  # saves in the new format over it
+    assert res.articles and all(a.event_id for a in res.articles)
+    assert es.get(index=st.index, id=store_mod.STATE_ID)["_source"]["parts"] >= 1
+    assert reference.articles
