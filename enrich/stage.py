@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from rasad.es import OUTAGE_ERRORS
 from rasad.records import Article, now_iso
 from rasad.settings import Settings
 
@@ -71,13 +70,9 @@ def cluster_articles(articles: list[Article], settings: Settings, es: object | N
     from rasad.es import make_client  # noqa: PLC0415
 
     store = EventStateStore(es or make_client(settings), settings)  # type: ignore[arg-type]
-    try:
-        clusterer = store.load()
-    except OUTAGE_ERRORS as e:
-        # Elasticsearch is down: the articles must still go on (the index step parks them in
-        # its outbox), so they pass unclustered rather than fail the whole batch.
-        log.error("event state unavailable (%s); %d article(s) not grouped into events", e, len(articles))
-        return EnrichResult(articles, errors=[f"events skipped, Elasticsearch unavailable: {e}"])
+    # Elasticsearch being down raises here: the batch's task fails with nothing acknowledged,
+    # and its retry clusters the same articles against the saved state.
+    clusterer = store.load()
     result = EnrichResult(articles)
     docs: dict[str, dict] = {}
     raw_signals = []
@@ -99,13 +94,7 @@ def cluster_articles(articles: list[Article], settings: Settings, es: object | N
         raw_signals.extend(asg.signals)
     result.events = list(docs.values())
     result.signals = [signal_record(s, docs.get(s.event_id or "")) for s in raw_signals]
-    try:
-        store.save(clusterer, now_iso())
-    except OUTAGE_ERRORS as e:
-        # The assignments stand (articles carry their event ids); the next run continues
-        # from the last saved state, so these articles' events are not extended later.
-        log.error("event state not saved (%s)", e)
-        result.errors.append(f"event state not saved, Elasticsearch unavailable: {e}")
+    store.save(clusterer, now_iso())
     return result
 
 

@@ -5,12 +5,12 @@
   the month turned) is written back to that index, not duplicated into the new month.
 * Actions stream to Elasticsearch in chunks bounded by count and bytes; 429/502/503/504,
   per item or for a whole request, are retried with exponential backoff.
-* Each failed item is classified: *transient* (still overloaded/unavailable after the
-  retries) goes to the durable outbox and is replayed next run; *rejected* (a mapping
-  conflict, a malformed value: retrying cannot help) goes to the dead-letter index with
-  Elasticsearch's reason.
-* If Elasticsearch cannot be reached at all, the documents go to the outbox
-  (``indexing/outbox.py``), which is replayed first on the next run.
+* Each failed item is classified: *rejected* (a mapping conflict, a malformed value:
+  retrying cannot help) goes to the dead-letter index with Elasticsearch's reason;
+  *transient* (still overloaded/unavailable after the retries) makes the write raise.
+* If Elasticsearch cannot be reached, the write raises ``IndexingUnavailable``. Nothing is
+  parked on a worker's disk: the work queue has not acknowledged the batch, so the task's
+  retry (or the next run, on any worker) writes the same ids again.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, helpers
 
 from enrich.normalize import search_form
-from indexing.outbox import Outbox
 from rasad.es import OUTAGE_ERRORS, article_index, single_index
 from rasad.records import Article, now_iso
 from rasad.settings import Settings
@@ -48,12 +47,7 @@ class IndexReport:
     created: int = 0
     updated: int = 0
     dead_lettered: int = 0
-    queued_in_outbox: int = 0
-    replayed_from_outbox: int = 0
     rerouted: int = 0  # written back to the month index that already held the article
-    # Articles that reached the index only now, from an earlier run's outbox: the alert step
-    # must still see them (they were never matched against the rules).
-    replayed_articles: list[dict] = field(default_factory=list)
     error_types: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -64,11 +58,6 @@ class IndexReport:
             self.errors.append(message)
 
 
-
-
-def outbox_for(settings: Settings) -> Outbox:
-    """The outbox holding actions that could not reach Elasticsearch yet."""
-    return Outbox(settings.var_path / "outbox" / "elasticsearch")
 
 
 def classify_failure(status: int, error: Any) -> str:
@@ -208,65 +197,45 @@ def _write_dead_letters(es: Elasticsearch, dead: list[dict], report: IndexReport
         log.error("could not dead-letter %s", f)
 
 
-def replay_outbox(es: Elasticsearch, settings: Settings, outbox: Outbox, report: IndexReport, now: str) -> None:
-    """Write every pending outbox batch, oldest first; a batch is deleted once acknowledged."""
-    articles_prefix = settings.index("articles") + "-"
-    for name, batch in outbox.iter_batches():
-        # Route like a fresh write: an article stored meanwhile in another month stays there.
-        batch = list(route_existing(es, settings, batch, report))
-        transient = write_actions(es, settings, batch, report, now)
-        report.replayed_from_outbox += len(batch) - len(transient)
-        failed = {a["_id"] for a in transient}
-        report.replayed_articles += [a["_source"] for a in batch
-                                     if a["_index"].startswith(articles_prefix) and a["_id"] not in failed]  # fmt: skip
-        if transient:
-            outbox.put(transient)  # before removing the old batch: never lose a document
-            report.queued_in_outbox += len(transient)
-        outbox.remove([name])
+class IndexingUnavailable(RuntimeError):
+    """Elasticsearch could not take the documents now (unreachable, or still overloaded after
+    the retries). Transient: the task fails with nothing acknowledged, and its retry or the
+    next run writes the same ids again."""
 
 
-def index_with_outbox(es: Elasticsearch, settings: Settings, actions: list[dict], report: IndexReport,
-                       now: str, refresh: str, progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
-    """Replay the outbox, write the actions, and park everything in the outbox on an outage."""
-    outbox = outbox_for(settings)
+def write_or_raise(es: Elasticsearch, settings: Settings, actions: list[dict], report: IndexReport,
+                   now: str, refresh: str, progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
+    """Write the actions (rejected ones dead-lettered); raise ``IndexingUnavailable`` if any could not land."""
     try:
-        replay_outbox(es, settings, outbox, report, now)
-        if actions:
-            transient = write_actions(es, settings, actions, report, now, progress=progress)
-            if transient:
-                outbox.put(transient)
-                report.queued_in_outbox += len(transient)
+        transient = write_actions(es, settings, actions, report, now, progress=progress) if actions else []
         es.indices.refresh(index=refresh, allow_no_indices=True, ignore_unavailable=True)
     except (*OUTAGE_ERRORS, ApiError) as e:
         if isinstance(e, ApiError) and e.status_code not in TRANSIENT_STATUSES:
             raise
-        # Elasticsearch is unreachable: keep everything locally, replay next run. Writes are
-        # keyed by id, so documents that did reach the index before the outage are simply
-        # overwritten on replay, never duplicated.
-        outbox.put(actions)
-        report.queued_in_outbox += len(actions)
-        report.note_error(f"Elasticsearch unavailable, {len(actions)} document(s) queued in the outbox: {e}",
-                          f"outage:{type(e).__name__}")  # fmt: skip
-        log.error("Elasticsearch unavailable; queued %d documents in %s", len(actions), outbox.folder)
+        raise IndexingUnavailable(f"Elasticsearch unavailable while writing {len(actions)} document(s): "
+                                  f"{type(e).__name__}: {e}") from e  # fmt: skip
+    if transient:
+        raise IndexingUnavailable(f"{len(transient)} of {len(actions)} document(s) still refused as overloaded "
+                                  f"after {MAX_RETRIES} retries (first: {report.errors[:1]})")  # fmt: skip
 
 
 def index_articles(es: Elasticsearch, settings: Settings, articles: list[Article],
                    progress: Callable[[int], None] | None = None) -> IndexReport:  # fmt: skip
-    """Index articles (replaying the outbox first); on an outage queue them in the outbox."""
+    """Index articles; raise ``IndexingUnavailable`` when Elasticsearch cannot take them now."""
     now = now_iso()
     return index_article_actions(es, settings, [article_action(settings, a, now) for a in articles], now, progress)
 
 
 def index_article_actions(es: Elasticsearch, settings: Settings, actions: list[dict], now: str | None = None,
                           progress: Callable[[int], None] | None = None) -> IndexReport:  # fmt: skip
-    """Write prepared article actions: outbox replay, month re-routing, retries, dead-letter, outbox."""
+    """Write prepared article actions: month re-routing, retries, dead-letter; raise when ES is unavailable."""
     report = IndexReport()
     now = now or now_iso()
     try:
         actions = list(route_existing(es, settings, actions, report))
-    except OUTAGE_ERRORS:
-        pass  # the write below meets the same outage and queues them
-    index_with_outbox(es, settings, actions, report, now, refresh=settings.index("articles"), progress=progress)
+    except OUTAGE_ERRORS as e:
+        raise IndexingUnavailable(f"Elasticsearch unavailable: {type(e).__name__}: {e}") from e
+    write_or_raise(es, settings, actions, report, now, refresh=settings.index("articles"), progress=progress)
     return report
 
 
@@ -274,9 +243,8 @@ def index_article_stream(es: Elasticsearch, settings: Settings, articles: Iterab
                          progress: Callable[[int], None] | None = None) -> IndexReport:  # fmt: skip
     """Index an unbounded stream (backfills) in constant memory: one chunk in flight at a time.
 
-    Rejected documents are dead-lettered and transient failures go to the outbox as usual;
-    an outage raises (a stream cannot be parked whole), and re-running the backfill is
-    safe because every write is keyed by id.
+    Rejected documents are dead-lettered; documents Elasticsearch could not take raise
+    ``IndexingUnavailable``, and re-running the backfill is safe because every write is keyed by id.
     """
     report = IndexReport()
     now = now_iso()
@@ -284,7 +252,6 @@ def index_article_stream(es: Elasticsearch, settings: Settings, articles: Iterab
     transient = write_actions(es, settings, route_existing(es, settings, actions, report), report, now,
                               progress=progress)  # fmt: skip
     if transient:
-        outbox_for(settings).put(transient)
-        report.queued_in_outbox += len(transient)
+        raise IndexingUnavailable(f"{len(transient)} document(s) still refused as overloaded after retries")
     es.indices.refresh(index=settings.index("articles"), allow_no_indices=True, ignore_unavailable=True)
     return report

@@ -41,7 +41,7 @@ def cmd_retag(args: argparse.Namespace) -> int:
 
     s = load_settings()
     try:
-        rep = retag_articles(make_client(s), s, since=args.since, force=args.force,
+        rep = retag_articles(make_client(s), s, since=args.since, force=args.force, topics=args.topic or None,
                              progress=not args.json and sys.stderr.isatty())  # fmt: skip
     except SearchError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -88,6 +88,7 @@ def add_index_parsers(subparsers: argparse._SubParsersAction) -> None:
     r = subparsers.add_parser("retag", help="re-tag stored articles after the seeds changed (nothing re-downloaded)")
     r.add_argument("--since", help="only articles from the last 30m/24h/7d/2w, or since an ISO date")
     r.add_argument("--force", action="store_true", help="also re-tag articles already tagged by this tagger version")
+    r.add_argument("--topic", action="append", help="only articles tagged with this topic id (repeatable)")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=cmd_retag)
 

@@ -2,14 +2,15 @@
 
 Events are keyed by their deterministic id, signals by theirs, so re-running a cycle
 overwrites instead of duplicating. They go through the same writer as articles: retries,
-dead-letter for rejected documents, and the local outbox while Elasticsearch is down.
+and dead-letter for rejected documents;
+when Elasticsearch is down the write raises and the task's retry does it again.
 """
 
 from __future__ import annotations
 
 from elasticsearch import Elasticsearch
 
-from indexing.bulk import IndexReport, index_with_outbox
+from indexing.bulk import IndexReport, write_or_raise
 from rasad.es import single_index
 from rasad.records import now_iso
 from rasad.settings import Settings
@@ -29,7 +30,7 @@ def event_document(ev: dict, now: str) -> dict:
 
 
 def index_events(es: Elasticsearch, settings: Settings, events: list[dict], signals: list[dict]) -> IndexReport:
-    """Upsert changed events and new signals (outbox on an outage, dead-letter on rejection)."""
+    """Upsert changed events and new signals (dead-letter on rejection; raises when ES is unavailable)."""
     now = now_iso()
     report = IndexReport()
     ev_index = single_index(settings, "events")
@@ -38,5 +39,5 @@ def index_events(es: Elasticsearch, settings: Settings, events: list[dict], sign
                for e in events]  # fmt: skip
     actions += [{"_op_type": "index", "_index": sig_index, "_id": s["id"], "_source": s} for s in signals]
     if actions:
-        index_with_outbox(es, settings, actions, report, now, refresh=f"{ev_index},{sig_index}")
+        write_or_raise(es, settings, actions, report, now, refresh=f"{ev_index},{sig_index}")
     return report

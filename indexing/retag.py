@@ -39,9 +39,12 @@ class RetagReport:
     errors: list[str] = field(default_factory=list)
 
 
-def retag_query(since: str | None, skip_version: str | None, now: datetime) -> dict[str, Any]:
-    """Which stored articles to re-tag: those seen since ``since``, not already at ``skip_version``."""
+def retag_query(since: str | None, skip_version: str | None, now: datetime,
+                topics: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Which stored articles to re-tag: seen since ``since``, tagged with any of ``topics``, not at ``skip_version``."""
     filters: list[dict] = []
+    if topics:
+        filters.append({"terms": {"topic_ids": list(topics)}})
     if since:
         filters.append({"range": {"timestamp": {"gte": utc_iso(parse_since(since, now))}}})
     must_not = [{"term": {"tagger_version": skip_version}}] if skip_version else []
@@ -75,17 +78,19 @@ def retag_source(source: dict, tag: Callable[[Article], Article]) -> dict:
 
 
 def retag_articles(es: Elasticsearch, settings: Settings, since: str | None = None, force: bool = False,
-                   progress: bool = True, now: datetime | None = None) -> RetagReport:  # fmt: skip
+                   progress: bool = True, now: datetime | None = None,
+                   topics: list[str] | None = None) -> RetagReport:  # fmt: skip
     """Re-enrich stored articles from their stored text and update them in place."""
     from enrich.tagging import get_tagger, tag_article  # noqa: PLC0415 - spaCy is heavy
 
     tagger = get_tagger(settings.path(settings.seeds_dir))
     report = RetagReport(tagger_version=str(getattr(tagger, "version", "")))
     alias = settings.index("articles")
-    query = retag_query(since, None if force else report.tagger_version or None, now or datetime.now(timezone.utc))
+    query = retag_query(since, None if force else report.tagger_version or None, now or datetime.now(timezone.utc),
+                        topics)  # fmt: skip
     total = es.count(index=alias, query=query, ignore_unavailable=True, allow_no_indices=True)["count"]
     if not force:
-        all_since = retag_query(since, None, now or datetime.now(timezone.utc))
+        all_since = retag_query(since, None, now or datetime.now(timezone.utc), topics)
         everything = es.count(index=alias, query=all_since, ignore_unavailable=True, allow_no_indices=True)["count"]
         report.skipped_current = everything - total
     bar = _progress(total, progress)

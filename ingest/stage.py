@@ -13,6 +13,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ingest.dedup import NEAR_DUP_JACCARD, content_hash, minhash_from_stored, minhash_text, title_hash
 from ingest.extract import FeedHints, extract_article
@@ -22,6 +23,9 @@ from ingest.store import FeedState, IngestStore, record_failure, record_success,
 from ingest.urls import URLError, canonicalize_url
 from rasad import records
 from rasad.records import Article, article_id, parse_iso, utc_iso
+
+if TYPE_CHECKING:
+    from ingest.queue import WorkQueue
 
 log = logging.getLogger(__name__)
 NEAR_DUP_WINDOW = timedelta(days=3)
@@ -41,6 +45,8 @@ class FeedOutcome:
 class PollReport:
     items: list[FeedItem] = field(default_factory=list)
     feeds: list[FeedOutcome] = field(default_factory=list)
+    queued: int = 0  # items new to the work queue
+    known: int = 0  # items the queue already had (seen before)
 
     @property
     def polled(self) -> int:
@@ -50,6 +56,11 @@ class PollReport:
 @dataclass
 class FetchReport:
     articles: list[Article] = field(default_factory=list)  # new + near-duplicates, to be enriched
+    done: list[Article] = field(default_factory=list)  # every item's article (any status), in input order
+    retry: list[FeedItem] = field(default_factory=list)  # transient page failures: try again later
+    # Per item, keyed by its article id (or its raw link when the URL is unusable): the
+    # outcome and reason, so the work queue can close every item with what happened to it.
+    item_status: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     outcomes: Counter = field(default_factory=Counter)  # one count per item
     failures: Counter = field(default_factory=Counter)  # reason kind -> count
     errors: list[str] = field(default_factory=list)
@@ -75,9 +86,41 @@ def _poll_one(spec: FeedSpec, state: FeedState, client: HttpClient, now: datetim
     return st, FeedOutcome(spec.id, "ok", items=len(parsed.items), malformed=parsed.malformed), parsed.items
 
 
-def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, now: datetime | None = None,
-               force: bool = False, workers: int = 8) -> PollReport:  # fmt: skip
-    """Poll every due feed (conditional GET), update its state, and return all items found."""
+def queue_entries(items: list[FeedItem]) -> list[tuple[str, dict]]:
+    """Feed items as (queue id, item dict) pairs; one entry per canonical URL."""
+    from ingest.queue import fallback_id, queue_id  # noqa: PLC0415
+
+    out: dict[str, dict] = {}
+    for item in items:
+        try:
+            qid = queue_id(canonicalize_url(item.link))
+        except URLError:
+            qid = fallback_id(item.feed_id, item.link)  # queued so that it fails with its reason
+        d = dataclasses.asdict(item)
+        d["published"] = utc_iso(item.published)
+        out.setdefault(qid, d)
+    return list(out.items())
+
+
+def item_from_dict(d: dict) -> FeedItem:
+    """A FeedItem from its queue/JSON form."""
+    fields = {f.name for f in dataclasses.fields(FeedItem)}
+    return FeedItem(**{k: v for k, v in d.items() if k in fields and k != "published"},
+                    published=parse_iso(d.get("published")))  # fmt: skip
+
+
+def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, queue: "WorkQueue",
+               now: datetime | None = None, force: bool = False, workers: int = 8,
+               jitter: float = 0.0) -> PollReport:  # fmt: skip
+    """Poll every due feed (conditional GET), queue its items, then advance its state.
+
+    Acknowledge last: a feed's validators and next-poll time are saved only after its
+    items are durable in the work queue, so a crash in between means the feed is polled
+    again (and the queue's idempotent ids make that harmless). ``jitter`` spreads the next
+    polls by up to that fraction of each feed's interval, so feeds do not march in step.
+    """
+    import random  # noqa: PLC0415
+
     now = now or utcnow()
     states = store.load_states([s.id for s in specs])
     report = PollReport()
@@ -97,58 +140,32 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, no
             st.etag = st.last_modified = None
         st.url, st.name = spec.url, spec.name
         try:
-            st2, outcome, items = _poll_one(spec, st, client, now, s.feed_backoff_cap, s.feed_flag_after)
-            return st2, outcome, items + pending_items(st)
+            return _poll_one(spec, st, client, now, s.feed_backoff_cap, s.feed_flag_after)
         except Exception as e:  # one bad feed never stops the others
             log.exception("feed %s crashed", spec.id)
             reason = f"{type(e).__name__}: {e}"
             st2 = record_failure(st, now, spec.poll_interval, "internal", reason, s.feed_backoff_cap, s.feed_flag_after)
             return st2, FeedOutcome(spec.id, "error", error_kind="internal", error=reason), []
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(due) or 1))) as pool:
-        for st, outcome, items in pool.map(work, due):
-            store.save_state(st)
-            report.feeds.append(outcome)
-            report.items.extend(items)
+    results: list[tuple[FeedState, FeedOutcome, list[FeedItem]]] = []
     if due:
-        store.refresh_states()  # once per cycle, not per feed
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(due)))) as pool:
+            results = list(pool.map(work, due))
+    entries = queue_entries([i for _, _, items in results for i in items])
+    added, known = queue.enqueue(entries, now)  # raises: then no feed state advances
+    report.queued, report.known = added, known
+    changed = []
+    for (st, outcome, items), spec in zip(results, due, strict=True):
+        if jitter and outcome.status != "error" and st.next_poll:
+            nxt = parse_iso(st.next_poll)
+            if nxt:
+                st.next_poll = utc_iso(nxt + timedelta(seconds=random.uniform(0, jitter * spec.poll_interval)))
+        changed.append(st)
+        report.feeds.append(outcome)
+        report.items.extend(items)
+    if changed:
+        store.save_states(changed)
     return report
-
-
-MAX_PAGE_ATTEMPTS = 5  # a page that failed transiently this many times is given up (counted as fetch_error)
-
-
-def pending_items(state: FeedState) -> list[FeedItem]:
-    """The feed's items waiting for another download attempt."""
-    out = []
-    for d in state.pending_items or []:
-        try:
-            out.append(FeedItem(**{**d, "published": parse_iso(d.get("published"))}))
-        except TypeError:  # written by another version: drop rather than crash the poll
-            log.warning("dropping unreadable pending item of feed %s: %r", state.feed_id, d)
-    return out
-
-
-def save_retry_queue(store: IngestStore, items: list[FeedItem], retry: list[FeedItem]) -> None:
-    """Replace each involved feed's retry queue with this batch's transient failures."""
-    feeds = {i.feed_id for i in items} | {i.feed_id for i in retry}
-    if not feeds:
-        return
-    states = store.load_states(sorted(feeds))
-    by_feed: dict[str, list[dict]] = {}
-    for item in retry:
-        if item.attempts + 1 >= MAX_PAGE_ATTEMPTS:
-            log.warning("giving up on %s after %d attempts", item.link, item.attempts + 1)
-            continue
-        d = dataclasses.asdict(item)
-        d["attempts"] = item.attempts + 1
-        d["published"] = utc_iso(item.published)
-        by_feed.setdefault(item.feed_id, []).append(d)
-    for fid, st in states.items():
-        new = by_feed.get(fid, [])
-        if new or st.pending_items:
-            st.pending_items = new
-            store.save_state(st)
 
 
 def _hints(item: FeedItem) -> FeedHints:
@@ -175,6 +192,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
             report.outcomes["bad_url"] += 1
             report.failures["bad_url"] += 1
             report.errors.append(f"{item.feed_id}: {e}")
+            report.item_status[item.link] = ("bad_url", str(e))
             continue
         canonical.append((item, canon))
     unreliable = _unreliable_guids(canonical)
@@ -185,6 +203,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         key = (item.feed_id, item.guid or "")
         if aid in seen_ids or (item.guid and key in seen_guids):
             report.outcomes[records.STATUS_DUPLICATE] += 1
+            report.item_status.setdefault(aid, (records.STATUS_DUPLICATE, "repeated in this batch"))
             continue
         seen_ids.add(aid)
         if item.guid:
@@ -200,6 +219,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
     for item, canon in candidates:
         if article_id(canon) in stored or (item.guid and (item.feed_id, item.guid) in known_guids):
             report.outcomes[records.STATUS_DUPLICATE] += 1
+            report.item_status[article_id(canon)] = (records.STATUS_DUPLICATE, "already stored")
         else:
             todo.append((item, canon))
 
@@ -337,7 +357,10 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         store.add_new_articles(dict(new_per_feed))
     except Exception as e:  # bookkeeping only: the articles themselves must still go on
         log.warning("could not update feed counters: %s", e)
-    save_retry_queue(store, items, retry)
+    report.retry = retry
+    report.done = fetched
+    for a in fetched:
+        report.item_status[a.id] = (a.status, a.status_reason)
     return report
 
 

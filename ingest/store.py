@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from collections.abc import Iterator
 
-from elasticsearch import ConflictError, Elasticsearch, NotFoundError
+from elasticsearch import ConflictError, Elasticsearch, NotFoundError, helpers
 
 from rasad.es import single_index
 from rasad.records import parse_iso, utc_iso
@@ -133,6 +133,17 @@ class IngestStore:
     def save_state(self, state: FeedState) -> None:
         """Write one feed's state (idempotent: keyed by feed id)."""
         self.es.index(index=self.feeds_index, id=state.feed_id, document=dataclasses.asdict(state))
+
+    def save_states(self, states: list[FeedState]) -> None:
+        """Write many feed states in one bulk request and make them visible at once."""
+        if not states:
+            return
+        actions = [{"_op_type": "index", "_index": self.feeds_index, "_id": st.feed_id,
+                    "_source": dataclasses.asdict(st)} for st in states]  # fmt: skip
+        _, failed = helpers.bulk(self.es, actions, raise_on_error=False, max_retries=3, initial_backoff=0.5)
+        if failed:
+            raise RuntimeError(f"feed state write refused: {failed[:3]}")
+        self.refresh_states()
 
     def add_new_articles(self, counts: dict[str, int]) -> None:
         """Add each feed's new-article count of a fetch run to its state.

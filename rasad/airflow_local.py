@@ -32,6 +32,11 @@ def configure_airflow(home: Path) -> None:
     )
 
 
+def sink_connection_uri(host: str, port: int) -> str:
+    """An Airflow SMTP connection URI for a plain local sink (no implicit TLS, no STARTTLS)."""
+    return f"smtp://{host}:{port}/?disable_ssl=true&disable_tls=true"
+
+
 def ensure_db(home: Path) -> None:
     """Create or upgrade Airflow's metadata tables (idempotent)."""
     from airflow.utils import db  # noqa: PLC0415
@@ -39,7 +44,7 @@ def ensure_db(home: Path) -> None:
     db.upgradedb() if (home / "airflow.db").exists() else db.initdb()
 
 
-def load_dag(dag_id: str = "rasad_cycle") -> Any:
+def load_dag(dag_id: str = "rasad_process") -> Any:
     """Parse ``dags/`` and return one DAG."""
     from airflow.dag_processing.dagbag import DagBag  # noqa: PLC0415
 
@@ -49,17 +54,24 @@ def load_dag(dag_id: str = "rasad_cycle") -> Any:
     return bag.dags[dag_id]
 
 
-def run_dag_test(dag_id: str = "rasad_cycle") -> tuple[Any, dict[str, Any]]:
-    """Run one DAG run in-process; return the run and each task's XCom return value."""
+def run_dag_test(dag_id: str = "rasad_process", run_conf: dict | None = None) -> tuple[Any, dict[str, Any]]:
+    """Run one DAG run in-process; return the run and each task's XCom return value.
+
+    A mapped task's value is the list of its instances' values, in map-index order.
+    """
     from airflow.models.xcom import XComModel  # noqa: PLC0415
     from airflow.utils.session import create_session  # noqa: PLC0415
 
     dag = load_dag(dag_id)
-    dr = dag.test()
+    dr = dag.test(run_conf=run_conf) if run_conf else dag.test()
     values: dict[str, Any] = {}
     with create_session() as session:
         rows = session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.run_id == dr.run_id,
-                                               XComModel.key == "return_value").all()  # fmt: skip
+                                               XComModel.key == "return_value").order_by(XComModel.map_index).all()  # fmt: skip
         for row in rows:
-            values[row.task_id] = XComModel.deserialize_value(row)
+            v = XComModel.deserialize_value(row)
+            if row.map_index is not None and row.map_index >= 0:
+                values.setdefault(row.task_id, []).append(v)
+            else:
+                values[row.task_id] = v
     return dr, values

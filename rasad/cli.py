@@ -37,6 +37,8 @@ def print_summary(d: dict) -> None:
         ("  not modified", d["feeds_not_modified"]),
         ("  failed", d["feeds_failed"]),
         ("items seen", d["items_seen"]),
+        ("  new in the work queue", d.get("items_queued", 0)),
+        ("batches processed", d.get("batches", 0)),
         ("new articles", d["new_articles"]),
         ("  of which near-duplicates (kept, linked)", d["near_duplicates"]),
         ("duplicates skipped", d["duplicates"]),
@@ -44,7 +46,7 @@ def print_summary(d: dict) -> None:
         ("new events", d["events_new"]),
         ("articles indexed", d["indexed"]),
         ("  dead-lettered", d["dead_lettered"]),
-        ("  queued in outbox (Elasticsearch down)", d["queued_in_outbox"]),
+        ("pages to retry later (transient failures)", d.get("retry_later", 0)),
         ("alert matches", d["alerts_matched"]),
         ("  already alerted (earlier runs)", d["alerts_already_sent"]),
         ("  folded into an earlier alert", d["alerts_folded"]),
@@ -55,8 +57,14 @@ def print_summary(d: dict) -> None:
         ("  failed", d["alerts_failed"]),
     ]
     width = max(len(k) for k, _ in rows)
+    if d.get("cluster"):
+        print(f"{'Elasticsearch cluster':<{width}}  {d['cluster']}")
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+    if d.get("mails_by_recipient"):
+        print("mails per recipient:")
+        for k, v in sorted(d["mails_by_recipient"].items()):
+            print(f"  {k:<{width - 2}}  {v}")
     if d["failures"]:
         print("failures by reason:")
         for k, v in sorted(d["failures"].items()):
@@ -81,6 +89,14 @@ def cmd_es(args: argparse.Namespace) -> int:
     elif args.action == "status":
         info = esnode.node_status(s, port=args.port, home=Path(args.data_dir) if args.data_dir else None)
         print(f"{'running' if info.running else 'not running'} at {info.url} (pid {info.pid}, home {info.home})")
+        if info.running:
+            from rasad.es import describe_cluster, make_client  # noqa: PLC0415
+
+            print(f"cluster: {describe_cluster(make_client(s.replace(es_url=info.url)))}")
+            if s.es_url:
+                print(f"RASAD_ES_URL={s.es_url} -> {describe_cluster(make_client(s))}")
+            else:
+                print("RASAD_ES_URL is not set: commands that write will refuse to run")
         return 0 if info.running else 3
     elif args.action == "setup":
         from rasad.pipeline import step_setup  # noqa: PLC0415
@@ -127,6 +143,28 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- queue
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.es import make_client  # noqa: PLC0415
+
+    s = load_settings()
+    q = WorkQueue(make_client(s), s)
+    counts = q.counts()
+    out = {"by_state": counts.by_state, "oldest_new": counts.oldest_new, "unalerted": counts.unalerted,
+           "recent_failures": q.failures(20)}  # fmt: skip
+    if args.json:
+        _print_json(out)
+        return 0
+    print("queue: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.by_state.items())) or "queue: empty")
+    print(f"oldest waiting item: {counts.oldest_new or '-'}; indexed, not yet alerted: {counts.unalerted}")
+    for f in out["recent_failures"]:
+        print(f"  ! {f['feed_id']} {f['link']}: {f['outcome']}: {f['reason']}")
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -166,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="one full cycle: poll, fetch, tag, index, alert")
+    r = sub.add_parser("run", help="one full cycle in this process: poll, then work the queue, then alert")
     r.add_argument("--feeds", help="feed registry (default: settings feeds_file)")
     r.add_argument("--rules", help="alert rules (default: settings rules_file)")
     r.add_argument("--force", action="store_true", help="poll every feed even if not due")
@@ -187,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     fs = fsub.add_parser("status", help="table of feed health")
     fs.add_argument("--json", action="store_true")
     fs.set_defaults(func=cmd_feeds)
+
+    q = sub.add_parser("queue", help="the work queue between feed watching and processing")
+    qsub = q.add_subparsers(dest="action", required=True)
+    qs = qsub.add_parser("status", help="items by state, the oldest waiting, recent failures")
+    qs.add_argument("--json", action="store_true")
+    qs.set_defaults(func=cmd_queue)
 
     d = sub.add_parser("demo", help="run the offline demo end to end")
     d.add_argument("--no-airflow", action="store_true", help="run the cycle in-process instead of via the DAG")

@@ -21,9 +21,12 @@ def run_demo(use_airflow: bool = True) -> int:
     """Run the demo; print the summary and where to look."""
     # The demo site is on loopback: allow it explicitly (the SSRF guard refuses it otherwise).
     os.environ.setdefault("RASAD_ALLOW_PRIVATE_NETWORKS", "1")
+    # The demo runs its own local node, so it says so explicitly (there is no silent default).
+    os.environ.setdefault("RASAD_ES_URL", load_settings(es_url=None).local_es_url)
     s = load_settings()
     from rasad import esnode  # noqa: PLC0415
     from rasad.demo import DemoSite, MailSink  # noqa: PLC0415
+    from rasad.pipeline import CycleSummary, process_queue, step_poll, step_setup  # noqa: PLC0415
 
     t0 = time.monotonic()
     print(f"[demo] starting Elasticsearch {s.es_version} at {s.es_url} (first run downloads it) ...", flush=True)
@@ -32,28 +35,39 @@ def run_demo(use_airflow: bool = True) -> int:
     mail_dir = s.var_path / "mail"
     with DemoSite(port=DEMO_SITE_PORT) as site, MailSink(mail_dir, port=s.smtp_port):
         print(f"[demo] demo site at {site.base_url}, SMTP sink on 127.0.0.1:{s.smtp_port} -> {mail_dir}", flush=True)
+        setup = step_setup(s)
+        print(f"[demo] writing to Elasticsearch cluster {setup['cluster']}", flush=True)
+        # What the service's feed watchers do in the triggerer, once, in this process.
+        polled = step_poll(s)
+        print(f"[demo] polled {polled['feeds_polled']} feed(s): {polled['items_queued']} new item(s) queued", flush=True)
+        summary = CycleSummary(cluster=setup["cluster"])
+        summary.add(polled)
         if use_airflow:
-            from rasad.airflow_local import configure_airflow, ensure_db, run_dag_test  # noqa: PLC0415
+            from rasad.airflow_local import configure_airflow, ensure_db, run_dag_test, sink_connection_uri  # noqa: PLC0415
 
             # Task logs would bury the summary; warnings and errors still show.
             os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
             configure_airflow(s.var_path / "airflow")
+            # The failure notifier mails through the connection; here it is the demo's sink.
+            os.environ.setdefault("AIRFLOW_CONN_RASAD_SMTP", sink_connection_uri(s.smtp_host, s.smtp_port))
             ensure_db(s.var_path / "airflow")
-            print("[demo] running the Airflow DAG rasad_cycle with dag.test() ...", flush=True)
-            dr, values = run_dag_test("rasad_cycle")
+            print("[demo] running the Airflow DAG rasad_process with dag.test() ...", flush=True)
+            dr, values = run_dag_test("rasad_process")
             if str(dr.state) != "success" and getattr(dr.state, "value", "") != "success":
                 print(f"[demo] DAG run ended in state {dr.state}", file=sys.stderr)
                 return 1
-            summary = values.get("summary") or {}
+            summary.batches += len(values.get("claim") or [])
+            for part in values.get("process") or []:
+                summary.add(part)
+            summary.add(values.get("alert") or {})
         else:
-            from rasad.pipeline import run_cycle  # noqa: PLC0415
-
-            summary = run_cycle(s, force=True).to_dict()
+            summary.add(process_queue(s).to_dict())
         time.sleep(0.5)  # let the SMTP sink finish writing the last message
+        summary_d = summary.to_dict()
     from rasad.cli import print_summary  # noqa: PLC0415
 
     print()
-    print_summary(summary)
+    print_summary(summary_d)
     n_mail = len(list(mail_dir.glob("*.eml")))
     print(
         f"""

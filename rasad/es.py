@@ -8,7 +8,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout as ESConnectionTimeout
 from elasticsearch import Elasticsearch
 
-from rasad.settings import Settings
+from rasad.settings import Settings, SettingsError
 
 
 # Elasticsearch cannot be reached at all (as opposed to rejecting a request): every stage
@@ -17,13 +17,37 @@ OUTAGE_ERRORS = (ESConnectionError, ESConnectionTimeout)
 
 
 def make_client(settings: Settings, request_timeout: float = 30.0) -> Elasticsearch:
-    """Client for ``settings.es_url`` (credentials and CA from settings; never logged)."""
+    """Client for ``settings.es_url`` (credentials and CA from settings; never logged).
+
+    There is no default address: a process that was not told where to write must not
+    write to whatever happens to answer on port 9200.
+    """
+    if not settings.es_url:
+        raise SettingsError(
+            "no Elasticsearch cluster configured: set RASAD_ES_URL (e.g. the local node of `rasad es start`, "
+            f"{settings.local_es_url}) or the Airflow connection 'rasad_elasticsearch'"
+        )
     kwargs: dict = {"request_timeout": request_timeout, "retry_on_timeout": True, "max_retries": 2}
     if settings.es_user and settings.es_password:
         kwargs["basic_auth"] = (settings.es_user, settings.es_password)
     if settings.es_ca_certs:
         kwargs["ca_certs"] = settings.es_ca_certs
-    return Elasticsearch(settings.es_url, **kwargs)
+    urls = [u.strip() for u in settings.es_url.split(",") if u.strip()]
+    return Elasticsearch(urls if len(urls) > 1 else urls[0], **kwargs)
+
+
+def describe_cluster(es: Elasticsearch) -> str:
+    """``name (uuid) at host:port`` of the cluster a client writes to, for logs and status.
+
+    Read from the cluster state's metadata (``GET /`` is not available on every build).
+    """
+    try:
+        health = es.cluster.health()
+        state = es.cluster.state(metric="metadata", filter_path="metadata.cluster_uuid")
+        uuid = state.get("metadata", {}).get("cluster_uuid", "?")
+        return f"{health['cluster_name']} ({uuid}, {health['number_of_nodes']} node(s), {health['status']})"
+    except Exception as e:  # status lines must not fail on a cluster that is down
+        return f"unreachable ({type(e).__name__})"
 
 
 # Kinds kept in one index each; articles go to monthly indices (see article_index()).

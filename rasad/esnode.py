@@ -246,7 +246,7 @@ def _write_config(dist: Path, home: Path, port: int, heap: str) -> Path:
 
 def node_status(settings: Settings, port: int | None = None, home: Path | None = None) -> NodeInfo:
     """Whether the node on ``port`` answers, and its pid if we started it."""
-    port = port or _port_of(settings.es_url)
+    port = port or _port_of(settings.es_url or settings.local_es_url)
     home = home or node_home(settings, port)
     health = _health(port)
     return NodeInfo(port=port, home=home, pid=_read_pid(home), running=health is not None, version=settings.es_version)
@@ -256,7 +256,7 @@ def start_node(
     settings: Settings, port: int | None = None, home: Path | None = None, wait: float = 180.0
 ) -> NodeInfo:
     """Start (or find already running) a local node on 127.0.0.1:port and wait until it answers."""
-    port = port or _port_of(settings.es_url)
+    port = port or _port_of(settings.es_url or settings.local_es_url)
     home = Path(home) if home else node_home(settings, port)
     status = node_status(settings, port, home)
     if status.running:
@@ -319,7 +319,7 @@ def _check_traversable(path: Path) -> None:
 
 def stop_node(settings: Settings, port: int | None = None, home: Path | None = None, wait: float = 60.0) -> bool:
     """Stop the node we started on ``port``; True if one was stopped."""
-    port = port or _port_of(settings.es_url)
+    port = port or _port_of(settings.es_url or settings.local_es_url)
     home = Path(home) if home else node_home(settings, port)
     pid = _read_pid(home)
     if pid is None:

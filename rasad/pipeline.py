@@ -1,9 +1,17 @@
-"""One monitoring cycle: poll -> fetch -> enrich -> index -> alert.
+"""The steps of monitoring, as the DAGs and ``rasad run`` call them.
 
-Each step takes and returns plain JSON-able data, so the Airflow DAG can pass results
-between tasks through XCom and ``rasad run`` can call the very same functions in one
-process. Stages are imported inside the steps: importing this module (as the DAG file
-does at parse time) stays cheap.
+poll (feeds -> work queue) -> claim (queue -> batches) -> process each batch (fetch,
+extract, dedup, tag, cluster, index) -> alert (indexed articles -> mails).
+
+Every step takes ids and returns counts: what travels between Airflow tasks is a batch
+id and a handful of numbers, never articles. Each step reads its input from the store
+(the work queue, the articles index), so a task cleared a week later, after
+``airflow db clean``, still finds it. Each step acknowledges last: the queue item is
+marked done only after its article is indexed, and alerted only after the alert step
+ran, so a crash anywhere means "do it again", and deterministic ids make that harmless.
+
+Stages are imported inside the steps: importing this module (as DAG files do at parse
+time) stays cheap.
 """
 
 from __future__ import annotations
@@ -12,13 +20,13 @@ import dataclasses
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rasad.records import Article, parse_iso, utc_iso
 from rasad.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+MAX_ERRORS = 20  # error lines a step returns (the summary's, not a log of everything)
 
 
 @dataclass
@@ -27,15 +35,17 @@ class CycleSummary:
     feeds_not_modified: int = 0
     feeds_failed: int = 0
     items_seen: int = 0
+    items_queued: int = 0
+    batches: int = 0
     new_articles: int = 0
     duplicates: int = 0
     near_duplicates: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    retry_later: int = 0
     tagged: int = 0
     events_new: int = 0
     indexed: int = 0
     dead_lettered: int = 0
-    queued_in_outbox: int = 0
     alerts_matched: int = 0
     alerts_already_sent: int = 0  # matches a rule had already alerted on (dedup across runs)
     alerts_folded: int = 0  # near-duplicates folded into an earlier alert
@@ -44,10 +54,29 @@ class CycleSummary:
     alerts_sent: int = 0
     alerts_retry_later: int = 0
     alerts_failed: int = 0
+    mails_by_recipient: dict[str, int] = field(default_factory=dict)
+    cluster: str = ""
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def add(self, counts: dict[str, Any]) -> None:
+        """Add one step's counts (numbers add up, dicts merge, errors append)."""
+        for k, v in counts.items():
+            if not hasattr(self, k):
+                continue
+            cur = getattr(self, k)
+            if isinstance(cur, bool) or k == "cluster":
+                setattr(self, k, v)
+            elif isinstance(cur, int):
+                setattr(self, k, cur + int(v or 0))
+            elif isinstance(cur, dict):
+                for kk, vv in (v or {}).items():
+                    cur[kk] = cur.get(kk, 0) + vv
+            elif isinstance(cur, list):
+                cur.extend(v or [])
+                del cur[50:]
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -55,168 +84,274 @@ def _settings(settings: Settings | None) -> Settings:
     return settings if settings is not None else load_settings()
 
 
-def _item_to_dict(item: Any) -> dict:
-    d = dataclasses.asdict(item)
-    d["published"] = utc_iso(item.published)
-    return d
-
-
-def _item_from_dict(d: dict) -> Any:
-    from ingest.feeds import FeedItem  # noqa: PLC0415
-
-    return FeedItem(**{**d, "published": parse_iso(d.get("published"))})
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(timezone.utc)
 
 
 def step_setup(settings: Settings | None = None) -> dict:
-    """Install index templates and indices (idempotent)."""
+    """Install index templates, indices and the work queue (idempotent); name the cluster."""
     from indexing.setup import setup_indices  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.es import describe_cluster, make_client  # noqa: PLC0415
 
     s = _settings(settings)
-    return dataclasses.asdict(setup_indices(make_client(s), s))
+    es = make_client(s)
+    cluster = describe_cluster(es)
+    log.info("writing to Elasticsearch cluster %s", cluster)
+    rep = setup_indices(es, s)
+    WorkQueue(es, s).ensure()
+    return {"cluster": cluster, "created": len(getattr(rep, "created", []) or [])}
 
 
 def step_poll(settings: Settings | None = None, feeds_file: str | None = None, force: bool = False,
               now: datetime | None = None) -> dict:  # fmt: skip
-    """Poll due feeds; returns {'items': [...], 'feeds': [...]}."""
+    """Poll every due feed once and queue the new items (what a watcher does, in this process)."""
     from ingest.feeds import load_registry  # noqa: PLC0415
     from ingest.http import HttpClient  # noqa: PLC0415
+    from ingest.queue import WorkQueue  # noqa: PLC0415
     from ingest.stage import poll_feeds  # noqa: PLC0415
     from ingest.store import IngestStore  # noqa: PLC0415
     from rasad.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
+    es = make_client(s)
     specs = load_registry(s.path(feeds_file or s.feeds_file))
     client = HttpClient(s)
     try:
-        rep = poll_feeds(specs, client, IngestStore(make_client(s), s), now=now, force=force, workers=s.fetch_workers)
+        rep = poll_feeds(specs, client, IngestStore(es, s), WorkQueue(es, s), now=now, force=force,
+                         workers=s.fetch_workers, jitter=s.poll_jitter)  # fmt: skip
     finally:
         client.close()
-    return {"items": [_item_to_dict(i) for i in rep.items], "feeds": [dataclasses.asdict(f) for f in rep.feeds]}
-
-
-def step_fetch(polled: dict, settings: Settings | None = None, feeds_file: str | None = None,
-               now: datetime | None = None) -> dict:  # fmt: skip
-    """Download and clean new items; returns {'articles': [...], 'outcomes': {...}, 'failures': {...}}."""
-    from ingest.feeds import load_registry  # noqa: PLC0415
-    from ingest.http import HttpClient  # noqa: PLC0415
-    from ingest.stage import fetch_articles  # noqa: PLC0415
-    from ingest.store import IngestStore  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
-
-    s = _settings(settings)
-    specs = {f.id: f for f in load_registry(s.path(feeds_file or s.feeds_file), include_disabled=True)}
-    items = [_item_from_dict(d) for d in polled.get("items", [])]
-    client = HttpClient(s)
-    try:
-        rep = fetch_articles(items, specs, client, IngestStore(make_client(s), s), now=now, workers=s.fetch_workers)
-    finally:
-        client.close()
-    return {
-        "articles": [a.to_doc() for a in rep.articles],
-        "outcomes": dict(rep.outcomes),
-        "failures": dict(rep.failures),
-        "errors": rep.errors[:200],
-    }
-
-
-def step_enrich(fetched: dict, settings: Settings | None = None) -> dict:
-    """Tag articles and group them into events; returns {'articles': [...], 'events': {...}}."""
-    from enrich.stage import enrich_articles  # noqa: PLC0415
-
-    s = _settings(settings)
-    articles = [Article.from_doc(d) for d in fetched.get("articles", [])]
-    result = enrich_articles(articles, s)
-    return {"articles": [a.to_doc() for a in result.articles], "events_new": result.events_new,
-            "events": result.events, "signals": result.signals, "errors": result.errors}  # fmt: skip
-
-
-def step_index(enriched: dict, settings: Settings | None = None) -> dict:
-    """Index enriched articles (and their events); returns the index report."""
-    from indexing.bulk import index_articles  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
-
-    from indexing.events import index_events  # noqa: PLC0415
-
-    s = _settings(settings)
-    es = make_client(s)
-    articles = [Article.from_doc(d) for d in enriched.get("articles", [])]
-    out = dataclasses.asdict(index_articles(es, s, articles))
-    events, signals = enriched.get("events", []), enriched.get("signals", [])
-    ev = index_events(es, s, events, signals)
-    out["events_indexed"] = len(events) if not ev.queued_in_outbox else 0
-    out["signals_indexed"] = len(signals) if not ev.queued_in_outbox else 0
-    out["dead_lettered"] = out.get("dead_lettered", 0) + ev.dead_lettered
-    out["queued_in_outbox"] = out.get("queued_in_outbox", 0) + ev.queued_in_outbox
-    out.setdefault("errors", []).extend(ev.errors)
+    feeds = rep.feeds
+    errors = [f"feed {f.feed_id}: {f.error_kind}: {f.error}" for f in feeds if f.status == "error"]
+    failures = Counter(f"feed:{f.error_kind}" for f in feeds if f.status == "error")
+    out = {
+        "feeds_polled": sum(1 for f in feeds if f.status != "skipped"),
+        "feeds_not_modified": sum(1 for f in feeds if f.status == "not_modified"),
+        "feeds_failed": sum(1 for f in feeds if f.status == "error"),
+        "items_seen": len(rep.items), "items_queued": rep.queued, "failures": dict(failures),
+        "errors": errors[:MAX_ERRORS],
+    }  # fmt: skip
+    log.info("poll: %d feed(s) polled, %d item(s) seen, %d new in the queue, %d feed error(s)",
+             out["feeds_polled"], out["items_seen"], rep.queued, out["feeds_failed"])  # fmt: skip
     return out
 
 
-def step_alert(enriched: dict, settings: Settings | None = None, rules_file: str | None = None,
-               now: datetime | None = None, indexed: dict | None = None) -> dict:  # fmt: skip
-    """Match the new articles against the alert rules and deliver due mails."""
+def step_claim(run_key: str, settings: Settings | None = None, now: datetime | None = None) -> list[dict]:
+    """Claim what the queue holds into batches grouped by host; returns [{id, items, hosts}]."""
+    from ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.es import make_client  # noqa: PLC0415
+
+    s = _settings(settings)
+    q = WorkQueue(make_client(s), s)
+    batches = q.claim(run_key, _now(now), max_items=s.batch_size * s.max_batches, batch_size=s.batch_size,
+                      lease_seconds=s.claim_lease)  # fmt: skip
+    log.info("claim: %d batch(es), %d item(s)", len(batches), sum(b.items for b in batches))
+    return [b.to_dict() for b in batches]
+
+
+def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
+                       now: datetime | None = None) -> dict:  # fmt: skip
+    """Fetch, extract, dedup, tag, cluster and index one claimed batch; close its queue items."""
+    from enrich.stage import cluster_articles, tag_articles  # noqa: PLC0415
+    from indexing.bulk import index_articles  # noqa: PLC0415
+    from indexing.events import index_events  # noqa: PLC0415
+    from ingest.feeds import load_registry  # noqa: PLC0415
+    from ingest.http import HttpClient  # noqa: PLC0415
+    from ingest.queue import WorkQueue, fallback_id  # noqa: PLC0415
+    from ingest.stage import fetch_articles, item_from_dict  # noqa: PLC0415
+    from ingest.store import IngestStore  # noqa: PLC0415
+    from rasad import records  # noqa: PLC0415
+    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.lease import Lease  # noqa: PLC0415
+
+    s = _settings(settings)
+    now = _now(now)
+    es = make_client(s)
+    q = WorkQueue(es, s)
+    entries = q.batch_entries(batch_id)
+    out: dict[str, Any] = {"batch": batch_id, "items": len(entries)}
+    if not entries:
+        return out  # already done by an earlier try, or taken over after its lease ran out
+    specs = {f.id: f for f in load_registry(s.path(feeds_file or s.feeds_file), include_disabled=True)}
+    items = [item_from_dict(e.item) for e in entries]
+    client = HttpClient(s)
+    try:
+        rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers)
+    finally:
+        client.close()
+    tagged = tag_articles(rep.articles, s)
+    # One event model: batches assign in turn, each in its own arrival order (see docs/events.md).
+    with Lease(es, s, "events", owner=batch_id) as lease:
+        enriched = cluster_articles(tagged, s, es)
+        idx = index_articles(es, s, enriched.articles)
+        index_events(es, s, enriched.events, enriched.signals)
+    # Acknowledge last: every write above is keyed by id, so a crash before this line
+    # means the retry rewrites the same documents.
+    retry_links = {i.link for i in rep.retry}
+    done, retry, failed = [], [], []
+    for e in entries:
+        link = e.item.get("link") or ""
+        status, reason = rep.item_status.get(e.id) or rep.item_status.get(link) or (None, None)
+        if link in retry_links:
+            retry.append((e, reason or "transient page failure"))
+        elif e.id == fallback_id(e.item.get("feed_id") or "", link) or status == "bad_url":
+            failed.append((e, "bad_url", reason or "unusable URL"))
+        elif status is None:
+            done.append((e, "unaccounted", None, "no outcome recorded"))
+        else:
+            aid = e.id if status in (records.STATUS_NEW, records.STATUS_NEAR_DUPLICATE) else None
+            if status == records.STATUS_DUPLICATE and reason == "already stored":
+                # A retry after a crash between indexing and this acknowledgement: the article
+                # is ours and may not have been alerted yet (the alert step's keys dedupe).
+                aid = e.id
+            done.append((e, status, aid, reason))
+    q.complete(done, now)
+    requeued, gave_up = q.retry_later(retry, now)
+    q.fail(failed, now)
+    outcomes = Counter(rep.outcomes)
+    out.update({
+        "new_articles": outcomes.get("new", 0) + outcomes.get("near_duplicate", 0),
+        "duplicates": outcomes.get("duplicate", 0), "near_duplicates": outcomes.get("near_duplicate", 0),
+        "failures": dict(rep.failures), "retry_later": requeued, "tagged": sum(1 for a in tagged if a.tagger_version),
+        "events_new": enriched.events_new, "indexed": idx.indexed, "dead_lettered": idx.dead_lettered,
+        "lease_wait_s": round(lease.waited, 2),
+        "errors": (rep.errors + enriched.errors + idx.errors)[:MAX_ERRORS],
+    })  # fmt: skip
+    if gave_up:
+        out["failures"]["gave_up"] = out["failures"].get("gave_up", 0) + gave_up
+    log.info("batch %s: %d item(s), %d new article(s), %d indexed, %d new event(s), %d to retry",
+             batch_id, len(entries), out["new_articles"], idx.indexed, enriched.events_new, requeued)  # fmt: skip
+    return out
+
+
+def _load_articles(es: Any, s: Settings, ids: list[str]) -> list[Any]:
+    from rasad.records import Article  # noqa: PLC0415
+
+    out = []
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        res = es.search(index=s.index("articles"), query={"ids": {"values": chunk}}, size=len(chunk),
+                        ignore_unavailable=True, allow_no_indices=True)  # fmt: skip
+        for h in res["hits"]["hits"]:
+            src = {k: v for k, v in h["_source"].items() if not k.endswith("_search") and k not in ("timestamp", "indexed_at")}
+            out.append(Article.from_doc(src))
+    return out
+
+
+def _load_signals(es: Any, s: Settings, article_ids: list[str]) -> list[dict]:
+    from rasad.es import single_index  # noqa: PLC0415
+
+    out = []
+    for i in range(0, len(article_ids), 500):
+        res = es.search(index=single_index(s, "signals"), query={"terms": {"article_id": article_ids[i : i + 500]}},
+                        size=10_000, ignore_unavailable=True, allow_no_indices=True)  # fmt: skip
+        out += [h["_source"] for h in res["hits"]["hits"]]
+    return sorted(out, key=lambda d: (d.get("at") or "", d.get("id") or ""))
+
+
+def step_alert(settings: Settings | None = None, rules_file: str | None = None, now: datetime | None = None) -> dict:
+    """Match every indexed, not yet alerted article (and its event signals) against the rules; mail what is due.
+
+    Works from the queue's acknowledgements, not from this run's batches: articles whose
+    run died before its alert step are picked up here. Mails are keyed per rule and
+    article, so a retry never sends one twice.
+    """
+    from alerts.deliver import send_alerts  # noqa: PLC0415
+    from alerts.rules import load_rules  # noqa: PLC0415
+    from ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.es import make_client  # noqa: PLC0415
+
+    s = _settings(settings)
+    now = _now(now)
+    rules = load_rules(s.path(rules_file or s.rules_file))
+    if rules_file:  # the mails' footer names the file the rules really came from
+        s = s.replace(rules_file=rules_file)
+    es = make_client(s)
+    q = WorkQueue(es, s)
+    pending = q.unalerted()
+    ids = sorted({e.source["article_id"] for e in pending})
+    articles = _load_articles(es, s, ids)
+    signals = _load_signals(es, s, ids)
+    rep = send_alerts(es, s, rules, articles, now=now, signals=signals)
+    q.mark_alerted(pending, now)
+    d = dataclasses.asdict(rep)
+    out = {
+        "alerts_matched": d.get("matched", 0), "alerts_already_sent": d.get("already_alerted", 0),
+        "alerts_folded": d.get("folded", 0), "alerts_snoozed": d.get("snoozed", 0),
+        "alerts_waiting": d.get("waiting", 0), "alerts_sent": d.get("sent", 0),
+        "alerts_retry_later": d.get("retry_later", 0), "alerts_failed": d.get("failed", 0),
+        "mails_by_recipient": d.get("mails_by_recipient", {}), "articles": len(articles),
+        "errors": list(d.get("errors", []))[:MAX_ERRORS],
+    }  # fmt: skip
+    log.info("alert: %d article(s), %d match(es), %d mail(s) sent", len(articles), out["alerts_matched"],
+             out["alerts_sent"])  # fmt: skip
+    return out
+
+
+def step_digest(settings: Settings | None = None, rules_file: str | None = None, now: datetime | None = None) -> dict:
+    """Deliver whatever digests (and retries of earlier mails) are due now."""
     from alerts.deliver import send_alerts  # noqa: PLC0415
     from alerts.rules import load_rules  # noqa: PLC0415
     from rasad.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
     rules = load_rules(s.path(rules_file or s.rules_file))
-    if rules_file:  # the mails' footer names the file the rules really came from
-        s = s.replace(rules_file=rules_file)
-    docs = list(enriched.get("articles", []))
-    seen = {d["id"] for d in docs}
-    # Articles an earlier run queued in the outbox (Elasticsearch was down) reach the index
-    # in this run's index step; they were never matched against the rules, so match them now.
-    docs += [d for d in (indexed or {}).get("replayed_articles", []) if d.get("id") not in seen]
-    articles = [Article.from_doc(d) for d in docs]
-    rep = send_alerts(make_client(s), s, rules, articles, now=now, signals=enriched.get("signals", []))
-    return dataclasses.asdict(rep)
+    rep = send_alerts(make_client(s), s, rules, [], now=_now(now), signals=[])
+    d = dataclasses.asdict(rep)
+    log.info("digest: %d mail(s) sent, %d waiting", d.get("sent", 0), d.get("waiting", 0))
+    return {"alerts_sent": d.get("sent", 0), "alerts_waiting": d.get("waiting", 0),
+            "alerts_failed": d.get("failed", 0), "mails_by_recipient": d.get("mails_by_recipient", {})}  # fmt: skip
 
 
-def summarize(polled: dict, fetched: dict, enriched: dict, indexed: dict, alerted: dict) -> CycleSummary:
-    """The cycle's summary from each step's result (each item counted once)."""
-    feeds = polled.get("feeds", [])
-    outcomes = Counter(fetched.get("outcomes", {}))
-    failures = Counter(fetched.get("failures", {}))
-    for f in feeds:
-        if f["status"] == "error":
-            failures[f"feed:{f.get('error_kind')}"] += 1
-    errors = [f"feed {f['feed_id']}: {f.get('error_kind')}: {f.get('error')}" for f in feeds if f["status"] == "error"]
-    errors += fetched.get("errors", []) + enriched.get("errors", []) + indexed.get("errors", []) + alerted.get("errors", [])
-    return CycleSummary(
-        feeds_polled=sum(1 for f in feeds if f["status"] != "skipped"),
-        feeds_not_modified=sum(1 for f in feeds if f["status"] == "not_modified"),
-        feeds_failed=sum(1 for f in feeds if f["status"] == "error"),
-        items_seen=len(polled.get("items", [])),
-        new_articles=outcomes.get("new", 0) + outcomes.get("near_duplicate", 0),
-        duplicates=outcomes.get("duplicate", 0),
-        near_duplicates=outcomes.get("near_duplicate", 0),
-        failures=dict(failures),
-        tagged=sum(1 for a in enriched.get("articles", []) if a.get("tagger_version")),
-        events_new=enriched.get("events_new", 0),
-        indexed=indexed.get("indexed", 0),
-        dead_lettered=indexed.get("dead_lettered", 0),
-        queued_in_outbox=indexed.get("queued_in_outbox", 0),
-        alerts_matched=alerted.get("matched", 0),
-        alerts_already_sent=alerted.get("already_alerted", 0),
-        alerts_folded=alerted.get("folded", 0),
-        alerts_snoozed=alerted.get("snoozed", 0),
-        alerts_waiting=alerted.get("waiting", 0),
-        alerts_sent=alerted.get("sent", 0),
-        alerts_retry_later=alerted.get("retry_later", 0),
-        alerts_failed=alerted.get("failed", 0),
-        errors=errors[:50],
-    )
+def process_queue(settings: Settings | None = None, feeds_file: str | None = None, rules_file: str | None = None,
+                  run_key: str | None = None, now: datetime | None = None) -> CycleSummary:  # fmt: skip
+    """Claim and process batches until the queue has nothing claimable, then alert (one process)."""
+    s = _settings(settings)
+    summary = CycleSummary()
+    key = run_key or f"local-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+    round_no = 0
+    while True:
+        batches = step_claim(f"{key}-r{round_no}", s, now=now)
+        if not batches:
+            break
+        summary.batches += len(batches)
+        for b in batches:
+            summary.add(step_process_batch(b["id"], s, feeds_file, now=now))
+        round_no += 1
+    summary.add(step_alert(s, rules_file, now=now))
+    return summary
 
 
 def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, rules_file: str | None = None,
               force: bool = False) -> CycleSummary:  # fmt: skip
-    """One full cycle in this process, through the same steps the DAG runs."""
+    """One full cycle in this process (``rasad run``): poll, then work the queue dry, then alert.
+
+    The same steps the service runs; an Elasticsearch outage raises (nothing is parked on
+    this machine's disk) and running the command again resumes from the queue.
+    """
     s = _settings(settings)
-    step_setup(s)
+    setup = step_setup(s)
     polled = step_poll(s, feeds_file, force=force)
-    fetched = step_fetch(polled, s, feeds_file)
-    enriched = step_enrich(fetched, s)
-    indexed = step_index(enriched, s)
-    alerted = step_alert(enriched, s, rules_file, indexed=indexed)
-    return summarize(polled, fetched, enriched, indexed, alerted)
+    summary = process_queue(s, feeds_file, rules_file)
+    summary.add(polled)
+    summary.cluster = setup["cluster"]
+    return summary
+
+
+def maintenance_report(settings: Settings | None = None, now: datetime | None = None) -> dict:
+    """Feed health, queue and dead-letter summary, and retention (the daily maintenance)."""
+    from indexing.maintenance import run_retention, summarize_health  # noqa: PLC0415
+    from rasad.es import make_client  # noqa: PLC0415
+
+    s = _settings(settings)
+    now = _now(now)
+    es = make_client(s)
+    health = summarize_health(es, s, now)
+    health["retention"] = run_retention(es, s, now)
+    return health
+
+
+def clean_before(now: datetime | None = None, days: int = 7) -> str:
+    """The cut-off for ``airflow db clean`` (XCom, runs, task instances older than this)."""
+    return (_now(now) - timedelta(days=days)).isoformat()

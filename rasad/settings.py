@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    es_url: str
+    es_url: str | None
     es_user: str | None
     es_password: str | None
     es_ca_certs: str | None
@@ -64,6 +65,16 @@ class Settings:
     smtp_conn_id: str | None
     mail_from: str
     kibana_url: str
+    local_es_url: str
+    es_replicas: int
+    watch_shards: int
+    poll_jitter: float
+    batch_size: int
+    max_batches: int
+    claim_lease: int
+    queue_retention_days: int
+    article_retention_months: int
+    operator_email: str | None
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root."""
@@ -124,6 +135,45 @@ def _coerce(key: str, raw: Any, typ: Any, origin: str) -> Any:
         raise SettingsError(f"{origin}: {key} = {raw!r} is not a valid {t}") from None
 
 
+ES_CONN_ID = "rasad_elasticsearch"
+SMTP_CONN_ID = "rasad_smtp"
+
+
+def _connection(conn_id: str, env: dict[str, str]) -> Any:
+    """An Airflow connection from ``AIRFLOW_CONN_<ID>`` or, inside a running task, from Airflow itself."""
+    raw = env.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if raw is None and "airflow.sdk" not in sys.modules:
+        return None  # outside Airflow: never import it just to look
+    try:
+        from airflow.sdk import Connection  # noqa: PLC0415
+
+        if raw is not None:
+            return Connection.from_json(raw, conn_id=conn_id) if raw.lstrip().startswith("{") else \
+                Connection.from_uri(raw, conn_id=conn_id)  # fmt: skip
+        return Connection.get(conn_id)
+    except Exception as e:  # not defined (the usual case) or not reachable
+        if raw is not None:
+            raise SettingsError(f"AIRFLOW_CONN_{conn_id.upper()}: not a valid connection: {type(e).__name__}") from None
+        return None
+
+
+def airflow_connection_values(env: dict[str, str]) -> dict[str, Any]:
+    """Settings taken from the Airflow connections ``rasad_elasticsearch`` and ``rasad_smtp``."""
+    out: dict[str, Any] = {}
+    es = _connection(ES_CONN_ID, env)
+    if es is not None and es.host:
+        scheme = es.schema or (es.conn_type if es.conn_type in ("http", "https") else "http")
+        host = es.host if "://" in es.host else f"{scheme}://{es.host}"
+        out["es_url"] = f"{host}:{es.port}" if es.port else host
+        if es.login:
+            out["es_user"] = es.login
+        if es.password:
+            out["es_password"] = es.password
+    if _connection(SMTP_CONN_ID, env) is not None:
+        out["smtp_conn_id"] = SMTP_CONN_ID  # the mail code reads host, port and credentials from it
+    return out
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults, the RASAD_CONFIG file, the environment and overrides."""
     env = dict(os.environ if env is None else env)
@@ -140,6 +190,9 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         values.update(extra)
         origins.update({k: user_file for k in extra})
     fields = {f.name: f.type for f in dataclasses.fields(Settings)}
+    for name, value in airflow_connection_values(env).items():
+        values[name] = value
+        origins[name] = "Airflow connection"
     for name in fields:
         ev = env.get(f"RASAD_{name.upper()}")
         if ev is not None:

@@ -1,0 +1,51 @@
+"""Process what the feed watchers queued: claim batches, work each batch, then alert.
+
+Runs when a watcher reports new items (asset events from the triggerer) and every five
+minutes as a safety net. Tasks read the work queue, never the events, and pass only batch
+ids and counts, so coalesced or dropped events and cleared tasks lose nothing.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import AssetOrTimeSchedule, dag, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from rasad.dagkit import default_args, feed_assets
+
+
+@dag(
+    dag_id="rasad_process",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"), assets=feed_assets()),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=2,  # a burst while one run works starts the next; claims keep them apart
+    tags=["rasad", "news", "ingest"],
+    default_args=default_args(timeout_minutes=30),
+    doc_md=__doc__,
+)
+def rasad_process():
+    @task
+    def claim(run_id: str | None = None) -> list[dict]:
+        from rasad.pipeline import step_claim
+
+        return step_claim(run_id or "manual")
+
+    @task(max_active_tis_per_dagrun=4)
+    def process(batch: dict) -> dict:
+        from rasad.pipeline import step_process_batch
+
+        return step_process_batch(batch["id"])
+
+    # all_done: a failed batch is retried by a later run; alert what landed. It takes no
+    # input from the batches: it reads what the queue says was indexed and not yet alerted.
+    @task(trigger_rule="all_done")
+    def alert() -> dict:
+        from rasad.pipeline import step_alert
+
+        return step_alert()
+
+    process.expand(batch=claim()) >> alert()
+
+
+rasad_process()

@@ -1,0 +1,59 @@
+"""What every Rasad DAG shares: default task arguments and the feed assets with their watchers.
+
+Kept out of ``dags/`` so the DAG files stay a dozen lines and the triggerer, which does
+not see the DAGs folder, imports nothing from it. Importing this module is cheap (no
+stage, no spaCy): it runs at every DAG parse.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from rasad.settings import SMTP_CONN_ID, load_settings
+
+OWNER = "rasad"
+
+
+def failure_notifier() -> Any:
+    """Airflow's SMTP notifier, mailing the operator when a task fails for good."""
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier  # noqa: PLC0415
+
+    s = load_settings()
+    return SmtpNotifier(
+        to=s.operator_email or "rasad-operator@localhost",
+        from_email=s.mail_from,
+        smtp_conn_id=SMTP_CONN_ID,
+        subject="[Rasad] task failed: {{ ti.dag_id }}.{{ ti.task_id }} ({{ ti.run_id }})",
+        html_content="Task {{ ti.task_id }} of {{ ti.dag_id }} failed after {{ ti.try_number }} tries. "
+        "Log: {{ ti.log_url }}",
+    )
+
+
+def default_args(timeout_minutes: int = 30, retry_seconds: int = 20, max_retry_minutes: int = 5) -> dict[str, Any]:
+    """Owner, bounded retries with backoff, a timeout and the failure mail, for every task."""
+    return {
+        "owner": OWNER,
+        "retries": 3,
+        "retry_delay": timedelta(seconds=retry_seconds),
+        "retry_exponential_backoff": True,
+        # Bounded: a growing wait after an outage would otherwise stall monitoring for hours.
+        "max_retry_delay": timedelta(minutes=max_retry_minutes),
+        "execution_timeout": timedelta(minutes=timeout_minutes),
+        "on_failure_callback": failure_notifier(),
+    }
+
+
+def feed_assets() -> list[Any]:
+    """One asset per feed-watch shard, each watched by a ``FeedWatchTrigger`` in the triggerer."""
+    from airflow.sdk import Asset, AssetWatcher  # noqa: PLC0415
+
+    from ingest.watch import FeedWatchTrigger  # noqa: PLC0415
+
+    shards = max(1, load_settings().watch_shards)
+    return [
+        Asset(name=f"rasad_feeds_shard_{i}_of_{shards}", uri=f"rasad://feeds/shard-{i}-of-{shards}",
+              watchers=[AssetWatcher(name=f"rasad_feed_watch_{i}_of_{shards}",
+                                     trigger=FeedWatchTrigger(shard=i, shards=shards))])  # fmt: skip
+        for i in range(shards)
+    ]
