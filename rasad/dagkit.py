@@ -44,16 +44,19 @@ def default_args(timeout_minutes: int = 30, retry_seconds: int = 20, max_retry_m
     }
 
 
-def feed_assets() -> list[Any]:
-    """One asset per feed-watch shard, each watched by a ``FeedWatchTrigger`` in the triggerer."""
-    from airflow.sdk import Asset, AssetWatcher  # noqa: PLC0415
+def feed_assets() -> Any:
+    """Any of the feed assets: one per watch shard, each watched by a ``FeedWatchTrigger``.
+
+    ``AssetAny``, not a list: a list means *all* shards must report before a run starts.
+    """
+    from airflow.sdk import Asset, AssetAny, AssetWatcher  # noqa: PLC0415
 
     from ingest.watch import FeedWatchTrigger  # noqa: PLC0415
 
     shards = max(1, load_settings().watch_shards)
-    return [
+    return AssetAny(*[
         Asset(name=f"rasad_feeds_shard_{i}_of_{shards}", uri=f"rasad://feeds/shard-{i}-of-{shards}",
               watchers=[AssetWatcher(name=f"rasad_feed_watch_{i}_of_{shards}",
                                      trigger=FeedWatchTrigger(shard=i, shards=shards))])  # fmt: skip
         for i in range(shards)
-    ]
+    ])

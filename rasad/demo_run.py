@@ -26,7 +26,7 @@ def run_demo(use_airflow: bool = True) -> int:
     s = load_settings()
     from rasad import esnode  # noqa: PLC0415
     from rasad.demo import DemoSite, MailSink  # noqa: PLC0415
-    from rasad.pipeline import CycleSummary, process_queue, step_poll, step_setup  # noqa: PLC0415
+    from rasad.pipeline import CycleSummary, process_queue, step_poll, step_setup, summarize_run  # noqa: PLC0415
 
     t0 = time.monotonic()
     print(f"[demo] starting Elasticsearch {s.es_version} at {s.es_url} (first run downloads it) ...", flush=True)
@@ -56,10 +56,8 @@ def run_demo(use_airflow: bool = True) -> int:
             if str(dr.state) != "success" and getattr(dr.state, "value", "") != "success":
                 print(f"[demo] DAG run ended in state {dr.state}", file=sys.stderr)
                 return 1
-            summary.batches += len(values.get("claim") or [])
-            for part in values.get("process") or []:
-                summary.add(part)
-            summary.add(values.get("alert") or {})
+            summary = summarize_run(values, polled)
+            summary.cluster = setup["cluster"]
         else:
             summary.add(process_queue(s).to_dict())
         time.sleep(0.5)  # let the SMTP sink finish writing the last message

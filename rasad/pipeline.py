@@ -323,6 +323,18 @@ def process_queue(settings: Settings | None = None, feeds_file: str | None = Non
     return summary
 
 
+def summarize_run(values: dict[str, Any], polled: dict | None = None) -> CycleSummary:
+    """A run's summary from the processing DAG's task values (claim, process[...], alert)."""
+    summary = CycleSummary()
+    if polled:
+        summary.add(polled)
+    summary.batches += len(values.get("claim") or [])
+    for part in values.get("process") or []:
+        summary.add(part or {})
+    summary.add(values.get("alert") or {})
+    return summary
+
+
 def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, rules_file: str | None = None,
               force: bool = False) -> CycleSummary:  # fmt: skip
     """One full cycle in this process (``rasad run``): poll, then work the queue dry, then alert.

@@ -19,10 +19,20 @@ def _all_articles(es, settings) -> list[dict]:
     return [h["_source"] for h in res["hits"]["hits"]]
 
 
+def _cycle(settings) -> dict:
+    """What the service does for one poll: the watcher's poll, then the processing DAG."""
+    from rasad.airflow_local import run_dag_test
+    from rasad.pipeline import step_poll, step_setup, summarize_run
+
+    step_setup()
+    polled = step_poll()
+    dr, values = run_dag_test("rasad_process")
+    assert "success" in str(dr.state), dr.state
+    return summarize_run(values, polled).to_dict()
+
+
 def test_dag_runs_end_to_end_idempotently(settings, es, demo_site, demo_feeds, mail_sink, airflow_db,
                                           monkeypatch, tmp_path):  # fmt: skip
-    from rasad.airflow_local import run_dag_test
-
     # Poll interval of 1s so that every run polls the feeds again.
     feeds = tmp_path / "feeds-fast.yaml"
     feeds.write_text(demo_feeds.read_text(encoding="utf-8").replace("poll_interval: 5m", "poll_interval: 1s"))
@@ -34,9 +44,7 @@ def test_dag_runs_end_to_end_idempotently(settings, es, demo_site, demo_feeds, m
     monkeypatch.setenv("RASAD_RULES_FILE", str(rules))
     monkeypatch.setenv("RASAD_ALLOW_PRIVATE_NETWORKS", "1")
 
-    dr, values = run_dag_test("rasad_cycle")
-    assert "success" in str(dr.state), dr.state
-    summary = values["summary"]
+    summary = _cycle(settings)
     docs = _all_articles(es, settings)
     by_url = {d["url"]: d for d in docs}
 
@@ -74,20 +82,23 @@ def test_dag_runs_end_to_end_idempotently(settings, es, demo_site, demo_feeds, m
     versions = {d["id"]: d["indexed_at"] for d in docs}
 
     # Second run: the feeds answer 304 to the conditional request; nothing new anywhere.
-    dr2, values2 = run_dag_test("rasad_cycle")
-    assert "success" in str(dr2.state)
-    assert values2["summary"]["feeds_not_modified"] == 2, values2["summary"]
+    s2 = _cycle(settings)
+    assert s2["feeds_not_modified"] == 2 and s2["items_queued"] == 0 and s2["batches"] == 0, s2
     assert any(status == 304 for _, status in demo_site.requests)
-    # Third run without the feeds' validators (state lost): every item is recognised as
-    # already stored, so again no document and no mail.
+    # Third run without the feeds' validators (state lost): every item is known to the work
+    # queue, so nothing is queued again.
     # (delete-by-query needs the reindex module, which the local node lacks: drop the index;
     # the next run's setup task recreates it empty.)
     es.indices.delete(index=f"{settings.index('feeds')}-*")
-    dr3, values3 = run_dag_test("rasad_cycle")
-    assert "success" in str(dr3.state)
-    s3 = values3["summary"]
-    assert s3["items_seen"] >= len(MANIFEST) and s3["new_articles"] == 0 and s3["indexed"] == 0, s3
-    assert s3["duplicates"] >= len(MANIFEST)
-    docs3 = _all_articles(es, settings)
-    assert {d["id"]: d["indexed_at"] for d in docs3} == versions
+    s3 = _cycle(settings)
+    assert s3["items_seen"] >= len(MANIFEST) and s3["items_queued"] == 0 and s3["indexed"] == 0, s3
+    # Fourth run with the queue lost too: the items are queued again, recognised as stored
+    # articles, and no document is rewritten and no mail sent.
+    es.indices.delete(index=f"{settings.index('feeds')}-*")
+    es.indices.delete(index=f"{settings.index('queue')}-*")
+    s4 = _cycle(settings)
+    assert s4["items_queued"] >= len(MANIFEST) and s4["new_articles"] == 0 and s4["indexed"] == 0, s4
+    assert s4["duplicates"] >= len(MANIFEST)
+    docs4 = _all_articles(es, settings)
+    assert {d["id"]: d["indexed_at"] for d in docs4} == versions
     assert len(mail_sink.messages()) == len(expected)
