@@ -109,7 +109,7 @@ def item_from_dict(d: dict) -> FeedItem:
                     published=parse_iso(d.get("published")))  # fmt: skip
 
 
-def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, queue: "WorkQueue",
+def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, queue: "WorkQueue | None" = None,
                now: datetime | None = None, force: bool = False, workers: int = 8,
                jitter: float = 0.0) -> PollReport:  # fmt: skip
     """Poll every due feed (conditional GET), queue its items, then advance its state.
@@ -121,6 +121,9 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, qu
     """
     import random  # noqa: PLC0415
 
+    from ingest.queue import WorkQueue  # noqa: PLC0415
+
+    queue = queue or WorkQueue(store.es, store.s)
     now = now or utcnow()
     states = store.load_states([s.id for s in specs])
     report = PollReport()

@@ -1,7 +1,8 @@
 """An Elasticsearch outage in the middle of a run loses nothing and duplicates nothing.
 
 The test runs a node of its own (never the session node), stops it after two chunks of a
-run have been written, and starts it again: the next run replays the outbox.
+run have been written, and starts it again. The write raises (the task fails, nothing is
+acknowledged, nothing is parked on local disk) and the retry writes the same ids again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import uuid
 
 import pytest
 
-from indexing.bulk import CHUNK_DOCS, index_articles, outbox_for
+from indexing.bulk import CHUNK_DOCS, IndexingUnavailable, index_articles
 from indexing.setup import setup_indices
 from rasad import esnode
 from rasad.es import make_client
@@ -52,24 +53,23 @@ def test_node_stopped_mid_run_then_restarted_loses_and_duplicates_nothing(own_no
         if answered == 2 * CHUNK_DOCS and not stopped:
             stopped.append(esnode.stop_node(s, port=port, home=home))
 
-    rep = index_articles(es, s, articles, progress=stop_after_two_chunks)
+    with pytest.raises(IndexingUnavailable, match="unavailable"):
+        index_articles(es, s, articles, progress=stop_after_two_chunks)
     assert stopped == [True]
-    assert rep.indexed == 2 * CHUNK_DOCS  # what reached the node before it went down
-    assert rep.queued_in_outbox == N  # everything of this run is kept; replay overwrites by id
-    assert any(k.startswith("outage:") for k in rep.error_types)
-    assert len(outbox_for(s)) == N
+    assert not (s.var_path / "outbox").exists()
 
-    # While the node is down, a second run queues its articles too (some are the same ids).
+    # While the node is down, a second batch fails the same way (some are the same ids).
     more = _articles(50, "run2") + articles[:10]
-    down = index_articles(es, s, more)
-    assert down.indexed == 0 and down.queued_in_outbox == len(more)
+    with pytest.raises(IndexingUnavailable):
+        index_articles(es, s, more)
 
     esnode.start_node(s, port=port, home=home)
     es = make_client(s, request_timeout=30)
-    replay = index_articles(es, s, [])
-    assert replay.replayed_from_outbox == N + len(more) and replay.queued_in_outbox == 0
-    assert replay.dead_lettered == 0 and replay.errors == []
-    assert len(outbox_for(s)) == 0
+    # The retries: both batches again, in either order.
+    r2 = index_articles(es, s, more)
+    r1 = index_articles(es, s, articles)
+    assert r1.dead_lettered == 0 and r2.dead_lettered == 0 and r1.errors == [] == r2.errors
+    assert r1.indexed == N and r2.indexed == len(more)
 
     es.indices.refresh(index=s.index("articles"))
     expected = {a.id for a in articles} | {a.id for a in more}

@@ -1,23 +1,32 @@
-"""A page that fails transiently is retried at the feed's next poll, even when the feed answers 304."""
+"""A page that fails transiently goes back to the work queue with a backoff, is retried
+even though its feed answers 304, and is given up (failed, with its reason) after
+MAX_ATTEMPTS tries. Real Elasticsearch, real loopback HTTP."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from ingest.feeds import FeedSpec
+from ingest.queue import CLAIMED, DONE, FAILED, MAX_ATTEMPTS, NEW, WorkQueue
+from ingest.stage import poll_feeds
 from ingest.http import HttpClient
-from ingest.stage import MAX_PAGE_ATTEMPTS, fetch_articles, poll_feeds
 from ingest.store import IngestStore
-from rasad import records
-from rasad.pipeline import step_setup
+from rasad.pipeline import step_claim, step_process_batch, step_setup
 from tests.ingest.test_dedup import NOW, article_html, feed_route, rss, story_paragraphs
 from tests.ingest.test_http import Handler, LoopbackServer
 
 
-def test_transient_page_failure_is_retried_after_a_304_and_then_given_up(settings, es):
+def _states(q: WorkQueue) -> dict[str, str]:
+    q.es.indices.refresh(index=q.index)
+    hits = q.es.search(index=q.index, size=100)["hits"]["hits"]
+    return {h["_source"]["item"]["guid"]: h["_source"]["state"] for h in hits}
+
+
+def test_transient_page_failure_is_retried_after_a_304_and_then_given_up(settings, es, tmp_path):
     s = settings.replace(allow_private_networks=True, retries=0, respect_robots=False)
     step_setup(s)
     store = IngestStore(es, s)
+    q = WorkQueue(es, s)
     client = HttpClient(s)
     page_up = [False]
     with LoopbackServer() as site:
@@ -36,27 +45,38 @@ def test_transient_page_failure_is_retried_after_a_304_and_then_given_up(setting
             {"title": "never", "link": f"{site.base_url}/never.html", "guid": "n"},
         ]))  # fmt: skip
         spec = FeedSpec("flaky-pages", f"{site.base_url}/feed.xml", "Flaky", "ar", None, 60)
+        feeds = tmp_path / "feeds.yaml"
+        feeds.write_text(f"feeds:\n  - id: flaky-pages\n    url: {spec.url}\n    name: Flaky\n    language: ar\n"
+                         "    poll_interval: 1m\n", encoding="utf-8")  # fmt: skip
 
-        def cycle(now):  # noqa: ANN001, ANN202
-            polled = poll_feeds([spec], client, store, now=now)
-            return polled, fetch_articles(polled.items, {spec.id: spec}, client, store, now=now)
+        def process(now, key):  # noqa: ANN001, ANN202
+            batches = step_claim(key, s, now=now)
+            return [step_process_batch(b["id"], s, str(feeds), now=now) for b in batches]
 
-        polled, fetched = cycle(NOW)
-        assert polled.feeds[0].status == "ok"
-        assert fetched.outcomes[records.STATUS_FETCH_ERROR] == 2 and not fetched.articles
-        pending = store.load_states([spec.id])[spec.id].pending_items
-        assert sorted(p["guid"] for p in pending) == ["a", "n"] and {p["attempts"] for p in pending} == {1}
+        polled = poll_feeds([spec], client, store, q, now=NOW)
+        assert polled.feeds[0].status == "ok" and polled.queued == 2
+        (res,) = process(NOW, "r1")
+        assert res["new_articles"] == 0 and res["retry_later"] == 2
+        assert _states(q) == {"a": NEW, "n": NEW}
+        # Not before the backoff: a claim right away finds nothing.
+        assert step_claim("r1b", s, now=NOW + timedelta(seconds=1)) == []
 
-        # Next poll: the feed has not changed (304), but the queued items are tried again.
+        # The feed has not changed (304), yet the queued items are tried again.
         page_up[0] = True
-        polled, fetched = cycle(NOW + timedelta(minutes=2))
-        assert polled.feeds[0].status == "not_modified"
-        assert [a.guid for a in fetched.articles] == ["a"]
-        assert [p["guid"] for p in store.load_states([spec.id])[spec.id].pending_items] == ["n"]
+        later = NOW + timedelta(minutes=2)
+        assert poll_feeds([spec], client, store, q, now=later).feeds[0].status == "not_modified"
+        (res,) = process(later, "r2")
+        assert res["new_articles"] == 1 and res["indexed"] == 1
+        assert _states(q) == {"a": DONE, "n": NEW}
 
-        # A page that never comes back is given up after MAX_PAGE_ATTEMPTS tries.
-        for i in range(MAX_PAGE_ATTEMPTS):
-            cycle(NOW + timedelta(minutes=4 + 2 * i))
-        assert store.load_states([spec.id])[spec.id].pending_items == []
+        # A page that never comes back is given up after MAX_ATTEMPTS tries, with its reason.
+        t = later
+        for i in range(MAX_ATTEMPTS):
+            t += timedelta(hours=1)
+            process(t, f"r3-{i}")
+        assert _states(q) == {"a": DONE, "n": FAILED}
         tries = [p for p, _ in site.requests if p == "/never.html"]
-        assert len(tries) == MAX_PAGE_ATTEMPTS
+        assert len(tries) == MAX_ATTEMPTS
+        (failed,) = q.failures()
+        assert failed["outcome"] == "fetch_error" and "502" in failed["reason"]
+        assert CLAIMED not in _states(q).values()

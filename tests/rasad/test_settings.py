@@ -15,7 +15,28 @@ def test_defaults_then_file_then_environment(tmp_path):
     assert s.smtp_port == 2626  # environment over file
     assert s.es_url == "http://127.0.0.1:9999"
     assert s.index("articles") == "fromfile-articles"
-    assert load_settings(env={}).es_url == "http://127.0.0.1:9200"
+    # No silent default cluster: a process not told where to write refuses to.
+    assert load_settings(env={}).es_url is None
+
+
+def test_no_cluster_configured_is_a_clear_error_not_a_write_to_9200():
+    from rasad.es import make_client
+
+    with pytest.raises(SettingsError, match="RASAD_ES_URL.*rasad_elasticsearch"):
+        make_client(load_settings(env={}))
+
+
+def test_airflow_connections_supply_cluster_and_mail_and_rasad_variables_win():
+    env = {"AIRFLOW_CONN_RASAD_ELASTICSEARCH": "http://elastic:pw%21@es.internal:9201",
+           "AIRFLOW_CONN_RASAD_SMTP": "smtp://mail.internal:587"}  # fmt: skip
+    s = load_settings(env=env)
+    assert (s.es_url, s.es_user, s.es_password) == ("http://es.internal:9201", "elastic", "pw!")
+    assert s.smtp_conn_id == "rasad_smtp"
+    s2 = load_settings(env={**env, "RASAD_ES_URL": "http://127.0.0.1:9999", "RASAD_SMTP_CONN_ID": "other"})
+    assert s2.es_url == "http://127.0.0.1:9999" and s2.smtp_conn_id == "other"
+    assert "pw!" not in repr(s.public())
+    with pytest.raises(SettingsError, match="AIRFLOW_CONN_RASAD_ELASTICSEARCH"):
+        load_settings(env={"AIRFLOW_CONN_RASAD_ELASTICSEARCH": '{"conn_type": '})
 
 
 def test_bad_values_name_the_key_and_where_it_came_from(tmp_path):

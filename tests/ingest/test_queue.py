@@ -1,0 +1,100 @@
+"""The work queue against a real node: idempotent enqueue, claims that never overlap,
+abandoned claims that come back, acknowledgement last."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+from ingest.queue import CLAIMED, DONE, NEW, WorkQueue, queue_id
+from rasad.lease import Lease, LeaseTimeout
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _items(n: int, hosts: int = 3) -> list[tuple[str, dict]]:
+    out = []
+    for i in range(n):
+        link = f"https://site{i % hosts}.example/news/{i}"
+        out.append((queue_id(link), {"feed_id": f"f{i % hosts}", "link": link, "guid": str(i), "title": f"t{i}",
+                                     "published": "2026-03-01T11:00:00Z"}))  # fmt: skip
+    return out
+
+
+def test_enqueue_is_idempotent(es, settings):
+    q = WorkQueue(es, settings)
+    items = _items(10)
+    assert q.enqueue(items, NOW) == (10, 0)
+    assert q.enqueue(items + _items(12)[10:], NOW) == (2, 10)
+    assert q.counts().by_state == {NEW: 12}
+
+
+def test_claims_group_hosts_never_overlap_and_abandoned_claims_return(es, settings):
+    q = WorkQueue(es, settings)
+    q.enqueue(_items(30, hosts=3), NOW)
+    batches = q.claim("run1", NOW, max_items=100, batch_size=10, lease_seconds=60)
+    assert sorted(b.items for b in batches) == [10, 10, 10] and all(b.hosts == 1 for b in batches)
+    for b in batches:
+        hosts = {e.source["host"] for e in q.batch_entries(b.id)}
+        assert len(hosts) == 1
+    # Everything is held: a second run finds nothing until the lease runs out.
+    assert q.claim("run2", NOW + timedelta(seconds=30), 100, 10, 60) == []
+    taken = q.claim("run3", NOW + timedelta(seconds=61), 100, 10, 60)
+    assert sum(b.items for b in taken) == 30
+    assert q.batch_entries(batches[0].id) == []  # the dead run's batch is no longer its own
+
+
+def test_two_workers_claiming_at_once_share_nothing(es, settings):
+    q1, q2 = WorkQueue(es, settings), WorkQueue(es, settings)
+    q1.enqueue(_items(200, hosts=20), NOW)
+    got: dict[str, list[str]] = {}
+
+    def work(q: WorkQueue, name: str) -> None:
+        ids = []
+        for b in q.claim(name, NOW, 200, 20, 600):
+            ids += [e.id for e in q.batch_entries(b.id)]
+        got[name] = ids
+
+    ts = [threading.Thread(target=work, args=(q, n)) for q, n in ((q1, "a"), (q2, "b"))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not set(got["a"]) & set(got["b"])
+    assert len(got["a"]) + len(got["b"]) == 200
+
+
+def test_complete_then_alert_acknowledgement(es, settings):
+    q = WorkQueue(es, settings)
+    q.enqueue(_items(4), NOW)
+    (b,) = q.claim("r", NOW, 10, 10, 60)
+    entries = q.batch_entries(b.id)
+    assert {e.source["state"] for e in entries} == {CLAIMED}
+    q.complete([(e, "new", e.id, None) for e in entries[:3]] + [(entries[3], "duplicate", None, "stored")], NOW)
+    assert q.counts().by_state == {DONE: 4}
+    pending = q.unalerted()
+    assert len(pending) == 3  # the duplicate has no article of its own to alert on
+    q.mark_alerted(pending, NOW)
+    assert q.unalerted() == [] and q.counts().unalerted == 0
+    # Retention forgets finished, acknowledged items.
+    assert q.purge(NOW + timedelta(days=1)) == 4
+    assert q.counts().by_state == {}
+
+
+def test_lease_has_one_holder_expires_and_the_same_owner_takes_it_back(es, settings):
+    a = Lease(es, settings, "events", "batch-a", ttl=2, wait=0.5)
+    b = Lease(es, settings, "events", "batch-b", ttl=2, wait=0.5)
+    a.acquire()
+    try:
+        b.acquire()
+        raise AssertionError("two holders")
+    except LeaseTimeout:
+        pass
+    Lease(es, settings, "events", "batch-a", ttl=2, wait=0.5).acquire()  # a retried task, same owner
+    b.wait = 5
+    b.acquire()  # a's lease ran out
+    assert b.waited > 0.5
+    b.release()
+    a2 = Lease(es, settings, "events", "batch-a", ttl=2, wait=0.5)
+    a2.acquire()
+    a2.release()

@@ -1,0 +1,273 @@
+"""A loopback feed farm and a timing SMTP sink, for the service's end-to-end tests and the
+latency benchmark.
+
+The farm serves many RSS feeds from several virtual hosts (each its own loopback address,
+127.0.0.x, so per-host politeness applies as on the internet). Items appear at scheduled
+times; each feed answers conditional GETs (ETag) with 304 while nothing new is visible;
+each item's page is a realistic news page. It records when each item was first served
+in a feed response: the moment our poll first saw it.
+
+The sink is a real SMTP server (aiosmtpd) that records when each message was accepted
+and which farm items it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.utils import format_datetime
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ITEM_RE = re.compile(r"/article/(\d+)/(\d+)\.html")
+PARAGRAPHS_AR = [
+    "قالت مصادر دبلوماسية إن موسكو تواصل اتصالاتها مع حركة طالبان في كابول بشأن التعاون الأمني والاقتصادي.",
+    "وأضافت المصادر أن الجانبين بحثا تهديد تنظيم داعش خراسان في المنطقة وسبل مواجهته.",
+    "ويأتي ذلك بعد أشهر من قرار روسيا رفع الحركة من قائمة المنظمات المحظورة لديها.",
+    "وأكد مسؤولون أن الاجتماعات ستتواصل خلال الأسابيع المقبلة لبحث ملفات الطاقة والنقل.",
+]
+PARAGRAPHS_EN = [
+    "Russian officials met Taliban representatives in Kabul to discuss security and trade, diplomats said.",
+    "The talks covered the threat posed by Islamic State Khorasan (ISIS-K) across the region.",
+    "Moscow removed the Taliban from its list of banned organisations earlier this year.",
+    "Officials said further meetings on energy and transport would follow in the coming weeks.",
+]
+
+
+@dataclass
+class FarmItem:
+    feed: int
+    n: int
+    publish_at: float  # wall-clock time it becomes visible
+    lang: str
+    title: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.feed}/{self.n}"
+
+
+@dataclass
+class FeedFarm:
+    """Feeds ``0..feeds-1`` spread over ``hosts`` loopback addresses 127.0.0.(11+i), one port."""
+
+    feeds: int
+    hosts: int
+    port: int
+    items: list[FarmItem] = field(default_factory=list)
+    first_served: dict[str, float] = field(default_factory=dict)
+    requests: int = 0
+    not_modified: int = 0
+    _servers: list[ThreadingHTTPServer] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def host_of(self, feed: int) -> str:
+        return f"127.0.0.{11 + feed % self.hosts}"
+
+    def feed_url(self, feed: int) -> str:
+        return f"http://{self.host_of(feed)}:{self.port}/feed/{feed}.xml"
+
+    def page_url(self, item: FarmItem) -> str:
+        return f"http://{self.host_of(item.feed)}:{self.port}/article/{item.feed}/{item.n}.html"
+
+    def add_item(self, feed: int, publish_at: float, lang: str | None = None) -> FarmItem:
+        """Schedule a new item of ``feed`` to appear at ``publish_at`` (time.time())."""
+        with self._lock:
+            n = sum(1 for i in self.items if i.feed == feed)
+            lang = lang or ("ar" if (feed + n) % 3 else "en")
+            word = "طالبان" if lang == "ar" else "Taliban"
+            tag = hashlib.sha1(f"{feed}/{n}".encode()).hexdigest()[:6]
+            title = (f"موسكو و{word}: جولة محادثات جديدة رقم {feed}-{n} ({tag})" if lang == "ar"
+                     else f"Moscow and the {word}: new round of talks {feed}-{n} ({tag})")  # fmt: skip
+            item = FarmItem(feed, n, publish_at, lang, title)
+            self.items.append(item)
+            return item
+
+    def visible(self, feed: int, now: float) -> list[FarmItem]:
+        with self._lock:
+            return sorted((i for i in self.items if i.feed == feed and i.publish_at <= now),
+                          key=lambda i: -i.publish_at)[:20]  # fmt: skip
+
+    def by_key(self, key: str) -> FarmItem | None:
+        return next((i for i in self.items if i.key == key), None)
+
+    # -- rendering ----------------------------------------------------------------------
+    def rss(self, feed: int, items: list[FarmItem]) -> bytes:
+        entries = "".join(
+            f"<item><title>{html.escape(i.title)}</title><link>{self.page_url(i)}</link>"
+            f"<guid isPermaLink=\"false\">farm-{i.key}</guid>"
+            f"<pubDate>{format_datetime(datetime.fromtimestamp(i.publish_at, timezone.utc))}</pubDate>"
+            f"<description>{html.escape(i.title)}</description></item>"
+            for i in items
+        )
+        return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Farm feed {feed}</title>'
+                f"<link>http://{self.host_of(feed)}:{self.port}/</link><description>farm</description>"
+                f"{entries}</channel></rss>").encode()  # fmt: skip
+
+    def page(self, item: FarmItem) -> bytes:
+        paras = PARAGRAPHS_AR if item.lang == "ar" else PARAGRAPHS_EN
+        body = "".join(f"<p>{p} ({item.key}-{k})</p>" for k, p in enumerate(paras * 2))
+        menu = "".join(f'<li><a href="/section/{k}">قسم {k}</a></li>' for k in range(40))
+        related = "".join(f'<li><a href="/article/{item.feed}/{k}.html">خبر ذو صلة {k}</a></li>' for k in range(6))
+        when = datetime.fromtimestamp(item.publish_at, timezone.utc).isoformat()
+        d = "rtl" if item.lang == "ar" else "ltr"
+        return (f'<!doctype html><html lang="{item.lang}" dir="{d}"><head><meta charset="utf-8">'
+                f"<title>{html.escape(item.title)}</title>"
+                f'<meta property="article:published_time" content="{when}"></head><body>'
+                f'<header><nav><ul class="menu">{menu}</ul></nav></header>'
+                f"<main><article><h1>{html.escape(item.title)}</h1><time datetime=\"{when}\">{when}</time>"
+                f"{body}</article><aside><h3>أخبار ذات صلة</h3><ul>{related}</ul></aside></main>"
+                f"<footer><p>© Farm News</p></footer></body></html>").encode()  # fmt: skip
+
+    # -- serving ------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        farm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt: str, *args: object) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                with farm._lock:
+                    farm.requests += 1
+                m = re.fullmatch(r"/feed/(\d+)\.xml", self.path)
+                if m:
+                    feed = int(m.group(1))
+                    now = time.time()
+                    items = farm.visible(feed, now)
+                    etag = '"' + hashlib.sha1(",".join(i.key for i in items).encode()).hexdigest()[:16] + '"'
+                    if self.headers.get("If-None-Match") == etag:
+                        with farm._lock:
+                            farm.not_modified += 1
+                        self._send(304, b"", "application/rss+xml", {"ETag": etag})
+                        return
+                    with farm._lock:
+                        for i in items:
+                            farm.first_served.setdefault(i.key, now)
+                    self._send(200, farm.rss(feed, items), "application/rss+xml; charset=utf-8", {"ETag": etag})
+                    return
+                m = ITEM_RE.fullmatch(self.path)
+                if m:
+                    item = farm.by_key(f"{m.group(1)}/{m.group(2)}")
+                    if item and item.publish_at <= time.time():
+                        self._send(200, farm.page(item), "text/html; charset=utf-8")
+                        return
+                self._send(404, b"not found", "text/plain")
+
+        return Handler
+
+    def __enter__(self) -> "FeedFarm":
+        handler = self._handler()
+        for h in range(self.hosts):
+            srv = ThreadingHTTPServer((f"127.0.0.{11 + h}", self.port), handler)
+            srv.daemon_threads = True
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            self._servers.append(srv)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for srv in self._servers:
+            srv.shutdown()
+            srv.server_close()
+
+    def registry(self, path: Path, interval: str = "60s") -> Path:
+        """Write a feed registry for every feed of the farm."""
+        lines = ["feeds:"]
+        for f in range(self.feeds):
+            lines += [f"  - id: farm-{f}", f"    url: {self.feed_url(f)}", f"    name: Farm {f}",
+                      f"    language: {'ar' if f % 3 else 'en'}", f"    poll_interval: {interval}"]  # fmt: skip
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+
+RULES = """version: 1
+rules:
+  - name: story
+    keywords:
+      any: ["طالبان", "Taliban"]
+    recipients: ["analyst@example.org"]
+    mode: immediate
+"""
+
+
+@dataclass
+class Received:
+    at: float
+    recipients: list[str]
+    subject: str
+    message_id: str
+    items: list[str]  # farm item keys named in the mail
+
+
+class TimingSink:
+    """A real SMTP server on loopback that records each accepted message with its time."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        self._controller = None
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd's API
+        at = time.time()
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        parts = []
+        for part in msg.walk():
+            if part.get_content_maintype() == "text":
+                try:
+                    parts.append(part.get_content())
+                except Exception:  # a part we cannot decode still counts as received
+                    parts.append("")
+        keys = sorted({f"{a}/{b}" for a, b in ITEM_RE.findall(" ".join(parts))})
+        with self._lock:
+            self.received.append(Received(at, list(envelope.rcpt_tos), str(msg["Subject"] or ""),
+                                          str(msg["Message-ID"] or ""), keys))  # fmt: skip
+        return "250 OK"
+
+    def __enter__(self) -> "TimingSink":
+        from aiosmtpd.controller import Controller  # noqa: PLC0415
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._controller:
+            self._controller.stop()
+
+    def first_mail(self) -> dict[str, float]:
+        """Item key -> when the first mail naming it was accepted."""
+        out: dict[str, float] = {}
+        with self._lock:
+            for r in self.received:
+                for k in r.items:
+                    out.setdefault(k, r.at)
+        return out
+
+    def copies(self) -> dict[tuple[str, str], int]:
+        """(recipient, item) -> how many accepted mails named it (1 is right)."""
+        out: dict[tuple[str, str], int] = {}
+        with self._lock:
+            for r in self.received:
+                for rcpt in r.recipients:
+                    for k in r.items:
+                        out[(rcpt, k)] = out.get((rcpt, k), 0) + 1
+        return out
