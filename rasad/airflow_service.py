@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -199,10 +200,14 @@ def _spawn(home: Path, name: str, argv: list[str], env: dict[str, str], port: in
 _CHILDREN: list[subprocess.Popen] = []
 
 
+_REAP_LOCK = threading.Lock()
+
+
 def _reap() -> None:
-    for p in list(_CHILDREN):
-        if p.poll() is not None:
-            _CHILDREN.remove(p)
+    with _REAP_LOCK:  # stop_service stops one stage's components from several threads
+        for p in list(_CHILDREN):
+            if p.poll() is not None:
+                _CHILDREN.remove(p)
 
 
 def _wait_gone(pids: list[int], timeout: float) -> list[int]:
@@ -309,7 +314,14 @@ def cluster_label(es_url: str) -> str | None:
 # --------------------------------------------------------------------------- secrets and configuration
 
 
-def _secrets(home: Path) -> dict[str, str]:
+class _Secrets(dict):
+    """The service's secrets; masked in repr so a traceback (pytest prints arguments) never shows them."""
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: '***'" for k in self) + "}"
+
+
+def _secrets(home: Path) -> _Secrets:
     """Generated once per home and kept (0600): the Fernet key must stay the same across restarts."""
     path = home / "secrets.json"
     old = _read_record(path) or {}
@@ -320,7 +332,7 @@ def _secrets(home: Path) -> dict[str, str]:
         "pg_password": lambda: secrets.token_urlsafe(24),
         "redis_password": lambda: secrets.token_urlsafe(24),
     }
-    values = {k: old.get(k) or make() for k, make in want.items()}
+    values = _Secrets({k: old.get(k) or make() for k, make in want.items()})
     if values != old:
         _write_private(path, json.dumps(values))
     return values
@@ -498,12 +510,14 @@ def _ensure_pg_database(cfg: ServiceConfig, sec: dict[str, str]) -> None:
     import psycopg2  # noqa: PLC0415 - installed with apache-airflow-providers-postgres
 
     conn = psycopg2.connect(host="127.0.0.1", port=cfg.pg_port, user="airflow", password=sec["pg_password"], dbname="postgres")
-    conn.autocommit = True
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'")
-        if cur.fetchone() is None:
-            cur.execute("CREATE DATABASE airflow")
-    conn.close()
+    conn.autocommit = True  # CREATE DATABASE cannot run in a transaction (so no `with conn:`)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'")
+            if cur.fetchone() is None:
+                cur.execute("CREATE DATABASE airflow")
+    finally:
+        conn.close()
 
 
 def _start_redis(cfg: ServiceConfig, sec: dict[str, str], env: dict[str, str]) -> None:
