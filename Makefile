@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo test es-start es-stop lint lock bench clean
+.PHONY: help setup system-deps demo test es-start es-stop lint lock bench clean airflow airflow-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,12 @@ es-start: setup ## start the local Elasticsearch node (RASAD_ES_URL, default 127
 
 es-stop: setup ## stop the local Elasticsearch node
 	$(BIN)/rasad es stop
+
+airflow: setup ## start the local Airflow service (api-server, scheduler, dag-processor, triggerer) on loopback
+	$(BIN)/rasad airflow start $(AIRFLOW_ARGS)
+
+airflow-stop: setup ## stop the local Airflow service and every process it started
+	$(BIN)/rasad airflow stop
 
 lint: setup ## ruff on the code (rules in pyproject.toml)
 	$(BIN)/ruff check rasad ingest enrich indexing alerts dags tests bench

@@ -189,6 +189,64 @@ def cmd_serve_demo(args: argparse.Namespace) -> int:
             return 0
 
 
+# --------------------------------------------------------------------------- airflow (local service)
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    from rasad import airflow_service as svc  # noqa: PLC0415
+
+    home = Path(args.home) if args.home else svc.DEFAULT_HOME
+    try:
+        if args.action == "start":
+            cfg = svc.ServiceConfig(
+                home=home, api_port=args.api_port, executor=args.executor, workers=args.workers, db=args.db,
+                pg_port=args.pg_port, redis_port=args.redis_port, parallelism=args.parallelism,
+                dags_folder=Path(args.dags_folder) if args.dags_folder else svc.DAGS_FOLDER,
+                demo_port=args.demo_port, start_es=not args.no_es, start_demo=not args.no_demo,
+                start_mail=not args.no_mail,
+            )  # fmt: skip
+            info = svc.start_service(cfg)
+            print(svc.format_status(info))
+            ready = f" (ready in {info.ready_seconds:.0f}s)" if info.ready_seconds else " (already running)"
+            print(f"Airflow UI: {info.ui_url}{ready}; user admin, password in {home}/simple_auth_manager_passwords.json.generated")
+        elif args.action == "stop":
+            stopped = svc.stop_service(home, timeout=args.timeout)
+            print(f"stopped: {', '.join(stopped)}" if stopped else "not running (nothing to stop)")
+        else:
+            info = svc.service_status(home)
+            if args.json:
+                _print_json(svc.info_dict(info))
+            else:
+                print(svc.format_status(info))
+            return 0 if info.running else 3
+    except svc.ServiceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def add_airflow_parser(sub: argparse._SubParsersAction) -> None:
+    """`rasad airflow start|stop|status`: the local Airflow service (rasad/airflow_service.py)."""
+    a = sub.add_parser("airflow", help="the local Airflow service: api-server, scheduler, dag-processor, triggerer")
+    a.add_argument("action", choices=["start", "stop", "status"])
+    a.add_argument("--home", help="AIRFLOW_HOME with pid files and logs (default var/airflow-service)")
+    a.add_argument("--api-port", type=int, default=8080, help="api-server (UI) port on 127.0.0.1")
+    a.add_argument("--executor", choices=["local", "celery"], default="local")
+    a.add_argument("--workers", type=int, default=2, help="Celery workers (with --executor celery)")
+    a.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite", help="metadata database")
+    a.add_argument("--pg-port", type=int, default=5433, help="port of the service's own PostgreSQL")
+    a.add_argument("--redis-port", type=int, default=6380, help="port of the service's own redis-server")
+    a.add_argument("--parallelism", type=int, default=4, help="[core] parallelism (LocalExecutor pre-forks this many)")
+    a.add_argument("--dags-folder", help="DAGs folder (default: the repository's dags/)")
+    a.add_argument("--demo-port", type=int, default=8765, help="demo site port")
+    a.add_argument("--no-es", action="store_true", help="do not start the local Elasticsearch node")
+    a.add_argument("--no-demo", action="store_true", help="do not start the demo site")
+    a.add_argument("--no-mail", action="store_true", help="do not start the SMTP sink")
+    a.add_argument("--timeout", type=float, default=30.0, help="stop: seconds before SIGKILL")
+    a.add_argument("--json", action="store_true", help="status as JSON")
+    a.set_defaults(func=cmd_airflow)
+
+
 # --------------------------------------------------------------------------- wiring
 
 
@@ -238,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     sd = sub.add_parser("serve-demo", help="serve the demo site and SMTP sink until interrupted")
     sd.add_argument("--port", type=int, default=8765)
     sd.set_defaults(func=cmd_serve_demo)
+    add_airflow_parser(sub)
 
     # Subcommands owned by the stage packages register themselves (imported here, lazily,
     # so `rasad --help` stays quick and each package keeps its own CLI next to its code).

@@ -27,3 +27,7 @@ apt_install docker-compose
 if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium fonts-dejavu-core
 fi
+
+# postgresql (Debian's 15) and redis-server: `rasad airflow start --db postgres --executor celery`
+# runs its own PostgreSQL cluster and redis-server on loopback (tests/rasad/test_airflow_service.py).
+apt_install postgresql redis-server
