@@ -11,12 +11,12 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from rasad.dagkit import default_args, feed_assets
+from rasad.dagkit import default_args, feed_assets, safety_net_cron
 
 
 @dag(
     dag_id="rasad_process",
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"), assets=feed_assets()),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(safety_net_cron(), timezone="UTC"), assets=feed_assets()),
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=2,  # a burst while one run works starts the next; claims keep them apart
@@ -26,10 +26,12 @@ from rasad.dagkit import default_args, feed_assets
 )
 def rasad_process():
     @task
-    def claim(run_id: str | None = None) -> list[dict]:
+    def claim(run_id: str | None = None, ti=None) -> list[dict]:  # noqa: ANN001 - Airflow's context
         from rasad.pipeline import step_claim
 
-        return step_claim(run_id or "manual")
+        # Batch ids from the run id and try number: a retried claim never reuses a batch
+        # id that a half-finished earlier try may still hold.
+        return step_claim(f"{run_id or 'manual'}~{getattr(ti, 'try_number', 1)}")
 
     @task(max_active_tis_per_dagrun=4)
     def process(batch: dict) -> dict:
@@ -40,10 +42,11 @@ def rasad_process():
     # all_done: a failed batch is retried by a later run; alert what landed. It takes no
     # input from the batches: it reads what the queue says was indexed and not yet alerted.
     @task(trigger_rule="all_done")
-    def alert() -> dict:
+    def alert(run_id: str | None = None) -> dict:
         from rasad.pipeline import step_alert
 
-        return step_alert()
+        # Also hands back what this run's failed batches still hold, for the next run.
+        return step_alert(release_run=run_id)
 
     process.expand(batch=claim()) >> alert()
 

@@ -263,6 +263,14 @@ class WorkQueue:
         q = {"bool": {"filter": [{"term": {"batch": batch_id}}, {"term": {"state": CLAIMED}}]}}
         return self._search(q, 100_000)
 
+    def release_run(self, batch_prefix: str, now: datetime) -> int:
+        """Hand back what a run's batches still hold (their tasks failed for good): claimable at once."""
+        q = {"bool": {"filter": [{"prefix": {"batch": batch_prefix}}, {"term": {"state": CLAIMED}}]}}
+        held = self._search(q, 100_000)
+        at = utc_iso(now)
+        return len(self._write_versioned([(e, {**e.source, "state": NEW, "batch": None, "lease_until": None,
+                                               "not_before": at}) for e in held]))  # fmt: skip
+
     # -- completing ---------------------------------------------------------------------
     def complete(self, done: list[tuple[QueueEntry, str, str | None, str | None]], now: datetime) -> int:
         """Mark entries done: (entry, outcome, article id or None, reason or None)."""

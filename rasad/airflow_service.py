@@ -430,7 +430,8 @@ def _rasad_env(cfg: ServiceConfig) -> dict[str, str]:
     s = load_settings()
     feeds = s.path(s.feeds_file).resolve()
     env = {
-        "RASAD_ES_URL": s.es_url,
+        # Always explicit: the local node unless the caller named a cluster.
+        "RASAD_ES_URL": s.es_url or s.local_es_url,
         "RASAD_FEEDS_FILE": str(feeds),
         "RASAD_RULES_FILE": str(s.path(s.rules_file).resolve()),
         "RASAD_VAR_DIR": str(s.var_path.resolve()),
@@ -442,6 +443,11 @@ def _rasad_env(cfg: ServiceConfig) -> dict[str, str]:
     if feeds == DEMO_FEEDS.resolve():
         env["RASAD_ALLOW_PRIVATE_NETWORKS"] = "1"
     env.update(cfg.env)
+    if "AIRFLOW_CONN_RASAD_SMTP" not in os.environ and "AIRFLOW_CONN_RASAD_SMTP" not in env:
+        # Task-failure mails (the DAGs' SMTP notifier) go where the alerts go.
+        from rasad.airflow_local import sink_connection_uri  # noqa: PLC0415
+
+        env["AIRFLOW_CONN_RASAD_SMTP"] = sink_connection_uri(env["RASAD_SMTP_HOST"], int(env["RASAD_SMTP_PORT"]))
     return env
 
 
@@ -783,6 +789,32 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
     info = service_status(home)
     info.ready_seconds = time.monotonic() - t0
     return info
+
+
+RESTARTABLE = ("scheduler", "triggerer", "dag-processor", "api-server")
+
+
+def restart_component(home: Path, name: str) -> dict:
+    """Start one crashed (or stopped) Airflow component again, as ``start`` did.
+
+    What an operator's supervisor (systemd, a container runtime) does after a crash; the
+    fault tests use it after SIGKILL. Anything the dead process left in its session is
+    stopped first, so no orphan survives the restart.
+    """
+    if name not in RESTARTABLE:
+        raise ServiceError(f"cannot restart {name!r} alone (one of {', '.join(RESTARTABLE)})")
+    state = _read_record(home / "service.json")
+    if state is None:
+        raise ServiceError(f"no service in {home}")
+    stop_component(home, name, timeout=10)
+    af = str(VENV_BIN / "airflow")
+    argv = {
+        "api-server": [af, "api-server", "--host", "127.0.0.1", "--port", str(state["api_port"]), "--workers", "1"],
+        "dag-processor": [af, "dag-processor"],
+        "scheduler": [af, "scheduler", "--skip-serve-logs"],
+        "triggerer": [af, "triggerer", "--skip-serve-logs"],
+    }[name]
+    return _spawn(home, name, argv, service_env(home), state["api_port"] if name == "api-server" else None)
 
 
 def worker_hostname() -> str:

@@ -15,6 +15,11 @@ from rasad.settings import SMTP_CONN_ID, load_settings
 OWNER = "rasad"
 
 
+def safety_net_cron() -> str:
+    """How often the processing DAG runs without any feed event (picks up anything left)."""
+    return load_settings().safety_net_cron
+
+
 def failure_notifier() -> Any:
     """Airflow's SMTP notifier, mailing the operator when a task fails for good."""
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier  # noqa: PLC0415
@@ -30,15 +35,16 @@ def failure_notifier() -> Any:
     )
 
 
-def default_args(timeout_minutes: int = 30, retry_seconds: int = 20, max_retry_minutes: int = 5) -> dict[str, Any]:
+def default_args(timeout_minutes: int = 30) -> dict[str, Any]:
     """Owner, bounded retries with backoff, a timeout and the failure mail, for every task."""
+    s = load_settings()
     return {
         "owner": OWNER,
-        "retries": 3,
-        "retry_delay": timedelta(seconds=retry_seconds),
+        "retries": max(2, s.task_retries),
+        "retry_delay": timedelta(seconds=s.task_retry_delay),
         "retry_exponential_backoff": True,
         # Bounded: a growing wait after an outage would otherwise stall monitoring for hours.
-        "max_retry_delay": timedelta(minutes=max_retry_minutes),
+        "max_retry_delay": timedelta(seconds=s.task_max_retry_delay),
         "execution_timeout": timedelta(minutes=timeout_minutes),
         "on_failure_callback": failure_notifier(),
     }

@@ -250,7 +250,8 @@ def _load_signals(es: Any, s: Settings, article_ids: list[str]) -> list[dict]:
     return sorted(out, key=lambda d: (d.get("at") or "", d.get("id") or ""))
 
 
-def step_alert(settings: Settings | None = None, rules_file: str | None = None, now: datetime | None = None) -> dict:
+def step_alert(settings: Settings | None = None, rules_file: str | None = None, now: datetime | None = None,
+               release_run: str | None = None) -> dict:  # fmt: skip
     """Match every indexed, not yet alerted article (and its event signals) against the rules; mail what is due.
 
     Works from the queue's acknowledgements, not from this run's batches: articles whose
@@ -269,6 +270,7 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
         s = s.replace(rules_file=rules_file)
     es = make_client(s)
     q = WorkQueue(es, s)
+    released = q.release_run(f"{release_run}~", now) if release_run else 0
     pending = q.unalerted()
     ids = sorted({e.source["article_id"] for e in pending})
     articles = _load_articles(es, s, ids)
@@ -281,7 +283,7 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
         "alerts_folded": d.get("folded", 0), "alerts_snoozed": d.get("snoozed", 0),
         "alerts_waiting": d.get("waiting", 0), "alerts_sent": d.get("sent", 0),
         "alerts_retry_later": d.get("retry_later", 0), "alerts_failed": d.get("failed", 0),
-        "mails_by_recipient": d.get("mails_by_recipient", {}), "articles": len(articles),
+        "mails_by_recipient": d.get("mails_by_recipient", {}), "articles": len(articles), "released": released,
         "errors": list(d.get("errors", []))[:MAX_ERRORS],
     }  # fmt: skip
     log.info("alert: %d article(s), %d match(es), %d mail(s) sent", len(articles), out["alerts_matched"],

@@ -75,6 +75,10 @@ class Settings:
     queue_retention_days: int
     article_retention_months: int
     operator_email: str | None
+    safety_net_cron: str
+    task_retries: int
+    task_retry_delay: int
+    task_max_retry_delay: int
 
     def path(self, value: str) -> Path:
         """Resolve a configured path relative to the project root."""

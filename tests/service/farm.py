@@ -26,18 +26,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ITEM_RE = re.compile(r"/article/(\d+)/(\d+)\.html")
-PARAGRAPHS_AR = [
-    "قالت مصادر دبلوماسية إن موسكو تواصل اتصالاتها مع حركة طالبان في كابول بشأن التعاون الأمني والاقتصادي.",
-    "وأضافت المصادر أن الجانبين بحثا تهديد تنظيم داعش خراسان في المنطقة وسبل مواجهته.",
-    "ويأتي ذلك بعد أشهر من قرار روسيا رفع الحركة من قائمة المنظمات المحظورة لديها.",
-    "وأكد مسؤولون أن الاجتماعات ستتواصل خلال الأسابيع المقبلة لبحث ملفات الطاقة والنقل.",
-]
-PARAGRAPHS_EN = [
-    "Russian officials met Taliban representatives in Kabul to discuss security and trade, diplomats said.",
-    "The talks covered the threat posed by Islamic State Khorasan (ISIS-K) across the region.",
-    "Moscow removed the Taliban from its list of banned organisations earlier this year.",
-    "Officials said further meetings on energy and transport would follow in the coming weeks.",
-]
+DEMO_SITE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "site"
+
+
+def _sentence_pool(lang: str) -> list[str]:
+    """Sentences of the demo site's real-looking articles (so farm pages read like news and
+    are not near-duplicates of each other: each page takes its own sample)."""
+    out = []
+    for page in sorted((DEMO_SITE / lang / "news").rglob("*.html")):
+        text = page.read_bytes().decode("utf-8", errors="replace")
+        for para in re.findall(r"<p[^>]*>(.*?)</p>", text, flags=re.S):
+            plain = html.unescape(re.sub(r"<[^>]+>", "", para)).strip()
+            out += [x.strip() for x in re.split(r"(?<=[.!?؟])\s+", plain) if len(x.split()) >= 6]
+    return out
+
+
+POOL = {"ar": _sentence_pool("ar"), "en": _sentence_pool("en")}
 
 
 @dataclass
@@ -111,8 +115,12 @@ class FeedFarm:
                 f"{entries}</channel></rss>").encode()  # fmt: skip
 
     def page(self, item: FarmItem) -> bytes:
-        paras = PARAGRAPHS_AR if item.lang == "ar" else PARAGRAPHS_EN
-        body = "".join(f"<p>{p} ({item.key}-{k})</p>" for k, p in enumerate(paras * 2))
+        import random  # noqa: PLC0415
+
+        rnd = random.Random(item.key)
+        pool = POOL[item.lang]
+        sents = rnd.sample(pool, min(len(pool), 12))
+        body = "".join(f"<p>{' '.join(sents[k:k + 3])}</p>" for k in range(0, len(sents), 3))
         menu = "".join(f'<li><a href="/section/{k}">قسم {k}</a></li>' for k in range(40))
         related = "".join(f'<li><a href="/article/{item.feed}/{k}.html">خبر ذو صلة {k}</a></li>' for k in range(6))
         when = datetime.fromtimestamp(item.publish_at, timezone.utc).isoformat()
