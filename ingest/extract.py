@@ -18,9 +18,11 @@ The path, and why each step is there:
    trafilatura's fallback extractors (readability, jusText, run on the unpruned tree) fall
    from ~40 to ~11 pages/s here. Only navigation-like blocks whose text is ≥70% link text
    (≥85% for unlabelled lists of 40+ links), outside the article, are removed.
-5. **Extract** with trafilatura, comments excluded and precision favoured: token F1 0.954
+5. **Remove inline related links** («اقرأ أيضاً: <a>…</a>», "Read more: <a>…</a>") between
+   the article's paragraphs: trafilatura keeps them as body text (:mod:`ingest.related_links`).
+6. **Extract** with trafilatura, comments excluded and precision favoured: token F1 0.954
    against 0.945 for bare ``trafilatura.extract`` on 246 gold pages (baseline file).
-6. **Gate** the result: too little text or a paywall stub is not an article body. Then fall
+7. **Gate** the result: too little text or a paywall stub is not an article body. Then fall
    back to the feed's ``content:encoded``, then its summary, recording ``text_source``.
 """
 
@@ -39,6 +41,7 @@ from lxml.html import HtmlElement, HTMLParser, fromstring
 
 from ingest.dates import PageDate, find_published_date, reconcile_dates
 from ingest.language import detect_language
+from ingest.related_links import remove_related_links
 
 STATUS_OK = "ok"
 STATUS_NO_TEXT = "no_text"
@@ -666,6 +669,7 @@ def html_fragment_to_text(fragment: str) -> str:
             return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment)).strip()
         for bad in root.xpath(".//script | .//style | .//iframe | .//form"):
             bad.drop_tree()
+        remove_related_links(root)  # feeds' content:encoded carries the same «اقرأ أيضاً» lines
         for element in root.iter():
             if isinstance(element.tag, str) and element.tag in _BLOCK_TAGS:
                 element.tail = "\n" + (element.tail or "")
@@ -795,6 +799,7 @@ def _process_html(
     strip_inert_elements(tree)
     if _LINK_COUNT_XPATH(tree) > LINK_HEAVY_THRESHOLD:
         prune_link_farms(tree)
+    remove_related_links(tree)
     text = _drop_leading_title(_extract_page(tree, url), meta.get("title"))
     status, reason = _judge_page_text(text, body)
     return status, reason, text if status == STATUS_OK else "", meta, page_date, html_lang
