@@ -39,7 +39,7 @@ from html import unescape
 from lxml.etree import XPath
 from lxml.html import HtmlElement, HTMLParser, fromstring
 
-from ingest.dates import PageDate, find_published_date, reconcile_dates
+from ingest.dates import PageDate, find_published_date, resolve_published
 from ingest.language import detect_language
 from ingest.related_links import remove_related_links
 
@@ -72,6 +72,7 @@ class FeedHints:
     published: datetime | None = None
     author: str | None = None
     language_hint: str | None = None
+    timezone: str | None = None  # the feed's IANA zone: how naive page times are read
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Extracted:
     text_source: str | None  # page | feed_content | feed_summary
     status: str  # ok | no_text | not_html | paywall
     status_reason: str | None = None
+    published_source: str | None = None  # which date won and why (ingest.dates.resolve_published)
 
 
 # --- 1. what is not HTML -----------------------------------------------------------------------
@@ -764,18 +766,20 @@ def extract_article(
                 break
     if status != STATUS_OK:
         text, text_source = "", None
+    published = resolve_published(page_date, hints.published, hints.timezone)
 
     return Extracted(
         title=title or (html_fragment_to_text(hints.title) if hints.title else None),
         text=text,
         author=clean_byline(author) or clean_byline(hints.author),
-        published=reconcile_dates(page_date, hints.published),
+        published=published.value,
         sitename=sitename,
         image=image,
         language=detect_language(text or (title or ""), lang_hint) if (text or title) else None,
         text_source=text_source,
         status=status,
         status_reason=reason,
+        published_source=published.source,
     )
 
 

@@ -23,12 +23,13 @@ from urllib.parse import urljoin
 import feedparser
 import yaml
 
+from ingest.dates import load_timezone
 from rasad.yamllines import item_key_lines
 
 FEED_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-KNOWN_FIELDS = {"id", "url", "name", "language", "country", "poll_interval", "enabled", "tags"}
+KNOWN_FIELDS = {"id", "url", "name", "language", "country", "poll_interval", "enabled", "tags", "timezone"}
 KNOWN_TOP_LEVEL = {"version", "feeds"}
 # Entity declarations are how XML bombs (billion laughs, quadratic blow-up) and external
 # entity (XXE) attacks are built. News feeds need none beyond a few plain abbreviations,
@@ -64,6 +65,9 @@ class FeedSpec:
     poll_interval: int = 900  # seconds
     enabled: bool = True
     tags: tuple[str, ...] = ()
+    # IANA zone of the site (Asia/Riyadh): page times written without an offset are read in
+    # it. Without one such times are never taken as UTC (see ingest.dates.resolve_published).
+    timezone: str | None = None
 
 
 @dataclass
@@ -194,9 +198,16 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             problems.append(f"{where('tags')}: tags must be a list of strings")
             bad = True
+        zone = entry.get("timezone")
+        if zone is not None:
+            try:
+                load_timezone(zone)
+            except ValueError as e:
+                problems.append(f"{where('timezone')}: {e}")
+                bad = True
         if not bad:
             specs.append(
-                FeedSpec(fid, url, fname, lang, country, interval, enabled, tuple(tags))  # type: ignore[arg-type]
+                FeedSpec(fid, url, fname, lang, country, interval, enabled, tuple(tags), zone)  # type: ignore[arg-type]
             )
     return specs, problems
 

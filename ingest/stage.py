@@ -151,10 +151,10 @@ def save_retry_queue(store: IngestStore, items: list[FeedItem], retry: list[Feed
             store.save_state(st)
 
 
-def _hints(item: FeedItem) -> FeedHints:
+def _hints(item: FeedItem, spec: FeedSpec | None = None) -> FeedHints:
     return FeedHints(
         title=item.title, summary=item.summary, content=item.content, published=item.published,
-        author=item.author, language_hint=item.language_hint,
+        author=item.author, language_hint=item.language_hint, timezone=spec.timezone if spec else None,
     )  # fmt: skip
 
 
@@ -250,7 +250,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
                         retry.append(item)  # tried again at the feed's next poll
                     return art
         try:
-            ex = extract_article(body, final_url, ctype, _hints(item))
+            ex = extract_article(body, final_url, ctype, _hints(item, spec))
         except Exception as e:  # extraction must never take the batch down
             log.exception("extraction crashed for %s", item.link)
             art.status, art.status_reason = records.STATUS_FETCH_ERROR, f"extract: {type(e).__name__}: {e}"
@@ -259,6 +259,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         art.text = ex.text or ""
         art.author = ex.author
         art.published = utc_iso(ex.published) if ex.published else utc_iso(item.published)
+        art.published_source = ex.published_source
         art.language = ex.language
         art.sitename = ex.sitename
         art.image = ex.image
