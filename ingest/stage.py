@@ -152,8 +152,11 @@ def save_retry_queue(store: IngestStore, items: list[FeedItem], retry: list[Feed
 
 
 def _hints(item: FeedItem, spec: FeedSpec | None = None) -> FeedHints:
+    published = item.published
+    if published is not None and not item.published_has_offset:
+        published = published.replace(tzinfo=None)  # the site's wall clock: read in spec.timezone
     return FeedHints(
-        title=item.title, summary=item.summary, content=item.content, published=item.published,
+        title=item.title, summary=item.summary, content=item.content, published=published,
         author=item.author, language_hint=item.language_hint, timezone=spec.timezone if spec else None,
     )  # fmt: skip
 

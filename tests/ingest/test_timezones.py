@@ -14,7 +14,7 @@ from lxml import html
 
 from ingest.dates import PageDate, find_published_date, load_timezone, resolve_published
 from ingest.extract import FeedHints, extract_article
-from ingest.feeds import FeedItem, FeedSpec, validate_registry
+from ingest.feeds import FeedItem, FeedSpec, parse_feed, validate_registry
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "ingest"
 RELATED = RESOURCES / "related_links"
@@ -261,14 +261,23 @@ def test_stage_reads_page_times_in_the_feeds_zone_and_records_the_choice(setting
     with LoopbackServer() as site:
         site.add("/riyadh/1", RIYADH_PAGE)
         site.add("/cairo/1", CAIRO_PAGE)
+        site.add("/beirut/1", page_with_byline_date(""))  # no date on the page at all
         b = site.base_url
         specs = {
             "riyadh": FeedSpec("riyadh", f"{b}/riyadh.xml", "Najd Today", "ar", "SA", 600, timezone="Asia/Riyadh"),
             "cairo": FeedSpec("cairo", f"{b}/cairo.xml", "Alwadi", "ar", "EG", 600),  # no zone configured
+            "beirut": FeedSpec("beirut", f"{b}/beirut.xml", "Sharq", "ar", "LB", 600, timezone="Asia/Beirut"),
         }
+        # The Beirut feed wrote «2025-11-21 18:15:00» without a zone (parse_feed flags it).
+        beirut_feed = parse_feed(
+            b'<rss version="2.0"><channel><item><title>t</title><link>' + f"{b}/beirut/1".encode()
+            + b"</link><pubDate>2025-11-21 18:15:00</pubDate></item></channel></rss>", "beirut"
+        ).items[0]  # fmt: skip
+        assert beirut_feed.published_has_offset is False
         items = [
             FeedItem("riyadh", f"{b}/riyadh/1", "r1", "خبر", published=utc(2025, 11, 21, 7, 30)),
             FeedItem("cairo", f"{b}/cairo/1", "c1", "خبر", published=None),
+            beirut_feed,
         ]
         rep = fetch_articles(items, specs, HttpClient(s), IngestStore(es, s), now=utc(2025, 11, 22))
     by_feed = {a.feed_id: a for a in rep.articles}
@@ -280,3 +289,24 @@ def test_stage_reads_page_times_in_the_feeds_zone_and_records_the_choice(setting
         "page_day: text time has no offset and no timezone is configured; time unknown"
     )
     assert by_feed["cairo"].to_doc()["published_source"].endswith("time unknown")
+    # The Beirut feed's zone-less time is read in Asia/Beirut (UTC+2 in November), not as UTC.
+    assert by_feed["beirut"].published == "2025-11-21T16:15:00Z"
+    assert by_feed["beirut"].published_source == "feed: no date on the page; feed time read in Asia/Beirut"
+
+
+@pytest.mark.parametrize(
+    ("pub_date", "has_offset", "value"),
+    [
+        ("Fri, 21 Nov 2025 10:30:00 +0300", True, utc(2025, 11, 21, 7, 30)),
+        ("Fri, 21 Nov 2025 10:30:00 GMT", True, utc(2025, 11, 21, 10, 30)),
+        ("2025-11-21T10:30:00+04:30", True, utc(2025, 11, 21, 6, 0)),
+        # no zone: feedparser would say UTC (ISO) or drop it (RFC 822); both are flagged
+        ("2025-11-21 10:30:00", False, utc(2025, 11, 21, 10, 30)),
+        ("Fri, 21 Nov 2025 10:30:00", False, utc(2025, 11, 21, 10, 30)),
+    ],
+)
+def test_feed_dates_without_a_zone_are_flagged(pub_date: str, has_offset: bool, value: datetime) -> None:
+    body = (f'<rss version="2.0"><channel><item><title>t</title><link>https://a.example/1</link>'
+            f"<pubDate>{pub_date}</pubDate></item></channel></rss>").encode()  # fmt: skip
+    item = parse_feed(body, "f").items[0]
+    assert (item.published, item.published_has_offset) == (value, has_offset)
