@@ -50,7 +50,7 @@ _STRIP_RE = re.compile("[\u064b-\u065f\u0670\u0640\u200b-\u200f\u061c\u00ad]")  
 _ALSO = r"(?:ايضا|كذلك)"
 _AR_LABELS = (
     rf"و?اقرا\s+(?:{_ALSO}|المزيد|اكثر)(?:\s+(?:عن|في|حول)\s+هذا(?:\s+الموضوع)?)?",
-    rf"و?(?:شاهد|طالع|تابع|اقرئي)\s+{_ALSO}",
+    rf"و?(?:شاهد|طالع|تابع)\s+{_ALSO}",
     r"(?:مواضيع|اخبار|مقالات|روابط|قصص|موضوعات|تقارير)?\s*(?:ذات|ذو)\s+صله",
     rf"(?:قد\s+)?(?:يهمك|يعجبك|يهمكم)\s*{_ALSO}?",
     r"اخترنا\s+لك",
@@ -66,7 +66,7 @@ _AR_COLON_LABELS = (
 _EN_LABELS = (
     r"read\s+(?:more|also|next)",
     r"also\s+read",
-    r"(?:see|also\s+see)\s+also",
+    r"see\s+also",
     r"also\s+see",
     r"related\s+(?:stories|story|articles?|coverage|content|news|reading|links?|posts?|topics?)",
     r"recommended\s+(?:reading|stories|for\s+you)",
