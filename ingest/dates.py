@@ -12,14 +12,35 @@ than none, so this module:
   metadata (meta tags, JSON-LD, ``<time datetime>``), a visible date next to the
   headline, the URL path, and only then htmldate, whose 1 January answers are dropped
   because they are its fallback when it found a year and nothing else;
-- reconciles the page date with the feed's date.
+- keeps a time without a stated offset *naive* (a wall-clock reading of the site's own
+  zone, which the page does not name): it is turned into UTC only with the feed's
+  configured ``timezone`` (IANA name in the registry), never by assuming UTC;
+- reconciles the page date with the feed's date and says which won and why
+  (:func:`resolve_published`, recorded as the article's ``published_source``).
+
+The rules, in order (:func:`resolve_published`):
+
+1. A naive page (or feed) time is read in the feed's ``timezone`` when one is configured.
+2. A page time with an offset (stated, or from the configured zone) wins: it is the
+   publisher's own record. Exception: when it came from the configured zone and differs
+   from the feed's offset-bearing time by a whole number of half hours (the same
+   minute read in another zone), the zone is doubtful and the feed's time is kept.
+3. A tz-aware date always beats a naive one: without a configured zone, a naive page
+   time loses to the feed's time (if that is within a day of the page's date).
+4. A day-only page date takes the feed's time when they agree within a day; otherwise
+   the page's day is kept.
+5. When no time with an offset exists at all, only the day is stored (at 00:00 UTC of
+   the local day) and ``published_source`` says the time is unknown: a naive local time
+   is never stored as if it were UTC.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lxml.etree import XPath
 from lxml.html import HtmlElement
@@ -173,11 +194,20 @@ _NOON = {"ظهرا"}
 
 @dataclass(frozen=True)
 class PageDate:
-    """A date found on a page: the UTC value, whether a time of day was stated, and where."""
+    """A date found on a page: its value, whether a time of day was stated, and where.
+
+    ``value`` is tz-aware (UTC) when the page stated an offset, and *naive* (the site's
+    wall-clock reading, zone unknown) when it did not; day-only dates are naive midnight.
+    """
 
     value: datetime
     precise: bool
     source: str  # meta | jsonld | time | text | url | htmldate
+
+    @property
+    def aware(self) -> bool:
+        """Whether the page stated the offset (the value is a true instant)."""
+        return self.value.tzinfo is not None
 
 
 def _build_datetime(match: re.Match[str], month: int) -> tuple[datetime, bool] | None:
@@ -194,7 +224,7 @@ def _build_datetime(match: re.Match[str], month: int) -> tuple[datetime, bool] |
             hour += 12
         elif ampm in {"ص", "صباحا", "am", "a.m."} and hour == 12:
             hour = 0
-        value = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        value = datetime(year, month, day, hour, minute, second)  # naive: the text names no zone
     except (TypeError, ValueError):
         return None
     return value, bool(groups.get("hour"))
@@ -210,7 +240,7 @@ def _month_of(match: re.Match[str]) -> int | None:
 
 
 def parse_arabic_date_precise(text: str) -> tuple[datetime, bool] | None:
-    """First full date (day, month, year) in ``text`` as (UTC datetime, time-of-day stated)."""
+    """First full date (day, month, year) in ``text`` as (naive local datetime, time-of-day stated)."""
     norm = normalize_date_text(text)
     candidates: list[tuple[int, datetime, bool]] = []
     for pattern in (_DAY_MONTH_YEAR, _MONTH_DAY_YEAR):
@@ -233,7 +263,7 @@ def parse_arabic_date_precise(text: str) -> tuple[datetime, bool] | None:
 
 
 def parse_arabic_date(text: str) -> datetime | None:
-    """Parse the first full Arabic/English/French date in ``text`` (UTC), or None if incomplete."""
+    """Parse the first full Arabic/English/French date in ``text`` (naive, local), or None if incomplete."""
     found = parse_arabic_date_precise(text)
     return found[0] if found else None
 
@@ -248,7 +278,10 @@ _ISO_RE = re.compile(
 
 
 def parse_iso_datetime(value: str) -> tuple[datetime, bool] | None:
-    """An ISO 8601 date or datetime from metadata as (UTC datetime, time-of-day stated)."""
+    """An ISO 8601 date or datetime from metadata as (datetime, time-of-day stated).
+
+    With an offset (or Z/UTC/GMT) the value is tz-aware UTC; without one it stays naive.
+    """
     match = _ISO_RE.search(value.strip())
     if not match:
         return None
@@ -259,14 +292,16 @@ def parse_iso_datetime(value: str) -> tuple[datetime, bool] | None:
         )
     except ValueError:
         return None
-    offset = timedelta(0)
     tz = g["tz"]
-    if tz and tz not in {"Z", "UTC", "GMT"}:
+    if not tz or g["H"] is None:
+        # No offset: the site's wall clock, zone unknown. Kept naive for resolve_published.
+        return naive, g["H"] is not None
+    offset = timedelta(0)
+    if tz not in {"Z", "UTC", "GMT"}:
         sign = -1 if tz[0] == "-" else 1
         digits = tz[1:].replace(":", "")
         offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-    # A stated offset is applied; a naive time is taken as UTC (we cannot know the site's zone).
-    return (naive - offset).replace(tzinfo=UTC), g["H"] is not None
+    return (naive - offset).replace(tzinfo=UTC), True
 
 
 # --- finding the date in a page ---------------------------------------------------------------
@@ -353,8 +388,13 @@ def _structured_dates(tree: HtmlElement) -> PageDate | None:
     if not candidates:
         return None
     first = candidates[0]
-    for candidate in candidates:
-        if candidate.precise and abs((candidate.value.date() - first.value.date()).days) <= 1:
+    # A time with an offset beats a naive time, which beats a bare day (same day ± 1 as the first).
+    near = [c for c in candidates if abs((c.value.date() - first.value.date()).days) <= 1]
+    for candidate in near:
+        if candidate.precise and candidate.aware:
+            return candidate
+    for candidate in near:
+        if candidate.precise:
             return candidate
     return first
 
@@ -400,7 +440,7 @@ def date_from_url(url: str | None) -> PageDate | None:
     if not match:
         return None
     try:
-        value = datetime(int(match[1]), int(match[2]), int(match[3]), tzinfo=UTC)
+        value = datetime(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         return None
     return PageDate(value, False, "url")
@@ -415,7 +455,7 @@ def _htmldate_fallback(tree: HtmlElement, url: str | None) -> PageDate | None:
         return None
     if not found:
         return None
-    value = datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC)
+    value = datetime.strptime(found, "%Y-%m-%d")
     # 1 January is htmldate's filler when it found only a year: not a proven date.
     if value.month == 1 and value.day == 1:
         return None
@@ -439,18 +479,127 @@ def find_published_date(tree: HtmlElement, url: str | None = None) -> PageDate |
     return _htmldate_fallback(tree, url)
 
 
-def reconcile_dates(page: PageDate | None, feed: datetime | None) -> datetime | None:
-    """One UTC publication time from the page's date and the feed's.
+@lru_cache(maxsize=256)
+def load_timezone(name: str) -> tzinfo:
+    """The IANA zone ``name`` (``Asia/Riyadh``); ValueError saying why if there is no such zone."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"must be an IANA time zone name like Asia/Riyadh, got {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    from zoneinfo import available_timezones
 
-    A page date with a time of day wins (it is the publisher's own record). A day-only page
-    date is refined by the feed's time when they agree within a day; when they disagree the
-    page's day is kept, because it was read off the article itself.
+    lowered = {z.lower(): z for z in available_timezones()}
+    hint = lowered.get(name.strip().lower())
+    if hint:
+        raise ValueError(f"{name!r} is not an IANA time zone name (did you mean {hint!r}?)")
+    if re.match(r"^(?:UTC|GMT)?\s*[+-]\d", name.strip(), re.IGNORECASE):
+        raise ValueError(
+            f"{name!r} is an offset, not a zone: offsets change with daylight saving time; "
+            "use the IANA name of the site's city (Asia/Riyadh, Africa/Cairo, Asia/Beirut, Asia/Kabul)"
+        )
+    raise ValueError(f"{name!r} is not an IANA time zone name (like Asia/Riyadh or Africa/Cairo)")
+
+
+def localize(value: datetime, zone: tzinfo) -> datetime:
+    """A naive wall-clock time read in ``zone``, as UTC.
+
+    In the hour that repeats when daylight saving ends the earlier reading is taken
+    (fold=0); a time in the hour that is skipped when it starts keeps the offset in force
+    before the change. Both are what zoneinfo does, and both are within an hour.
     """
-    feed_utc = feed.astimezone(UTC) if feed and feed.tzinfo else (feed.replace(tzinfo=UTC) if feed else None)
+    return value.replace(tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Published:
+    """The publication time chosen for an article, and which evidence won and why."""
+
+    value: datetime | None  # UTC; with time_known False only its day means something
+    time_known: bool
+    source: str | None  # e.g. "page: jsonld time with offset", "feed: page time has no offset …"
+
+
+# Two readings of one timestamp in different zones differ by whole half hours (Kabul is +4:30),
+# up to 14 h; two independent times rarely do to the second.
+_ZONE_SLIP = timedelta(minutes=30)
+_MAX_ZONE_GAP = timedelta(hours=14)
+
+
+def _zone_slip(a: datetime, b: datetime) -> bool:
+    gap = abs(a - b)
+    return _ZONE_SLIP <= gap <= _MAX_ZONE_GAP and gap % _ZONE_SLIP == timedelta(0)
+
+
+def _day_only(day: datetime, why: str, winner: str = "page_day") -> Published:
+    return Published(
+        datetime(day.year, day.month, day.day, tzinfo=UTC), False, f"{winner}: {why}; time unknown"
+    )
+
+
+def resolve_published(
+    page: PageDate | None, feed: datetime | None, timezone: str | tzinfo | None = None
+) -> Published:
+    """One UTC publication time from the page's date and the feed's, with the reason (rules above)."""
+    zone = load_timezone(timezone) if isinstance(timezone, str) else timezone
+    zone_name = getattr(zone, "key", None) or str(zone) if zone else None
+    feed_utc: datetime | None = None
+    feed_naive: datetime | None = None
+    feed_via_zone = False
+    if feed is not None:
+        if feed.tzinfo is not None:
+            feed_utc = feed.astimezone(UTC)
+        elif zone is not None:
+            feed_utc, feed_via_zone = localize(feed, zone), True
+        else:
+            feed_naive = feed
+    feed_how = f"feed time read in {zone_name}" if feed_via_zone else "feed time with offset"
+
     if page is None:
-        return feed_utc
-    if page.precise or feed_utc is None:
-        return page.value
-    if abs((feed_utc.date() - page.value.date()).days) <= 1:
-        return feed_utc
-    return page.value
+        if feed_utc is not None:
+            return Published(feed_utc, True, f"feed: no date on the page; {feed_how}")
+        if feed_naive is not None:
+            return _day_only(feed_naive, "feed time has no offset and no timezone is configured", "feed_day")
+        return Published(None, False, None)
+
+    page_utc: datetime | None = None
+    page_how = ""
+    if page.precise and page.aware:
+        page_utc, page_how = page.value.astimezone(UTC), f"{page.source} time with offset"
+    elif page.precise and zone is not None:
+        page_utc, page_how = localize(page.value, zone), f"{page.source} time read in {zone_name}"
+
+    if page_utc is not None:
+        if not page.aware and feed_utc is not None and not feed_via_zone and _zone_slip(page_utc, feed_utc):
+            hours = (page_utc - feed_utc).total_seconds() / 3600
+            return Published(
+                feed_utc,
+                True,
+                f"feed: page time read in {zone_name} is {hours:+g} h off the feed's; zone doubtful",
+            )
+        return Published(page_utc, True, f"page: {page_how}")
+    if page.precise:
+        # A naive page time and no zone to read it in: the offset-bearing feed time wins.
+        why = f"{page.source} time has no offset and no timezone is configured"
+        if feed_utc is not None and abs((feed_utc.date() - page.value.date()).days) <= 1:
+            return Published(feed_utc, True, f"feed: page {why}")
+        if feed_utc is not None:
+            return _day_only(page.value, f"{why}, the feed's date is days away")
+        return _day_only(page.value, why)
+    # A day-only page date: the feed's time refines it when they agree within a day.
+    if feed_utc is not None:
+        feed_day = (feed_utc.astimezone(zone) if zone is not None else feed_utc).date()
+        if abs((feed_day - page.value.date()).days) <= 1:
+            return Published(
+                feed_utc, True, f"feed: page {page.source} gives the day only, the feed's time agrees"
+            )
+        return _day_only(page.value, f"{page.source} day, the feed's date is days away")
+    return _day_only(page.value, f"{page.source} gives the day only")
+
+
+def reconcile_dates(
+    page: PageDate | None, feed: datetime | None, timezone: str | tzinfo | None = None
+) -> datetime | None:
+    """One UTC publication time from the page's date and the feed's (see :func:`resolve_published`)."""
+    return resolve_published(page, feed, timezone).value

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import email.utils
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,12 +24,13 @@ from urllib.parse import urljoin
 import feedparser
 import yaml
 
+from ingest.dates import load_timezone
 from rasad.yamllines import item_key_lines
 
 FEED_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-KNOWN_FIELDS = {"id", "url", "name", "language", "country", "poll_interval", "enabled", "tags"}
+KNOWN_FIELDS = {"id", "url", "name", "language", "country", "poll_interval", "enabled", "tags", "timezone"}
 KNOWN_TOP_LEVEL = {"version", "feeds"}
 # Entity declarations are how XML bombs (billion laughs, quadratic blow-up) and external
 # entity (XXE) attacks are built. News feeds need none beyond a few plain abbreviations,
@@ -64,6 +66,9 @@ class FeedSpec:
     poll_interval: int = 900  # seconds
     enabled: bool = True
     tags: tuple[str, ...] = ()
+    # IANA zone of the site (Asia/Riyadh): page times written without an offset are read in
+    # it. Without one such times are never taken as UTC (see ingest.dates.resolve_published).
+    timezone: str | None = None
 
 
 @dataclass
@@ -80,6 +85,9 @@ class FeedItem:
     author: str | None = None
     language_hint: str | None = None
     attempts: int = 0  # page downloads already tried and failed transiently (retry queue)
+    # False when the feed wrote the time without a zone ("2025-11-21 10:30:00"): feedparser
+    # labels such a time UTC; it is the site's wall clock, read in the feed's timezone later.
+    published_has_offset: bool = True
 
 
 @dataclass
@@ -194,9 +202,16 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             problems.append(f"{where('tags')}: tags must be a list of strings")
             bad = True
+        zone = entry.get("timezone")
+        if zone is not None:
+            try:
+                load_timezone(zone)
+            except ValueError as e:
+                problems.append(f"{where('timezone')}: {e}")
+                bad = True
         if not bad:
             specs.append(
-                FeedSpec(fid, url, fname, lang, country, interval, enabled, tuple(tags))  # type: ignore[arg-type]
+                FeedSpec(fid, url, fname, lang, country, interval, enabled, tuple(tags), zone)  # type: ignore[arg-type]
             )
     return specs, problems
 
@@ -248,14 +263,15 @@ def check_entities(body: bytes) -> str | None:
     return None
 
 
-def _json_time(value: Any) -> datetime | None:
+def _json_time(value: Any) -> tuple[datetime | None, bool]:
+    """(UTC time, whether the value stated its offset) of a JSON Feed date."""
     if not isinstance(value, str) or not value.strip():
-        return None
+        return None, True
     try:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return None, True
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc), dt.tzinfo is not None
 
 
 def _json_author(obj: dict[str, Any]) -> str | None:
@@ -300,10 +316,13 @@ def parse_json_feed(body: bytes, feed_id: str, url: str = "", language_hint: str
             continue
         text = lambda key: it.get(key) if isinstance(it.get(key), str) else ""  # noqa: E731
         content = text("content_html") or text("content_text")
+        published, has_offset = _json_time(it.get("date_published"))
+        if published is None:
+            published, has_offset = _json_time(it.get("date_modified"))
         result.items.append(FeedItem(
             feed_id=feed_id, link=urljoin(base or "", link.strip()), guid=guid, title=text("title").strip(),
             summary=text("summary"), content=content,
-            published=_json_time(it.get("date_published")) or _json_time(it.get("date_modified")),
+            published=published, published_has_offset=has_offset,
             author=_json_author(it) or _json_author(data),
             language_hint=(it.get("language") if isinstance(it.get("language"), str) else None) or feed_lang,
         ))  # fmt: skip
@@ -312,15 +331,33 @@ def parse_json_feed(body: bytes, feed_id: str, url: str = "", language_hint: str
     return result
 
 
-def _entry_time(entry: Any) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        t = dict.get(entry, key)  # plain dict look-up: FeedParserDict's fallback mapping warns
+# A zone at the end of a feed date: RFC 822 names and offsets, or ISO 8601 Z/±hh:mm.
+_ZONE_AT_END = re.compile(r"(?:Z|[+-]\d\d(?::?\d\d)?|\b(?:GMT|UTC|UT|[ECMP][SD]T|[A-IK-Z]))\s*$", re.IGNORECASE)
+
+
+def _entry_time(entry: Any) -> tuple[datetime | None, bool]:
+    """(UTC time, whether the feed stated the zone) of an entry's date.
+
+    feedparser reads a zone-less ISO date as UTC and drops a zone-less RFC 822 one; both
+    are the site's wall clock, so they come back with ``False`` (see FeedItem).
+    """
+    for key in ("published", "updated", "created"):
+        raw = dict.get(entry, key)  # plain dict look-up: FeedParserDict's fallback mapping warns
+        t = dict.get(entry, f"{key}_parsed")
+        has_offset = not isinstance(raw, str) or bool(_ZONE_AT_END.search(raw.strip()))
         if t:
             try:
-                return datetime.fromtimestamp(calendar.timegm(t), tz=timezone.utc)
+                return datetime.fromtimestamp(calendar.timegm(t), tz=timezone.utc), has_offset
             except (OverflowError, ValueError, TypeError):
                 continue
-    return None
+        if isinstance(raw, str) and raw.strip() and not has_offset:
+            try:
+                naive = email.utils.parsedate_to_datetime(raw)
+            except (TypeError, ValueError, IndexError):
+                continue
+            if naive.tzinfo is None:
+                return naive.replace(tzinfo=timezone.utc), False
+    return None, True
 
 
 def parse_feed(body: bytes, feed_id: str, url: str = "", language_hint: str | None = None,
@@ -371,6 +408,7 @@ def _parse_feed(body: bytes, feed_id: str, url: str, language_hint: str | None,
         if not isinstance(link, str):
             result.entries_without_link += 1
             continue
+        published, has_offset = _entry_time(entry)
         result.items.append(
             FeedItem(
                 feed_id=feed_id,
@@ -379,7 +417,8 @@ def _parse_feed(body: bytes, feed_id: str, url: str, language_hint: str | None,
                 title=(entry.get("title") or "").strip(),
                 summary=entry.get("summary") or "",
                 content=content,
-                published=_entry_time(entry),
+                published=published,
+                published_has_offset=has_offset,
                 author=entry.get("author"),
                 language_hint=(entry.get("language") or feed_lang or None),
             )

@@ -171,10 +171,13 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, qu
     return report
 
 
-def _hints(item: FeedItem) -> FeedHints:
+def _hints(item: FeedItem, spec: FeedSpec | None = None) -> FeedHints:
+    published = item.published
+    if published is not None and not item.published_has_offset:
+        published = published.replace(tzinfo=None)  # the site's wall clock: read in spec.timezone
     return FeedHints(
-        title=item.title, summary=item.summary, content=item.content, published=item.published,
-        author=item.author, language_hint=item.language_hint,
+        title=item.title, summary=item.summary, content=item.content, published=published,
+        author=item.author, language_hint=item.language_hint, timezone=spec.timezone if spec else None,
     )  # fmt: skip
 
 
@@ -273,7 +276,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
                         retry.append(item)  # tried again at the feed's next poll
                     return art
         try:
-            ex = extract_article(body, final_url, ctype, _hints(item))
+            ex = extract_article(body, final_url, ctype, _hints(item, spec))
         except Exception as e:  # extraction must never take the batch down
             log.exception("extraction crashed for %s", item.link)
             art.status, art.status_reason = records.STATUS_FETCH_ERROR, f"extract: {type(e).__name__}: {e}"
@@ -282,6 +285,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         art.text = ex.text or ""
         art.author = ex.author
         art.published = utc_iso(ex.published) if ex.published else utc_iso(item.published)
+        art.published_source = ex.published_source
         art.language = ex.language
         art.sitename = ex.sitename
         art.image = ex.image

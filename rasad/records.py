@@ -95,6 +95,7 @@ class Article:
     summary: str = ""
     author: str | None = None
     published: str | None = None  # ISO 8601 UTC
+    published_source: str | None = None  # which date won and why; "…; time unknown": only the day is known
     fetched_at: str | None = None  # ISO 8601 UTC
     language: str | None = None
     language_hint: str | None = None

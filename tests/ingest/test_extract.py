@@ -58,16 +58,18 @@ LEVANT = {
     "first": "استقبلت العاصمة الروسية موسكو يوم الخميس وفداً رفيع المستوى",
     "last": "تجفيف مصادر تمويل الجماعات المسلحة",
     "author": "أحمد الخطيب",
-    "published": datetime(2025, 11, 21, tzinfo=UTC),
+    "published": datetime(2025, 11, 21, tzinfo=UTC),  # the byline gives the day only
     "sitename": "صحيفة الرصد العربي",
+    "timezone": "Asia/Beirut",
 }
 EGYPT = {
     "title": "الخارجية الروسية: التعاون مع كابول ضرورة لمواجهة الإرهاب",
     "first": "أكدت وزارة الخارجية الروسية، اليوم الجمعة",
     "last": "المؤسسات الحكومية والمنظمات الدولية",
     "author": "محمد عبد الله",
-    "published": datetime(2025, 11, 21, 15, 45, tzinfo=UTC),
+    "published": datetime(2025, 11, 21, 13, 45, tzinfo=UTC),  # «٠٣:٤٥ م» in Cairo (UTC+2 in November)
     "sitename": "بوابة النيل الإخبارية",
+    "timezone": "Africa/Cairo",
 }
 WP_PAGES = {
     "wp_levant_utf8.html": LEVANT,
@@ -82,7 +84,9 @@ WP_PAGES = {
 @pytest.mark.parametrize("name", sorted(WP_PAGES))
 def test_arabic_wordpress_pages_clean_in_every_encoding(name: str) -> None:
     expected = WP_PAGES[name]
-    result = extract_article((PAGES / name).read_bytes(), "https://news.example/?p=1")
+    result = extract_article(
+        (PAGES / name).read_bytes(), "https://news.example/?p=1", None, FeedHints(timezone=expected["timezone"])
+    )
     assert result.status == "ok", result.status_reason
     assert result.text_source == "page"
     assert result.text.startswith(expected["first"])
@@ -271,12 +275,18 @@ def test_html_fragment_to_text_keeps_paragraphs_and_drops_feed_trailers() -> Non
 def test_cli_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     from rasad.cli import main
 
-    code = main(["extract", str(PAGES / "wp_egypt_cp1256.html"), "--url", "https://nile.example/world/1202/"])
+    page = str(PAGES / "wp_egypt_cp1256.html")
+    code = main(["extract", page, "--url", "https://nile.example/world/1202/", "--timezone", "Africa/Cairo"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert set(out) >= {"url", "title", "text", "author", "published", "language", "sitename", "text_source"}
     assert out["url"] == "https://nile.example/world/1202/"
-    assert out["published"] == "2025-11-21T15:45:00Z"
+    assert out["published"] == "2025-11-21T13:45:00Z"
+    assert out["published_source"] == "page: text time read in Africa/Cairo"
+    # Without a zone the naive «٠٣:٤٥ م» is not passed off as 15:45 UTC: only the day is given.
+    assert main(["extract", page]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["published"] == "2025-11-21T00:00:00Z" and out["published_source"].endswith("time unknown")
     assert out["language"] == "ar" and out["text_source"] == "page" and out["author"] == "محمد عبد الله"
 
 
