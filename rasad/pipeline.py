@@ -143,6 +143,9 @@ def step_claim(run_key: str, settings: Settings | None = None, now: datetime | N
     from rasad.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
+    # The first task of every run: templates and indices exist before anything writes
+    # (idempotent; a fresh cluster or a new index prefix needs nothing else).
+    step_setup(s)
     q = WorkQueue(make_client(s), s)
     batches = q.claim(run_key, _now(now), max_items=s.batch_size * s.max_batches, batch_size=s.batch_size,
                       lease_seconds=s.claim_lease)  # fmt: skip
@@ -299,6 +302,7 @@ def step_digest(settings: Settings | None = None, rules_file: str | None = None,
 
     s = _settings(settings)
     rules = load_rules(s.path(rules_file or s.rules_file))
+    step_setup(s)
     rep = send_alerts(make_client(s), s, rules, [], now=_now(now), signals=[])
     d = dataclasses.asdict(rep)
     log.info("digest: %d mail(s) sent, %d waiting", d.get("sent", 0), d.get("waiting", 0))
@@ -360,6 +364,7 @@ def maintenance_report(settings: Settings | None = None, now: datetime | None = 
 
     s = _settings(settings)
     now = _now(now)
+    step_setup(s)
     es = make_client(s)
     health = summarize_health(es, s, now)
     health["retention"] = run_retention(es, s, now)
