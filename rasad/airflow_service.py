@@ -389,6 +389,11 @@ def _write_airflow_cfg(cfg: ServiceConfig, sec: dict[str, str]) -> Path:
         text += f"\n[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in opts.items())
     path = cfg.home / "airflow.cfg"
     _write_private(path, text)
+    # Airflow imports airflow_local_settings from AIRFLOW_HOME/config in every process;
+    # ours preloads the pipeline in the processes that fork tasks (rasad/warm.py).
+    local = cfg.home / "config" / "airflow_local_settings.py"
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text('"""Written by rasad airflow start."""\nfrom rasad.warm import maybe_preload\n\nmaybe_preload()\n')
     return path
 
 
