@@ -27,3 +27,7 @@ apt_install docker-compose
 if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium fonts-dejavu-core
 fi
+
+# notmuch (Debian's): tests/alerts/test_threads.py indexes a maildir of alert mails with the real
+# mail indexer and checks that each event's mails form one thread (Message-ID/In-Reply-To/References).
+apt_install notmuch
