@@ -54,6 +54,7 @@ def print_summary(d: dict) -> None:
         ("  to retry (SMTP unavailable)", d["alerts_retry_later"]),
         ("  failed", d["alerts_failed"]),
     ]
+    rows += [(f"  to {r}", n) for r, n in sorted((d.get("alerts_mails_by_recipient") or {}).items())]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")

@@ -44,6 +44,7 @@ class CycleSummary:
     alerts_sent: int = 0
     alerts_retry_later: int = 0
     alerts_failed: int = 0
+    alerts_mails_by_recipient: dict[str, int] = field(default_factory=dict)  # alert mails sent, per recipient
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +206,7 @@ def summarize(polled: dict, fetched: dict, enriched: dict, indexed: dict, alerte
         alerts_sent=alerted.get("sent", 0),
         alerts_retry_later=alerted.get("retry_later", 0),
         alerts_failed=alerted.get("failed", 0),
+        alerts_mails_by_recipient=dict(alerted.get("mails_by_recipient") or {}),
         errors=errors[:50],
     )
 
