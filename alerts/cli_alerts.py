@@ -103,7 +103,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     else:
         for n, (plan, msg) in enumerate(pv.mails, 1):
             rules = ", ".join(r.name for r in plan.all_rules)
-            print(f"=== mail {n}/{len(pv.mails)} · to {plan.to} · rules {rules} · {plan.mode} · would be sent now")
+            print(
+                f"=== mail {n}/{len(pv.mails)} · to {plan.to} · rules {rules} · {plan.mode} · would be sent now"
+            )
             for h in ("From", "To", "Subject", "Message-ID", "In-Reply-To"):
                 if msg[h]:
                     print(f"{h}: {msg[h]}")

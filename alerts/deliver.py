@@ -4,10 +4,13 @@ Order of writes, and why nothing is lost or repeated:
 
 1. Each new match becomes an *item* created under its idempotency key (rule + article or
    rule + signal). A key that exists means "already alerted": skipped.
-2. Due items are scheduled into mails (alerts/plan.py). Each *mail* is rendered once and
-   stored, with its Message-ID, under a deterministic key, *before* its items are marked
-   ``mailed``. A crash in between leaves items queued whose ids are already in a stored
-   mail; the next run sees that and only marks them.
+2. Due items are planned into per-recipient mails (alerts/plan.py), leaving out what each
+   recipient already has. For each mail, its *deliveries* (recipient + article or signal)
+   are reserved first (``op_type=create``), then the mail is stored, rendered once, with its
+   Message-ID under a deterministic key, then items every recipient has are marked
+   ``mailed``. A delivery another mail holds means another run carries that article: this
+   mail is dropped for now and its items wait. A crash after reserving leaves reservations
+   that hold the articles back for RESERVATION_STALE, then are taken over.
 3. Delivery claims a mail (pending -> sending, with optimistic concurrency), hands it to
    SMTP, then records ``sent``. 4xx replies and unreachable servers: back to pending with
    exponential backoff. 5xx: ``failed`` with the server's reply.

@@ -56,7 +56,9 @@ def mail_doc(
     plan: MailPlan, subject: str, message_id: str, raw: str, mail_from: str, now: datetime
 ) -> dict[str, Any]:
     """The outbox document of a mail, pending delivery."""
-    event_ids = [plan.thread.event_id] if plan.thread else sorted({i.event_id for i in plan.items if i.event_id})
+    event_ids = (
+        [plan.thread.event_id] if plan.thread else sorted({i.event_id for i in plan.items if i.event_id})
+    )
     return {
         "id": plan.key,
         "rule": [r.name for r in plan.all_rules],
@@ -92,7 +94,9 @@ def thread_state(plan: MailPlan) -> dict[str, Any] | None:
     return {
         "event_id": plan.thread.event_id,
         "kinds": sorted({*(last.get("kinds") or []), *(s.get("kind") for s in sigs if s.get("kind"))}),
-        "source_count": max([int(s.get("source_count") or 0) for s in sigs] + [int(last.get("source_count") or 0)]),
+        "source_count": max(
+            [int(s.get("source_count") or 0) for s in sigs] + [int(last.get("source_count") or 0)]
+        ),
         "article_count": max(
             [int(s.get("article_count") or 0) for s in sigs] + [int(last.get("article_count") or 0)]
         ),

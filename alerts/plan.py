@@ -299,8 +299,6 @@ def classify_new(
     return out, already
 
 
-
-
 RESERVATION_STALE = timedelta(minutes=10)  # a reservation this old without its mail is a dead run's
 KIND_ORDER = {"new": 0, "confirmed": 1, "breaking": 2}
 
@@ -449,7 +447,11 @@ def _thread(recipient: str, event_id: str, title: str, earlier: list[dict[str, A
 
 
 def plan_recipient(
-    view: OutboxView, recipient: str, dues: list[Due], folded_by_key: dict[str, list[AlertItem]], now: datetime
+    view: OutboxView,
+    recipient: str,
+    dues: list[Due],
+    folded_by_key: dict[str, list[AlertItem]],
+    now: datetime,
 ) -> tuple[list[MailPlan], list[Waiting]]:
     """The mails one recipient gets now from the items due for them (none of which they have yet)."""
     plans: list[MailPlan] = []
@@ -484,7 +486,9 @@ def plan_recipient(
     # open) join that event's mail, so the story stays in one thread and the article is shown once.
     imm_events = sorted({e.first.item.event_id for e in articles.values() if e.first.group == IMMEDIATE
                          and e.first.item.event_id})  # fmt: skip
-    earlier = view.thread_mails(recipient, sorted(set(imm_events) | set(events))) if imm_events or events else {}
+    earlier = (
+        view.thread_mails(recipient, sorted(set(imm_events) | set(events))) if imm_events or events else {}
+    )
     for aid, e in list(articles.items()):
         if e.first.group != IMMEDIATE:
             continue
@@ -555,7 +559,9 @@ def plan_recipient(
         if held_over:
             start = min(hour_start(_created(e.first.item), e.first.rule) for e in send)
             window = (start, hour_start(now, send[0].first.rule))
-        ordered = send if mode == IMMEDIATE else sorted(send, key=lambda e: _order_key(e.first.item), reverse=True)
+        ordered = (
+            send if mode == IMMEDIATE else sorted(send, key=lambda e: _order_key(e.first.item), reverse=True)
+        )
         p = _plan(recipient, "", mode, ordered, window)
         p.key = mail_key(recipient, IMMEDIATE, p.subject_ids)
         plans.append(p)
@@ -567,8 +573,13 @@ def plan_recipient(
         r = group[0].first.rule
         limit = min(d.rule.throttle_per_hour or 0 for e in group for d in e.dues)
         waiting.append(
-            Waiting(r, [d.item for e in group for d in e.dues], hour_start(now, r) + HOUR,
-                    f"throttled: {limit} mail(s) per hour", recipient)  # fmt: skip
+            Waiting(
+                r,
+                [d.item for e in group for d in e.dues],
+                hour_start(now, r) + HOUR,
+                f"throttled: {limit} mail(s) per hour",
+                recipient,
+            )  # fmt: skip
         )
     # Digests: one per (mode, time zone, period), leaving out what the recipient already has.
     groups: dict[str, list[_Entry]] = {}
@@ -604,7 +615,9 @@ def schedule_mails(view: OutboxView, rules: list[AlertRule], now: datetime) -> M
         d, w = due_items(rule, queued, now)
         dues += d
         out.waiting += w
-    keys = sorted({delivery_key(r, s) for i, rule in queued_of for r in rule.recipients for s in _subject_ids(i)})
+    keys = sorted(
+        {delivery_key(r, s) for i, rule in queued_of for r in rule.recipients for s in _subject_ids(i)}
+    )
     out.deliveries = view.deliveries(keys) if keys else {}
     due_keys = {d.item.key for d in dues}
     per_recipient: dict[str, list[Due]] = {}
@@ -612,12 +625,16 @@ def schedule_mails(view: OutboxView, rules: list[AlertRule], now: datetime) -> M
     for item, rule in queued_of:
         lacking = out.pending.setdefault(item.key, set())
         for r in rule.recipients:
-            states = [_delivery_state(out.deliveries.get(delivery_key(r, s)), now) for s in _subject_ids(item)]
+            states = [
+                _delivery_state(out.deliveries.get(delivery_key(r, s)), now) for s in _subject_ids(item)
+            ]
             if "had" in states:
                 continue  # the recipient has it (from another rule, an earlier cycle, or its original)
             lacking.add(r)
             if "busy" in states:
-                out.waiting.append(Waiting(rule, [item], now + RESERVATION_STALE, "another run is mailing it", r))
+                out.waiting.append(
+                    Waiting(rule, [item], now + RESERVATION_STALE, "another run is mailing it", r)
+                )
             elif item.key in due_keys:
                 per_recipient.setdefault(r, []).append(due_of[item.key])
         if not lacking:

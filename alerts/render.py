@@ -370,7 +370,9 @@ def thread_news(plan: MailPlan) -> str:
         if src > int(last.get("source_count") or 0):
             parts.append(f"now {counts({'source_count': src, 'article_count': max(int(s.get('article_count') or 0) for s in sigs)})}"
                          f" (was {counts(last)})")  # fmt: skip
-    langs = {k for s in sigs for k in (s.get("titles") or {})} | {i.language for i in plan.items if i.language}
+    langs = {k for s in sigs for k in (s.get("titles") or {})} | {
+        i.language for i in plan.items if i.language
+    }
     joined = sorted(langs - set(last.get("languages") or []))
     if joined:
         parts.append("now also in " + ", ".join(LANGUAGE_NAMES.get(x, x) for x in joined))

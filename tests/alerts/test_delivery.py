@@ -275,7 +275,9 @@ def test_550_for_one_recipient_fails_only_that_recipients_mail(es, outbox_settin
     s = outbox_settings.replace(smtp_port=port)
     with ScriptedSmtp(port, handler) as server:
         rep = send_alerts(es, s, taliban(), [arabic(1)], now=at("2025-11-22 10:00"))
-        assert (rep.sent, rep.failed) == (1, 1) and [r.rcpt_tos for r in server.received] == [["analyst@example.org"]]
+        assert (rep.sent, rep.failed) == (1, 1) and [r.rcpt_tos for r in server.received] == [
+            ["analyst@example.org"]
+        ]
         mails = {m["recipients"][0]: m for m in outbox_docs(es, s, "mail")}
         assert mails["analyst@example.org"]["status"] == "sent"
         assert mails["desk@example.org"]["status"] == "failed"
@@ -400,7 +402,9 @@ def test_event_signal_alerts_once_per_signal(es, smtp):
     )
     assert (rep.matched, rep.sent) == (1, 1)
     msg = smtp.received[0].message
-    assert msg["Subject"] == "[Rasad] «داعش خراسان» يتبنى هجوماً في بدخشان"  # the event's title: the thread's subject
+    assert (
+        msg["Subject"] == "[Rasad] «داعش خراسان» يتبنى هجوماً في بدخشان"
+    )  # the event's title: the thread's subject
     page = msg.get_body(("html",)).get_content()
     assert 'dir="rtl" lang="ar"' in page and '<div class="title-alt" dir="ltr" lang="en"' in page
     assert "event_id%3A%22ev42%22" in page and "2 sources, 3 articles" in page

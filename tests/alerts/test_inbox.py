@@ -157,7 +157,9 @@ def test_notmuch_shows_one_thread_per_event(es, smtp, tmp_path):
     s = smtp.settings
     t1 = "«داعش خراسان» يتبنى هجوماً في بدخشان"
     a1, a2, a3, a4 = (iskp(n) for n in range(1, 5))
-    b1 = make_article("انقطاع الكهرباء في قندهار", "خبر آخر.", url="https://news.example/ev2/1", event_id="ev2")
+    b1 = make_article(
+        "انقطاع الكهرباء في قندهار", "خبر آخر.", url="https://news.example/ev2/1", event_id="ev2"
+    )
     sig1 = signal("ev1", "new", t1, [a1.id], 1, 1)
     sig2 = signal("ev2", "new", "هجوم على محطة كهرباء في قندهار", [b1.id], 1, 1)
     send_alerts(es, s, rules, [a1, b1], now=at("2025-11-22 10:00"), signals=[sig1, sig2])
@@ -177,7 +179,10 @@ def test_notmuch_shows_one_thread_per_event(es, smtp, tmp_path):
     assert ev1[0]["In-Reply-To"] is None
     assert all(m["In-Reply-To"] == root and m["References"] == root for m in ev1[1:])
     last = ev1[2].get_body(("plain",)).get_content()
-    assert "New since the last mail: Confirmed event; now 4 sources, 4 articles (was 1 source, 1 article)" in last
+    assert (
+        "New since the last mail: Confirmed event; now 4 sources, 4 articles (was 1 source, 1 article)"
+        in last
+    )
     # The keyword hit that is also the new event's article is shown once, in the event mail, with both reasons.
     first_text = ev1[0].get_body(("plain",)).get_content()
     assert first_text.count(a1.url) == 1 and "iskp-words: " in first_text and "new-events: " in first_text
@@ -251,17 +256,20 @@ def test_two_concurrent_cycles_never_deliver_an_article_twice(es, outbox_setting
     port = free_port()
     s = outbox_settings.replace(smtp_port=port)
     arts = [
-        make_article(f"وفد طالبان في موسكو، الجولة {n}", f"وصل وفد طالبان إلى موسكو {n}.",
-                     url=f"https://news.example/c/{n}")  # fmt: skip
-        for n in range(1, 9)
+        make_article(
+            f"وفد طالبان في موسكو، الجولة {n}",
+            f"وصل وفد طالبان إلى موسكو {n}.",
+            url=f"https://news.example/c/{n}",
+        )  # fmt: skip
+        for n in range(1, 19)
     ]
     from alerts.outbox import EsOutbox
 
     EsOutbox(es, s).ensure()
     handler = ScriptedHandler()
     with ScriptedSmtp(port, handler) as server:
-        for rnd in range(3):  # several tries: each a fresh pair of racing processes
-            batch = arts[rnd * 2 : rnd * 2 + 6]
+        for rnd in range(3):  # several tries: each a fresh pair of racing processes, sharing two articles
+            batch = arts[rnd * 6 : rnd * 6 + 6]
             start = time.time() + 6
             now = f"2025-11-22T1{rnd}:00:00Z"
             procs = [_cycle_process(s, batch[:4], now, start, tmp_path),
@@ -273,7 +281,9 @@ def test_two_concurrent_cycles_never_deliver_an_article_twice(es, outbox_setting
         # Past any reservation window: whatever a run deferred goes out now, once.
         send_alerts(es, s, rules_from(CONCURRENT_RULES), [], now=at("2025-11-22 13:00"))
         got = Counter(
-            (r.rcpt_tos[0], u) for r in server.received for u in article_urls(r.message, "https://news.example/")
+            (r.rcpt_tos[0], u)
+            for r in server.received
+            for u in article_urls(r.message, "https://news.example/")
         )
     assert all(len(r.rcpt_tos) == 1 for r in server.received)
     want = {(rc, a.url) for a in arts for rc in ("analyst@example.org", "desk@example.org")}
@@ -282,13 +292,45 @@ def test_two_concurrent_cycles_never_deliver_an_article_twice(es, outbox_setting
     print(f"[bar 3] {len(server.received)} mails, {len(got)} (recipient, article) pairs, each exactly once")
 
 
+def test_a_mail_whose_article_another_mail_reserved_is_not_stored(es, smtp):
+    """The conflict path of two runs, made deterministic: the second plan to reserve an article yields."""
+    from alerts.outbox import EsOutbox
+    from alerts.plan import EmptyOutbox, OverlayOutbox, QUEUED, schedule_mails
+
+    s = smtp.settings
+    outbox = EsOutbox(es, s)
+    outbox.ensure()
+    rules = rules_from(CONCURRENT_RULES)[:1]
+    a1, a2, a3 = (make_article(f"طالبان {n}", "طالبان", url=f"https://news.example/r/{n}") for n in (1, 2, 3))
+    from alerts.deliver import collect_items
+
+    now = at("2025-11-22 10:00")
+
+    def plans(arts):
+        items = collect_items(es, s, rules, arts, None, now)
+        return schedule_mails(OverlayOutbox(EmptyOutbox(), [(i, QUEUED) for i in items]), rules, now).mails
+
+    [p12, _] = plans([a1, a2])  # run A: articles 1 and 2, for the analyst and the desk
+    [p23, _] = plans([a2, a3])  # run B: articles 2 and 3
+    assert p12.to == p23.to and p12.key != p23.key
+    assert outbox.reserve(p12, {}, now)
+    assert outbox.reserve(p12, outbox.deliveries([]), now)  # the same plan again (a crash, a re-run): ours
+    assert not outbox.reserve(p23, {}, now)  # article 2 is run A's: B stores nothing, keeps nothing
+    outbox.refresh()
+    docs = outbox.all_docs("delivery")
+    assert sorted(d["article_ids"][0] for d in docs) == sorted([a1.id, a2.id])
+    assert {d["payload"]["mail"] for d in docs} == {p12.key}
+
+
 def test_a_rule_added_later_does_not_resend_what_the_recipient_had(es, smtp):
     """The documented case: a new rule matching an old article records it, and mails nobody who had it."""
     s = smtp.settings
     a = make_article("وفد طالبان في موسكو", "وصل وفد طالبان إلى موسكو.", url="https://news.example/late/1")
     first = rules_from(CONCURRENT_RULES)[:1]
     send_alerts(es, s, first, [a], now=at("2025-11-22 10:00"))
-    later = rules_from(CONCURRENT_RULES.replace("[analyst@example.org]\n", "[analyst@example.org, new@example.org]\n"))
+    later = rules_from(
+        CONCURRENT_RULES.replace("[analyst@example.org]\n", "[analyst@example.org, new@example.org]\n")
+    )
     rep = send_alerts(es, s, later, [a], now=at("2025-11-22 10:05"))
     assert (rep.already_alerted, rep.queued, rep.sent) == (1, 1, 1)  # only the new address gets it
     assert sorted(r.rcpt_tos for r in smtp.received) == [["analyst@example.org"], ["desk@example.org"],
