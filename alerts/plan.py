@@ -414,6 +414,11 @@ def _plan(recipient: str, key: str, mode: str, entries: list[_Entry], window=Non
             folded[it.key] = e.folded
         for a in e.articles:
             ai = _item_of(a)
+            if e.dues:  # the article is also the event's: say so where it is shown
+                also = [
+                    f"{d.rule.name}: {(d.item.signal or {}).get('kind') or 'event'} event" for d in e.dues
+                ]
+                ai = dataclasses.replace(ai, reasons=ai.reasons + [x for x in dict.fromkeys(also)])
             items.append(ai)
             dues += a.dues
             if a.folded:
@@ -606,7 +611,8 @@ def schedule_mails(view: OutboxView, rules: list[AlertRule], now: datetime) -> M
     folded_by_key: dict[str, list[AlertItem]] = {}
     queued_of: list[tuple[AlertItem, AlertRule]] = []
     for rule in rules:
-        queued = view.queued_items(rule.name)
+        # A fixed order whatever order the store returns ties in: preview and cycle plan alike.
+        queued = sorted(view.queued_items(rule.name), key=lambda i: (i.created_at, i.published or "", i.key))
         if not queued:
             continue
         queued_of += [(i, rule) for i in queued]

@@ -330,7 +330,9 @@ def mail_subject(plan: MailPlan) -> str:
     if plan.thread is not None:
         return plan.thread.subject
     if plan.mode == EVENTS:
-        return f"[Rasad] {len(plan.items)} updates on {len({i.event_id for i in plan.items})} events: {plan.items[0].title}"
+        n_events = len({i.event_id for i in plan.items})
+        n_articles = sum(1 for i in plan.items if i.type != SIGNAL)
+        return f"[Rasad] {n_events} events, {n_articles} articles: {plan.items[0].title}"
     if plan.mode == "immediate":
         item = plan.items[0]
         if len(plan.items) > 1:

@@ -336,3 +336,33 @@ def test_a_rule_added_later_does_not_resend_what_the_recipient_had(es, smtp):
     assert sorted(r.rcpt_tos for r in smtp.received) == [["analyst@example.org"], ["desk@example.org"],
                                                            ["new@example.org"]]  # fmt: skip
     assert dataclasses.asdict(rep)["mails_by_recipient"] == {"new@example.org": 1}
+
+
+def test_a_crash_between_reserving_and_storing_the_mail_holds_then_sends_once(es, smtp):
+    """What a run killed after reserving its deliveries leaves: the articles wait RESERVATION_STALE, then go once."""
+    from datetime import timedelta
+
+    from alerts.deliver import collect_items
+    from alerts.outbox import EsOutbox
+    from alerts.plan import RESERVATION_STALE, EmptyOutbox, OverlayOutbox, QUEUED, schedule_mails
+
+    s = smtp.settings
+    outbox = EsOutbox(es, s)
+    outbox.ensure()
+    rules = rules_from(CONCURRENT_RULES)[:1]
+    arts = [make_article(f"طالبان {n}", "طالبان", url=f"https://news.example/k/{n}") for n in (1, 2)]
+    t0 = at("2025-11-22 10:00")
+    items = collect_items(es, s, rules, arts, None, t0)
+    dead = schedule_mails(OverlayOutbox(EmptyOutbox(), [(i, QUEUED) for i in items]), rules, t0).mails
+    assert all(outbox.reserve(p, {}, t0) for p in dead)  # ... and the run dies before storing its mails
+    outbox.refresh()
+    rep = send_alerts(es, s, rules, arts, now=t0 + timedelta(minutes=1))
+    assert (rep.queued, rep.sent, rep.waiting) == (2, 0, 4)  # 2 articles x 2 recipients held back
+    later = t0 + RESERVATION_STALE + timedelta(minutes=1)
+    rep = send_alerts(es, s, rules, [], now=later)
+    assert rep.sent == 2 and sorted(rep.mails_by_recipient) == ["analyst@example.org", "desk@example.org"]
+    assert send_alerts(es, s, rules, [], now=later + timedelta(minutes=5)).sent == 0
+    got = Counter(
+        (r.rcpt_tos[0], u) for r in smtp.received for u in article_urls(r.message, "https://news.example/")
+    )
+    assert sorted(got.values()) == [1, 1, 1, 1]
