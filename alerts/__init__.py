@@ -5,9 +5,9 @@ The data's path through the package:
 - ``rules.py``    the YAML rules and their validation (``load_rules``, ``validate_rules``)
 - ``match.py``    which articles and signals a rule matches, and where (tagger offsets)
 - ``items.py``    ``AlertItem``: the snapshot of one match that a mail shows
-- ``plan.py``     dedup, near-duplicate folding, snooze, throttle, digest windows (pure)
+- ``plan.py``     dedup, folding, snooze, throttle, digests, one inbox per recipient, event threads (pure)
 - ``render.py``   the multipart text/HTML mail (Arabic right-to-left, injection-safe)
-- ``outbox.py``   the Elasticsearch outbox (items and mails, keyed by idempotency key)
+- ``outbox.py``   the Elasticsearch outbox (items, per-recipient deliveries, mails; idempotency keys)
 - ``smtp.py``     SMTP sessions (STARTTLS/SSL/auth; settings or an Airflow connection)
 - ``deliver.py``  ``send_alerts``: the pipeline's alert step; ``deliver_pending``
 - ``preview.py``, ``cli_alerts.py``  ``rasad alerts check`` and ``rasad alerts preview``

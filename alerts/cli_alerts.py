@@ -76,18 +76,22 @@ def cmd_preview(args: argparse.Namespace) -> int:
                 {
                     "key": p.key,
                     "rule": p.rule.name,
+                    "rules": [r.name for r in p.all_rules],
                     "mode": p.mode,
-                    "to": list(p.rule.recipients),
+                    "to": [p.to],
                     "subject": str(m["Subject"]),
                     "message_id": str(m["Message-ID"]),
                     "text": _text_part(m),
                     "article_ids": p.article_ids,
+                    "signal_ids": p.signal_ids,
+                    "in_reply_to": str(m["In-Reply-To"] or "") or None,
                 }
                 for p, m in pv.mails
             ],
             "waiting": [
                 {
                     "rule": w.rule.name,
+                    "recipient": w.recipient or None,
                     "items": [i.key for i in w.items],
                     "due_at": w.due_at.isoformat(),
                     "why": w.why,
@@ -98,15 +102,20 @@ def cmd_preview(args: argparse.Namespace) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for n, (plan, msg) in enumerate(pv.mails, 1):
-            print(f"=== mail {n}/{len(pv.mails)} · rule {plan.rule.name} · {plan.mode} · would be sent now")
-            for h in ("From", "To", "Subject", "Message-ID"):
-                print(f"{h}: {msg[h]}")
+            rules = ", ".join(r.name for r in plan.all_rules)
+            print(
+                f"=== mail {n}/{len(pv.mails)} · to {plan.to} · rules {rules} · {plan.mode} · would be sent now"
+            )
+            for h in ("From", "To", "Subject", "Message-ID", "In-Reply-To"):
+                if msg[h]:
+                    print(f"{h}: {msg[h]}")
             print()
             print(_text_part(msg).rstrip())
             print()
         for w in pv.waiting:
             print(
-                f"--- rule {w.rule.name}: {len(w.items)} item(s) wait for {w.why}, "
+                f"--- rule {w.rule.name}{' for ' + w.recipient if w.recipient else ''}: "
+                f"{len(w.items)} item(s) wait for {w.why}, "
                 f"due {format_time(w.due_at.isoformat(), w.rule.timezone)}"
             )
             for i in w.items:

@@ -4,10 +4,13 @@ Order of writes, and why nothing is lost or repeated:
 
 1. Each new match becomes an *item* created under its idempotency key (rule + article or
    rule + signal). A key that exists means "already alerted": skipped.
-2. Due items are scheduled into mails (alerts/plan.py). Each *mail* is rendered once and
-   stored, with its Message-ID, under a deterministic key, *before* its items are marked
-   ``mailed``. A crash in between leaves items queued whose ids are already in a stored
-   mail; the next run sees that and only marks them.
+2. Due items are planned into per-recipient mails (alerts/plan.py), leaving out what each
+   recipient already has. For each mail, its *deliveries* (recipient + article or signal)
+   are reserved first (``op_type=create``), then the mail is stored, rendered once, with its
+   Message-ID under a deterministic key, then items every recipient has are marked
+   ``mailed``. A delivery another mail holds means another run carries that article: this
+   mail is dropped for now and its items wait. A crash after reserving leaves reservations
+   that hold the articles back for RESERVATION_STALE, then are taken over.
 3. Delivery claims a mail (pending -> sending, with optimistic concurrency), hands it to
    SMTP, then records ``sent``. 4xx replies and unreachable servers: back to pending with
    exponential backoff. 5xx: ``failed`` with the server's reply.
@@ -59,6 +62,8 @@ class AlertReport:
     sent: int = 0
     retry_later: int = 0
     failed: int = 0
+    deferred: int = 0  # mails left for the next cycle: another run was mailing one of their articles
+    mails_by_recipient: dict[str, int] = field(default_factory=dict)  # mails sent in this step, per recipient
     errors: list[str] = field(default_factory=list)
 
 
@@ -99,12 +104,12 @@ def signal_articles(
             index=settings.index("articles"),
             query={"ids": {"values": ids}},
             size=limit,
-            source_includes=["title", "url", "source", "language", "published"],
+            source_includes=["id", "title", "url", "source", "language", "published"],
         )
     except Exception as e:  # noqa: BLE001 - the mail still goes out, without the list
         log.warning("could not read the articles of signal %s: %s", signal.get("id"), e)
         return []
-    by_id = {h["_id"]: h["_source"] for h in res["hits"]["hits"]}
+    by_id = {h["_id"]: {**h["_source"], "id": h["_id"]} for h in res["hits"]["hits"]}
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -150,12 +155,24 @@ def record_and_schedule(
     schedule = schedule_mails(view, rules, now)
     outbox.mark_items(schedule.already_mailed, MAILED, now)
     report.waiting = sum(len(w.items) for w in schedule.waiting)
+    got: dict[str, set[str]] = {}
     for plan, msg in render_schedule(schedule, settings, mail_from, now):
+        if plan.thread and plan.thread.is_root and outbox.get(plan.key) is not None:
+            report.deferred += 1  # another run started this thread just now: the next cycle replies to it
+            continue
+        # Deliveries first, then the mail: a crash in between leaves records that name this
+        # mail's key, which the same plan (same key) reclaims, and a dead run's are taken over.
+        if not outbox.reserve(plan, schedule.deliveries, now):
+            report.deferred += 1
+            continue
         doc = mail_doc(plan, str(msg["Subject"]), str(msg["Message-ID"]), wire_text(msg), mail_from, now)
         created, _ = outbox.create_many([doc])
         report.mails_created += len(created)
-        # Items are marked only after their mail is stored: a crash here re-marks, never re-mails.
-        outbox.mark_items([i.key for i in plan.items], MAILED, now, plan.key)
+        for k in plan.item_keys:
+            got.setdefault(k, set()).add(plan.to)
+    # An item is mailed once every recipient of its rule has it (only after its mails are stored).
+    done = [k for k, who in got.items() if schedule.pending.get(k, set()) <= who]
+    outbox.mark_items(done, MAILED, now)
     outbox.refresh()
 
 
@@ -234,6 +251,8 @@ def deliver_pending(
                 },
             )
             report.sent += 1
+            for r in doc["recipients"]:
+                report.mails_by_recipient[r] = report.mails_by_recipient.get(r, 0) + 1
     outbox.refresh()
     return report
 

@@ -1,10 +1,13 @@
 """The alert outbox in Elasticsearch: one document per alert item and one per mail.
 
-Item documents (``kind: item``) are the dedup record: their ``_id`` is the idempotency
+Item documents (``kind: item``) are the rules' record: their ``_id`` is the idempotency
 key (rule + article, or rule + signal), created with ``op_type=create``, so an article
 alerts a rule at most once across runs, restarts and concurrent workers. Mail documents
-(``kind: mail``) hold the rendered message and its delivery state
-(pending -> sending -> sent | failed; attempts; last_error; Message-ID).
+(``kind: mail``, one recipient each) hold the rendered message and its delivery state
+(pending -> sending -> sent | failed; attempts; last_error; Message-ID). Delivery
+documents (``kind: delivery``) are the recipients' record: ``_id`` is the key of
+(recipient, article or signal), created with ``op_type=create`` before the mail that
+carries it is stored, so no two mails ever carry the same article to the same recipient.
 """
 
 from __future__ import annotations
@@ -12,15 +15,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
 from alerts.items import AlertItem
-from alerts.plan import MailPlan
+from alerts.plan import EVENT, RESERVATION_STALE, MailPlan, delivery_key, signals_of
 from rasad.es import single_index
-from rasad.records import utc_iso
+from rasad.records import parse_iso, utc_iso
 from rasad.settings import Settings
 
-ITEM, MAIL = "item", "mail"
+ITEM, MAIL, DELIVERY = "item", "mail", "delivery"
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 MAX_HITS = 5000
 
@@ -53,14 +56,16 @@ def mail_doc(
     plan: MailPlan, subject: str, message_id: str, raw: str, mail_from: str, now: datetime
 ) -> dict[str, Any]:
     """The outbox document of a mail, pending delivery."""
-    event_ids = sorted({i.event_id for i in plan.items if i.event_id})
+    event_ids = (
+        [plan.thread.event_id] if plan.thread else sorted({i.event_id for i in plan.items if i.event_id})
+    )
     return {
         "id": plan.key,
-        "rule": plan.rule.name,
+        "rule": [r.name for r in plan.all_rules],
         "kind": MAIL,
         "mode": plan.mode,
         "status": PENDING,
-        "recipients": list(plan.rule.recipients),
+        "recipients": [plan.to],
         "subject": subject,
         "article_ids": plan.article_ids,
         "event_id": event_ids,
@@ -73,10 +78,53 @@ def mail_doc(
         "payload": {
             "raw": raw,
             "mail_from": mail_from,
-            "items": [i.key for i in plan.items],
+            "items": plan.item_keys or [i.key for i in plan.items],
             "folded": [f.key for fs in plan.folded.values() for f in fs],
+            "thread": thread_state(plan),
         },
     }
+
+
+def thread_state(plan: MailPlan) -> dict[str, Any] | None:
+    """What a thread's mail told the recipient about the event (the next mail says what is new since)."""
+    if plan.thread is None:
+        return None
+    sigs = [s for i in plan.items for s in signals_of(i)]
+    last = plan.thread.last
+    return {
+        "event_id": plan.thread.event_id,
+        "kinds": sorted({*(last.get("kinds") or []), *(s.get("kind") for s in sigs if s.get("kind"))}),
+        "source_count": max(
+            [int(s.get("source_count") or 0) for s in sigs] + [int(last.get("source_count") or 0)]
+        ),
+        "article_count": max(
+            [int(s.get("article_count") or 0) for s in sigs] + [int(last.get("article_count") or 0)]
+        ),
+        "languages": sorted(
+            {*(last.get("languages") or []), *(k for s in sigs for k in (s.get("titles") or {}))}
+            | {i.language for i in plan.items if i.language}
+        ),
+    }
+
+
+def delivery_docs(plan: MailPlan, now: datetime) -> list[dict[str, Any]]:
+    """The delivery records of a mail: each article and signal it carries, to its one recipient."""
+    docs = []
+    for sid in plan.subject_ids:
+        is_signal = sid in plan.signal_ids
+        docs.append(
+            {
+                "id": delivery_key(plan.to, sid),
+                "kind": DELIVERY,
+                "recipients": [plan.to],
+                "article_ids": [] if is_signal else [sid],
+                "signal_id": [sid] if is_signal else [],
+                "created_at": utc_iso(now),
+                "updated_at": utc_iso(now),
+                "payload": {"mail": plan.key},
+            }
+        )
+    return docs
 
 
 class EsOutbox:
@@ -158,13 +206,13 @@ class EsOutbox:
         wanted = set(keys)
         return [i for i in self._items(self._search(q)) if i.folded_into in wanted]
 
-    def mails_since(self, rule: str, since: datetime) -> int:
-        """How many mails the rule has made since ``since`` (the throttle's count)."""
+    def mails_to_since(self, recipient: str, since: datetime) -> int:
+        """How many mails to the recipient were made since ``since`` (the throttle's count)."""
         q = {
             "bool": {
                 "filter": [
                     {"term": {"kind": MAIL}},
-                    {"term": {"rule": rule}},
+                    {"term": {"recipients": recipient}},
                     {"range": {"created_at": {"gte": utc_iso(since)}}},
                 ]
             }
@@ -174,24 +222,49 @@ class EsOutbox:
         except NotFoundError:
             return 0
 
-    def mailed_ids(self, rule: str, ids: list[str]) -> set[str]:
-        """Which of these article/signal ids already appear in a mail of the rule."""
-        if not ids:
-            return set()
+    def deliveries(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Delivery records by key, each with ``mail_exists`` (its mail is stored) and its seq_no."""
+        if not keys:
+            return {}
+        try:
+            res = self.es.mget(index=self.index, ids=keys, realtime=True)
+        except NotFoundError:
+            return {}
+        out = {
+            d["_id"]: {**d["_source"], "_seq_no": d["_seq_no"], "_primary_term": d["_primary_term"]}
+            for d in res["docs"]
+            if d.get("found")
+        }
+        mails = sorted({(r.get("payload") or {}).get("mail") for r in out.values()} - {None})
+        stored = self.existing_keys(mails)
+        for r in out.values():
+            r["mail_exists"] = (r.get("payload") or {}).get("mail") in stored
+        return out
+
+    def thread_mails(self, recipient: str, event_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Earlier event-thread mails to the recipient, per event, oldest first."""
+        if not event_ids:
+            return {}
         q = {
             "bool": {
-                "filter": [{"term": {"kind": MAIL}}, {"term": {"rule": rule}}],
-                "should": [{"terms": {"article_ids": ids}}, {"terms": {"signal_id": ids}}],
-                "minimum_should_match": 1,
+                "filter": [
+                    {"term": {"kind": MAIL}},
+                    {"term": {"mode": EVENT}},
+                    {"term": {"recipients": recipient}},
+                    {"terms": {"event_id": event_ids}},
+                ]
             }
         }
-        found: set[str] = set()
-        for h in self._search(q, source_includes=["article_ids", "signal_id"]):
-            src = h["_source"]
-            found |= set(src.get("article_ids") or [])
-            sig = src.get("signal_id") or []
-            found |= set(sig if isinstance(sig, list) else [sig])
-        return found & set(ids)
+        out: dict[str, list[dict[str, Any]]] = {}
+        hits = self._search(
+            q,
+            sort=[{"created_at": "asc"}, {"id": "asc"}],
+            source_includes=["id", "subject", "article_ids", "event_id", "created_at", "payload.thread"],
+        )
+        for h in hits:
+            for ev in h["_source"].get("event_id") or []:
+                out.setdefault(ev, []).append(h["_source"])
+        return out
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -214,6 +287,46 @@ class EsOutbox:
                 raise RuntimeError(f"outbox write failed for {d['id']}: {r.get('error')}")
         return created, existed
 
+    def reserve(self, plan: MailPlan, known: dict[str, dict[str, Any]], now: datetime) -> bool:
+        """Record the plan's deliveries before its mail is stored; False (and nothing kept) if another mail has one.
+
+        A record this plan's own key already holds is ours (a crash after reserving: same plan,
+        same key). One a dead run left behind without its mail (older than RESERVATION_STALE)
+        is taken over with optimistic concurrency, so of two runs only one can win it.
+        """
+        made: list[str] = []
+        ok = True
+        for doc in delivery_docs(plan, now):
+            rec = known.get(doc["id"])
+            try:
+                if rec is None:
+                    self.es.create(index=self.index, id=doc["id"], document=doc, refresh=False)
+                    made.append(doc["id"])
+                    continue
+                if (rec.get("payload") or {}).get("mail") == plan.key:
+                    continue
+                created = parse_iso(rec.get("created_at"))
+                if rec.get("mail_exists") or created is None or now - created < RESERVATION_STALE:
+                    ok = False
+                    break
+                self.es.index(
+                    index=self.index,
+                    id=doc["id"],
+                    document=doc,
+                    if_seq_no=rec["_seq_no"],
+                    if_primary_term=rec["_primary_term"],
+                )
+                made.append(doc["id"])
+            except ConflictError:
+                mine = self.get(doc["id"])
+                if not mine or (mine.get("payload") or {}).get("mail") != plan.key:
+                    ok = False
+                    break
+        if not ok:
+            for k in made:  # ours, and no mail refers to them: give them back so the item is not stuck
+                self.es.options(ignore_status=404).delete(index=self.index, id=k)
+        return ok
+
     def mark_items(self, keys: list[str], status: str, now: datetime, mail_key: str | None = None) -> None:
         """Set the status of items (and the mail they went into)."""
         if not keys:
@@ -223,7 +336,8 @@ class EsOutbox:
             doc: dict[str, Any] = {"status": status, "updated_at": utc_iso(now)}
             if mail_key:
                 doc["payload"] = {"mail": mail_key}
-            ops += [{"update": {"_index": self.index, "_id": k}}, {"doc": doc}]
+            # Two runs may mark the same item at once: retry the merge instead of failing the run.
+            ops += [{"update": {"_index": self.index, "_id": k, "retry_on_conflict": 5}}, {"doc": doc}]
         res = self.es.bulk(operations=ops)
         if res.get("errors"):
             bad = [i["update"] for i in res["items"] if i["update"].get("error")]

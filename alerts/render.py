@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from alerts.items import SIGNAL, AlertItem
-from alerts.plan import MailPlan
+from alerts.plan import EVENTS, MailPlan, signals_of
 from alerts.rules import AlertRule
 from rasad.records import parse_iso
 
@@ -308,25 +308,40 @@ def render_brief_text(item: AlertItem, rule: AlertRule) -> str:
     return "- " + " · ".join(p for p in parts if p)
 
 
-def footer(rule: AlertRule, rules_file: str) -> str:
-    """Footer naming the rule and how to change or stop it."""
+def footer(rule: AlertRule | list[AlertRule], rules_file: str) -> str:
+    """Footer naming the rules of the mail and how to change or stop them."""
+    rules = rule if isinstance(rule, list) else [rule]
+    names = ", ".join(f"'{r.name}' ({r.mode})" for r in rules)
+    which = "rule" if len(rules) == 1 else "rules"
     return (
-        f"Sent by Rasad rule '{rule.name}' ({rule.mode}). To change or stop it, edit rule "
-        f"'{rule.name}' in {rules_file} (set enabled: false or snooze_until), then check it with "
-        f"`rasad alerts check {rules_file}`."
+        f"Sent by Rasad {which} {names}. To change or stop it, edit the {which} in {rules_file} "
+        f"(set enabled: false or snooze_until, or remove this address from recipients), then check "
+        f"it with `rasad alerts check {rules_file}`."
     )
 
 
+def _rule_names(plan: MailPlan) -> str:
+    return ", ".join(r.name for r in plan.all_rules)
+
+
 def mail_subject(plan: MailPlan) -> str:
-    """Subject of a mail (made header-safe by :func:`build_mail`)."""
+    """Subject of a mail (made header-safe by :func:`build_mail`); an event thread keeps the event's title."""
     rule = plan.rule
+    if plan.thread is not None:
+        return plan.thread.subject
+    if plan.mode == EVENTS:
+        n_events = len({i.event_id for i in plan.items})
+        n_articles = sum(1 for i in plan.items if i.type != SIGNAL)
+        return f"[Rasad] {n_events} events, {n_articles} articles: {plan.items[0].title}"
     if plan.mode == "immediate":
         item = plan.items[0]
+        if len(plan.items) > 1:
+            return f"[Rasad] {_rule_names(plan)}: {len(plan.items)} new articles: {item.title}"
         if item.type == SIGNAL and item.signal:
             label = SIGNAL_LABELS.get(item.signal.get("kind") or "", "Event")
-            return f"[Rasad] {rule.name}: {label}: {item.title}"
+            return f"[Rasad] {_rule_names(plan)}: {label}: {item.title}"
         more = len(plan.folded.get(item.key, []))
-        return f"[Rasad] {rule.name}: {item.title}" + (f" (+{more} more sources)" if more else "")
+        return f"[Rasad] {_rule_names(plan)}: {item.title}" + (f" (+{more} more sources)" if more else "")
     n = len(plan.items)
     what = "event" if plan.items[0].type == SIGNAL else "article"
     label = MODE_LABELS.get(plan.mode, plan.mode)
@@ -338,13 +353,59 @@ def mail_subject(plan: MailPlan) -> str:
         if start.date() != end.date() and plan.mode != "daily":
             when = f" {start:%m-%d %H:%M}–{end:%m-%d %H:%M}"
         when += f" {rule.timezone}"
-    return f"[Rasad] {rule.name}: {n} {what}{'s' if n != 1 else ''} ({label}{when})"
+    return f"[Rasad] {_rule_names(plan)}: {n} {what}{'s' if n != 1 else ''} ({label}{when})"
+
+
+def thread_news(plan: MailPlan) -> str:
+    """What a later mail of an event thread adds to the previous one ('' for the thread's first mail)."""
+    th = plan.thread
+    if th is None or th.is_root:
+        return ""
+    last = th.last
+    sigs = [s for i in plan.items for s in signals_of(i)]
+    parts = []
+    for s in sigs:
+        if s.get("kind") not in (last.get("kinds") or []):
+            parts.append(SIGNAL_LABELS.get(s.get("kind") or "", s.get("kind") or "update"))
+    if sigs:
+        src = max(int(s.get("source_count") or 0) for s in sigs)
+        if src > int(last.get("source_count") or 0):
+            parts.append(f"now {counts({'source_count': src, 'article_count': max(int(s.get('article_count') or 0) for s in sigs)})}"
+                         f" (was {counts(last)})")  # fmt: skip
+    langs = {k for s in sigs for k in (s.get("titles") or {})} | {
+        i.language for i in plan.items if i.language
+    }
+    joined = sorted(langs - set(last.get("languages") or []))
+    if joined:
+        parts.append("now also in " + ", ".join(LANGUAGE_NAMES.get(x, x) for x in joined))
+    new_articles = [i for i in plan.items if i.type != SIGNAL and i.article_id not in th.shown]
+    if new_articles:
+        parts.append(f"{len(new_articles)} new article{'s' if len(new_articles) != 1 else ''}")
+    return "New since the last mail: " + ("; ".join(parts) if parts else "an update") + "."
 
 
 def message_id_for(key: str, mail_from: str) -> str:
     """Stable Message-ID for a mail, so a resend after a crash is recognisably the same mail."""
-    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "rasad.local"
-    return f"<{key}@{safe_header(domain, 200).replace(' ', '')}>"
+    return f"<{key}@{mail_domain(mail_from)}>"
+
+
+def mail_domain(mail_from: str) -> str:
+    """The domain of our From address (Message-IDs and List-Id use it)."""
+    return safe_header(parseaddr(mail_from)[1].rpartition("@")[2] or "rasad.local", 200).replace(" ", "")
+
+
+def list_id(mail_from: str) -> str:
+    """RFC 2919 List-Id: every Rasad alert is one list, so filters and clients can sort it out."""
+    return f"Rasad alerts <alerts.{mail_domain(mail_from)}>"
+
+
+def list_unsubscribe(plan: MailPlan, mail_from: str, rules_file: str) -> str:
+    """RFC 2369 List-Unsubscribe: a mailto: to the alerts' sender naming the recipient, rules and file."""
+    addr = parseaddr(mail_from)[1] or f"rasad@{mail_domain(mail_from)}"
+    names = _rule_names(plan)
+    subject = quote(f"unsubscribe {plan.to} from {names}", safe="")
+    body = quote(f"Remove {plan.to} from the recipients of {names} in {rules_file}.", safe="")
+    return f"<mailto:{addr}?subject={subject}&body={body}>"
 
 
 def wire_text(msg: EmailMessage) -> str:
@@ -361,14 +422,27 @@ def build_mail(
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = safe_header(mail_from, 300)
-    msg["To"] = ", ".join(rule.recipients)
+    msg["To"] = plan.to  # one recipient per message: nobody sees who else gets alerts
     msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
     msg["Message-ID"] = message_id_for(plan.key, mail_from)
-    msg["X-Rasad-Rule"] = safe_header(rule.name)
-    msg["X-Rasad-Mode"] = plan.mode
+    if plan.thread is not None and not plan.thread.is_root:
+        # Every later mail of an event refers to the thread's first one, so clients show one thread.
+        root = message_id_for(plan.thread.root_key, mail_from)
+        msg["In-Reply-To"] = root
+        msg["References"] = root
+    msg["List-Id"] = list_id(mail_from)
+    msg["List-Unsubscribe"] = list_unsubscribe(plan, mail_from, rules_file)
+    msg["Precedence"] = "bulk"
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to alerts
-    ft = footer(rule, rules_file)
+    msg["X-Rasad-Rule"] = safe_header(_rule_names(plan), 300)
+    msg["X-Rasad-Mode"] = plan.mode
+    if plan.thread is not None:
+        msg["X-Rasad-Event"] = safe_header(plan.thread.event_id, 200)
+    ft = footer(plan.all_rules, rules_file)
     header = subject.removeprefix("[Rasad] ")
+    news = thread_news(plan)
+    if news:
+        header += "\n" + news
     # A long digest shows its first items in full and lists the rest one line each: nothing is
     # hidden, and the mail stays under the size at which webmail clips it (~100 KB).
     full, brief = plan.items[:DIGEST_FULL_ITEMS], plan.items[DIGEST_FULL_ITEMS:]
@@ -387,7 +461,7 @@ def build_mail(
         f"<title>{html.escape(subject)}</title>"
         "<style>mark{background:#ffe066;padding:0 2px}</style></head>"
         "<body style=\"font-family:Arial,Tahoma,'DejaVu Sans',sans-serif\">"
-        f'<p class="header" dir="ltr" style="color:#333">{html.escape(header)}</p>{body}'
+        f'<p class="header" dir="ltr" style="color:#333">{html.escape(header).replace(chr(10), "<br>")}</p>{body}'
         f'<p class="footer" dir="ltr" style="color:#777;font-size:80%">{html.escape(ft)}</p></body></html>'
     )
     msg.add_alternative(page, subtype="html", cte="base64")

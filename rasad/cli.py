@@ -56,6 +56,7 @@ def print_summary(d: dict) -> None:
         ("  to retry (SMTP unavailable)", d["alerts_retry_later"]),
         ("  failed", d["alerts_failed"]),
     ]
+    rows += [(f"  to {r}", n) for r, n in sorted((d.get("alerts_mails_by_recipient") or {}).items())]
     width = max(len(k) for k, _ in rows)
     if d.get("cluster"):
         print(f"{'Elasticsearch cluster':<{width}}  {d['cluster']}")

@@ -31,3 +31,7 @@ fi
 # postgresql (Debian's 15) and redis-server: `rasad airflow start --db postgres --executor celery`
 # runs its own PostgreSQL cluster and redis-server on loopback (tests/rasad/test_airflow_service.py).
 apt_install postgresql redis-server
+
+# notmuch (Debian's): tests/alerts/test_inbox.py indexes a maildir of alert mails with the real
+# mail indexer and checks that each event's mails form one thread (Message-ID/In-Reply-To/References).
+apt_install notmuch

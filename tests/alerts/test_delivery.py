@@ -1,4 +1,4 @@
-"""Bar 1: alert delivery against a real SMTP server (aiosmtpd) and a real Elasticsearch outbox."""
+"""Alert delivery against a real SMTP server (aiosmtpd) and a real Elasticsearch outbox: one mail per recipient."""
 
 from __future__ import annotations
 
@@ -29,15 +29,22 @@ TALIBAN = """
 rules:
   - name: taliban
     keywords: [طالبان, Taliban]
-    recipients: [analyst@example.org, desk@example.org]
+    recipients: {recipients}
     mode: {mode}
     timezone: Asia/Riyadh
     {extra}
 """
 
 
-def taliban(mode: str = "immediate", extra: str = ""):
-    return rules_from(TALIBAN.format(mode=mode, extra=extra))
+TWO = "[analyst@example.org, desk@example.org]"
+
+
+def taliban(mode: str = "immediate", extra: str = "", recipients: str = TWO):
+    return rules_from(TALIBAN.format(mode=mode, extra=extra, recipients=recipients))
+
+
+def taliban1(mode: str = "immediate", extra: str = ""):
+    return taliban(mode, extra, "[analyst@example.org]")
 
 
 def arabic(n: int, source: str = "Source A", **kw):
@@ -65,26 +72,27 @@ def outbox_docs(es, settings, kind):
     return EsOutbox(es, settings).all_docs(kind)
 
 
-def test_immediate_mail_per_article_to_every_recipient(es, smtp):
+def test_one_mail_per_recipient_with_every_article_of_the_cycle(es, smtp):
     now = at("2025-11-22 10:05")
     rep = send_alerts(es, smtp.settings, taliban(), [arabic(1), english(1), make_article("طقس جدة")], now=now)
     assert (rep.matched, rep.queued, rep.mails_created, rep.sent, rep.failed) == (2, 2, 2, 2, 0)
+    assert rep.mails_by_recipient == {"analyst@example.org": 1, "desk@example.org": 1}
     assert len(smtp.received) == 2
     for r in smtp.received:
-        assert sorted(r.rcpt_tos) == ["analyst@example.org", "desk@example.org"]
         msg = r.message
+        assert r.rcpt_tos == [msg["To"]]  # one recipient per message, and the header names only them
         assert msg.get_content_type() == "multipart/alternative"
         assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
         assert msg["X-Rasad-Rule"] == "taliban"
-    subjects = sorted(r.message["Subject"] for r in smtp.received)
-    assert subjects == [
-        "[Rasad] taliban: Moscow hosts Taliban delegation, round 1",
-        "[Rasad] taliban: موسكو تستقبل وفداً لطالبان للمرة 1",
-    ]
+        assert msg["Subject"].startswith("[Rasad] taliban: 2 new articles: ")
+        text = msg.get_body(("plain",)).get_content()
+        assert "للمرة 1" in text and "round 1" in text
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["analyst@example.org", "desk@example.org"]
     mails = outbox_docs(es, smtp.settings, "mail")
     assert {m["status"] for m in mails} == {"sent"} and all(m["attempts"] == 1 for m in mails)
     assert {m["message_id"] for m in mails} == {r.message["Message-ID"] for r in smtp.received}
     assert {d["status"] for d in outbox_docs(es, smtp.settings, "item")} == {"mailed"}
+    assert len(outbox_docs(es, smtp.settings, "delivery")) == 4  # 2 articles x 2 recipients
 
 
 def test_hourly_digest_groups_the_hour_in_the_rule_time_zone(es, smtp):
@@ -94,38 +102,38 @@ def test_hourly_digest_groups_the_hour_in_the_rule_time_zone(es, smtp):
     assert send_alerts(es, s, rules, [arabic(1), english(1)], now=at("2025-11-22 10:05")).sent == 0
     assert send_alerts(es, s, rules, [arabic(2)], now=at("2025-11-22 10:40")).sent == 0
     rep = send_alerts(es, s, rules, [arabic(3)], now=at("2025-11-22 11:02"))
-    assert (rep.sent, rep.waiting) == (1, 1)
-    assert len(smtp.received) == 1
+    assert (rep.sent, rep.waiting) == (2, 1)  # one digest per recipient
+    assert len(smtp.received) == 2
     digest = smtp.received[0].message
     assert digest["Subject"] == "[Rasad] taliban: 3 articles (hourly digest 13:00–14:00 Asia/Riyadh)"
     text = digest.get_body(("plain",)).get_content()
     assert "للمرة 1" in text and "round 1" in text and "للمرة 2" in text and "للمرة 3" not in text
     rep = send_alerts(es, s, rules, [], now=at("2025-11-22 12:00"))
-    assert rep.sent == 1 and len(smtp.received) == 2
-    assert "للمرة 3" in smtp.received[1].message.get_body(("plain",)).get_content()
+    assert rep.sent == 2 and len(smtp.received) == 4
+    assert "للمرة 3" in smtp.received[2].message.get_body(("plain",)).get_content()
     assert send_alerts(es, s, rules, [], now=at("2025-11-22 13:00")).sent == 0
 
 
-def test_throttle_caps_mails_per_hour_and_folds_the_rest_into_the_next_digest(es, smtp):
+def test_throttle_caps_mails_per_hour_per_recipient_and_holds_the_rest_for_the_next_hour(es, smtp):
     rules = taliban("immediate", "throttle_per_hour: 2")
     s = smtp.settings
     rep = send_alerts(es, s, rules, [arabic(i) for i in range(1, 6)], now=at("2025-11-22 10:00"))
-    assert (rep.queued, rep.sent, rep.waiting) == (5, 2, 3)
-    assert send_alerts(es, s, rules, [arabic(6)], now=at("2025-11-22 10:30")).sent == 0
+    assert (rep.queued, rep.sent, rep.waiting) == (5, 2, 0)  # five articles, one mail per recipient
+    assert send_alerts(es, s, rules, [arabic(6)], now=at("2025-11-22 10:30")).sent == 2
+    rep = send_alerts(es, s, rules, [arabic(7), arabic(8)], now=at("2025-11-22 10:40"))
+    assert (rep.sent, rep.waiting) == (0, 4)  # two mails each this hour already: both wait, for each
     rep = send_alerts(es, s, rules, [], now=at("2025-11-22 11:00"))
-    assert rep.sent == 1
-    digest = smtp.received[2].message
-    assert "4 articles" in digest["Subject"] and "held back by the throttle" in digest["Subject"]
+    assert rep.sent == 2
+    digest = smtp.received[4].message
+    assert "2 articles" in digest["Subject"] and "held back by the throttle" in digest["Subject"]
     text = digest.get_body(("plain",)).get_content()
-    assert all(f"للمرة {i}" in text for i in (3, 4, 5, 6))
-    # The digest was this hour's first mail: one immediate mail left this hour, the next waits.
-    rep = send_alerts(es, s, rules, [arabic(7), arabic(8)], now=at("2025-11-22 11:10"))
-    assert (rep.sent, rep.waiting) == (1, 1)
-    per_hour: dict[str, int] = {}
+    assert all(f"للمرة {i}" in text for i in (7, 8))
+    per_hour: dict[tuple, int] = {}
     for m in outbox_docs(es, s, "mail"):
-        per_hour[m["created_at"][:13]] = per_hour.get(m["created_at"][:13], 0) + 1
+        k = (m["recipients"][0], m["created_at"][:13])
+        per_hour[k] = per_hour.get(k, 0) + 1
     assert max(per_hour.values()) <= 2
-    assert len(smtp.received) == 4
+    assert len(smtp.received) == 6
 
 
 def _run_in_fresh_process(settings, rules_text: str, articles, now: str) -> dict:
@@ -174,20 +182,20 @@ def _run_in_fresh_process(settings, rules_text: str, articles, now: str) -> dict
 
 
 def test_dedup_across_two_runs_and_across_a_restart(es, smtp):
-    text = TALIBAN.format(mode="immediate", extra="")
+    text = TALIBAN.format(mode="immediate", extra="", recipients=TWO)
     rules = rules_from(text)
     batch = [arabic(1), english(1)]
     first = send_alerts(es, smtp.settings, rules, batch, now=at("2025-11-22 10:00"))
     assert first.sent == 2
     second = send_alerts(es, smtp.settings, rules, batch + [arabic(2)], now=at("2025-11-22 10:05"))
-    assert (second.already_alerted, second.queued, second.sent) == (2, 1, 1)
+    assert (second.already_alerted, second.queued, second.sent) == (2, 1, 2)
     # A restart: a new process with nothing in memory sees the same articles again.
     third = _run_in_fresh_process(
         smtp.settings, textwrap.dedent(text), batch + [arabic(2)], "2025-11-22T10:10:00Z"
     )
     assert (third["already_alerted"], third["queued"], third["sent"]) == (3, 0, 0)
-    assert len(smtp.received) == 3
-    assert len({r.message["Message-ID"] for r in smtp.received}) == 3
+    assert len(smtp.received) == 4
+    assert len({r.message["Message-ID"] for r in smtp.received}) == 4
 
 
 def test_near_duplicates_fold_into_the_first_alert(es, smtp):
@@ -198,7 +206,7 @@ def test_near_duplicates_fold_into_the_first_alert(es, smtp):
     rep = send_alerts(
         es, smtp.settings, taliban(), [dups[0], original, dups[1], dups[2]], now=at("2025-11-22 10:00")
     )
-    assert (rep.queued, rep.folded, rep.sent) == (1, 3, 1)
+    assert (rep.queued, rep.folded, rep.sent) == (1, 3, 2)
     msg = smtp.received[0].message
     assert msg["Subject"].endswith("(+3 more sources)")
     text = msg.get_body(("plain",)).get_content()
@@ -211,7 +219,7 @@ def test_near_duplicates_fold_into_the_first_alert(es, smtp):
     late.url = late.canonical_url = "https://e.example/1"
     rep = send_alerts(es, smtp.settings, taliban(), [late], now=at("2025-11-22 10:20"))
     assert (rep.folded, rep.sent) == (1, 0)
-    assert len(smtp.received) == 1
+    assert len(smtp.received) == 2
 
 
 def test_snoozed_rule_records_but_sends_nothing_until_the_snooze_ends(es, smtp):
@@ -220,10 +228,10 @@ def test_snoozed_rule_records_but_sends_nothing_until_the_snooze_ends(es, smtp):
     rep = send_alerts(es, smtp.settings, rules, [arabic(1)], now=at("2025-11-22 10:00"))
     assert (rep.snoozed, rep.sent) == (1, 0)
     rep = send_alerts(es, smtp.settings, rules, [arabic(1), arabic(2)], now=at("2025-11-22 12:30"))
-    assert (rep.already_alerted, rep.queued, rep.sent) == (1, 1, 1)
+    assert (rep.already_alerted, rep.queued, rep.sent) == (1, 1, 2)
     assert [r.message["Subject"] for r in smtp.received] == [
         "[Rasad] taliban: موسكو تستقبل وفداً لطالبان للمرة 2"
-    ]
+    ] * 2
 
 
 def test_451_is_retried_with_backoff_then_delivered_once(es, outbox_settings):
@@ -232,7 +240,7 @@ def test_451_is_retried_with_backoff_then_delivered_once(es, outbox_settings):
     s = outbox_settings.replace(smtp_port=port)
     with ScriptedSmtp(port, handler) as server:
         t0 = at("2025-11-22 10:00")
-        rep = send_alerts(es, s, taliban(), [arabic(1)], now=t0)
+        rep = send_alerts(es, s, taliban1(), [arabic(1)], now=t0)
         assert (rep.sent, rep.retry_later, rep.failed) == (0, 1, 0)
         [mail] = outbox_docs(es, s, "mail")
         assert (mail["status"], mail["attempts"]) == ("pending", 1)
@@ -251,7 +259,7 @@ def test_550_is_marked_failed_with_the_server_reply(es, outbox_settings):
     handler = ScriptedHandler(data_replies=["550 5.7.1 Message rejected by policy (rasad-test)"])
     s = outbox_settings.replace(smtp_port=port)
     with ScriptedSmtp(port, handler) as server:
-        rep = send_alerts(es, s, taliban(), [arabic(1)], now=at("2025-11-22 10:00"))
+        rep = send_alerts(es, s, taliban1(), [arabic(1)], now=at("2025-11-22 10:00"))
         assert (rep.sent, rep.retry_later, rep.failed) == (0, 0, 1)
         assert "550 5.7.1 Message rejected by policy (rasad-test)" in rep.errors[0]
         [mail] = outbox_docs(es, s, "mail")
@@ -261,15 +269,19 @@ def test_550_is_marked_failed_with_the_server_reply(es, outbox_settings):
         assert handler.data_attempts == 1 and server.received == []
 
 
-def test_550_for_one_recipient_delivers_to_the_others_and_says_so(es, outbox_settings):
+def test_550_for_one_recipient_fails_only_that_recipients_mail(es, outbox_settings):
     port = free_port()
     handler = ScriptedHandler(rcpt_replies={"desk@example.org": "550 5.1.1 <desk@example.org>: no such user"})
     s = outbox_settings.replace(smtp_port=port)
     with ScriptedSmtp(port, handler) as server:
         rep = send_alerts(es, s, taliban(), [arabic(1)], now=at("2025-11-22 10:00"))
-        assert rep.sent == 1 and server.received[0].rcpt_tos == ["analyst@example.org"]
-        [mail] = outbox_docs(es, s, "mail")
-        assert mail["status"] == "sent" and "550 5.1.1 <desk@example.org>: no such user" in mail["last_error"]
+        assert (rep.sent, rep.failed) == (1, 1) and [r.rcpt_tos for r in server.received] == [
+            ["analyst@example.org"]
+        ]
+        mails = {m["recipients"][0]: m for m in outbox_docs(es, s, "mail")}
+        assert mails["analyst@example.org"]["status"] == "sent"
+        assert mails["desk@example.org"]["status"] == "failed"
+        assert "550 5.1.1 <desk@example.org>: no such user" in mails["desk@example.org"]["last_error"]
 
 
 def test_smtp_down_loses_nothing_and_the_next_run_delivers_each_mail_once(es, outbox_settings):
@@ -277,15 +289,15 @@ def test_smtp_down_loses_nothing_and_the_next_run_delivers_each_mail_once(es, ou
     s = outbox_settings.replace(smtp_port=port)
     t0 = at("2025-11-22 10:00")
     rep = send_alerts(es, s, taliban(), [arabic(1), arabic(2), english(1)], now=t0)
-    assert (rep.queued, rep.mails_created, rep.sent, rep.failed) == (3, 3, 0, 0)
-    assert rep.retry_later == 1  # the first attempt found the server down; the others were not tried
+    assert (rep.queued, rep.mails_created, rep.sent, rep.failed) == (3, 2, 0, 0)
+    assert rep.retry_later == 1  # the first attempt found the server down; the other was not tried
     assert {m["status"] for m in outbox_docs(es, s, "mail")} == {"pending"}
     with ScriptedSmtp(port) as server:
         rep = send_alerts(es, s, taliban(), [arabic(1), arabic(2), english(1)], now=t0 + timedelta(minutes=5))
-        assert (rep.already_alerted, rep.sent) == (3, 3)
+        assert (rep.already_alerted, rep.sent) == (3, 2)
         assert send_alerts(es, s, taliban(), [], now=t0 + timedelta(minutes=10)).sent == 0
-        assert len(server.received) == 3
-        assert len({r.message["Message-ID"] for r in server.received}) == 3
+        assert len(server.received) == 2
+        assert len({r.message["Message-ID"] for r in server.received}) == 2
     assert {m["status"] for m in outbox_docs(es, s, "mail")} == {"sent"}
 
 
@@ -294,14 +306,14 @@ def test_a_day_long_smtp_outage_never_fails_a_mail(es, outbox_settings):
     port = free_port()
     s = outbox_settings.replace(smtp_port=port)
     t0 = at("2025-11-22 10:00")
-    send_alerts(es, s, taliban(), [arabic(1)], now=t0)
+    send_alerts(es, s, taliban1(), [arabic(1)], now=t0)
     for hour in range(1, 25):  # far more tries than MAX_ATTEMPTS, an hour apart (the backoff cap)
-        rep = send_alerts(es, s, taliban(), [], now=t0 + timedelta(hours=hour))
+        rep = send_alerts(es, s, taliban1(), [], now=t0 + timedelta(hours=hour))
         assert rep.failed == 0
     (mail,) = outbox_docs(es, s, "mail")
     assert mail["status"] == "pending" and mail["attempts"] > 8
     with ScriptedSmtp(port) as server:
-        assert send_alerts(es, s, taliban(), [], now=t0 + timedelta(hours=26)).sent == 1
+        assert send_alerts(es, s, taliban1(), [], now=t0 + timedelta(hours=26)).sent == 1
         assert len(server.received) == 1
 
 
@@ -324,8 +336,8 @@ def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbo
     record_and_schedule(
         outbox,
         s,
-        taliban(),
-        collect_items(es, s, taliban(), [arabic(1)], None, t0),
+        taliban1(),
+        collect_items(es, s, taliban1(), [arabic(1)], None, t0),
         s.mail_from,
         AlertReport(),
         t0,
@@ -390,7 +402,9 @@ def test_event_signal_alerts_once_per_signal(es, smtp):
     )
     assert (rep.matched, rep.sent) == (1, 1)
     msg = smtp.received[0].message
-    assert msg["Subject"] == "[Rasad] new-security-events: New event: «داعش خراسان» يتبنى هجوماً في بدخشان"
+    assert (
+        msg["Subject"] == "[Rasad] «داعش خراسان» يتبنى هجوماً في بدخشان"
+    )  # the event's title: the thread's subject
     page = msg.get_body(("html",)).get_content()
     assert 'dir="rtl" lang="ar"' in page and '<div class="title-alt" dir="ltr" lang="en"' in page
     assert "event_id%3A%22ev42%22" in page and "2 sources, 3 articles" in page

@@ -13,20 +13,21 @@ from alerts.plan import (
     EmptyOutbox,
     OverlayOutbox,
     classify_items,
+    delivery_key,
+    due_items,
     next_boundary,
     period_start,
     schedule_mails,
-    schedule_rule,
 )
 from alerts.rules import validate_rules
 from tests.alerts.conftest import at
 
 
-def rule(mode: str = "immediate", tz: str = "UTC", extra: str = ""):
+def rule(mode: str = "immediate", tz: str = "UTC", extra: str = "", name: str = "r"):
     rules, problems = validate_rules(
         textwrap.dedent(f"""
         rules:
-          - name: r
+          - name: {name}
             keywords: [x]
             recipients: [a@example.org]
             mode: {mode}
@@ -38,10 +39,10 @@ def rule(mode: str = "immediate", tz: str = "UTC", extra: str = ""):
     return rules[0]
 
 
-def item(n: int, created: str, dup: str | None = None) -> AlertItem:
+def item(n: int, created: str, dup: str | None = None, rule_name: str = "r") -> AlertItem:
     return AlertItem(
-        key=f"k{n}",
-        rule="r",
+        key=f"k{n}" if rule_name == "r" else f"{rule_name}-k{n}",
+        rule=rule_name,
         type=ARTICLE,
         created_at=created,
         title=f"t{n}",
@@ -71,6 +72,10 @@ def test_hourly_boundaries_follow_half_hour_time_zones():
     assert next_boundary(r, at("2025-11-22 10:29")) == at("2025-11-22 10:30")
 
 
+def plan(rules, queued, now, view=None):
+    return schedule_mails(OverlayOutbox(view or EmptyOutbox(), [(i, QUEUED) for i in queued]), rules, now)
+
+
 def test_hourly_digest_takes_only_items_of_closed_periods():
     r = rule("hourly")
     queued = [
@@ -78,23 +83,50 @@ def test_hourly_digest_takes_only_items_of_closed_periods():
         item(2, utc("2025-11-22 09:50")),
         item(3, utc("2025-11-22 10:01")),
     ]
-    plans, waiting = schedule_rule(r, queued, [], 0, at("2025-11-22 10:02"))
-    assert [[i.key for i in p.items] for p in plans] == [["k2", "k1"]]  # newest first
-    assert plans[0].window == (at("2025-11-22 09:00"), at("2025-11-22 10:00"))
-    assert [i.key for i in waiting[0].items] == ["k3"] and waiting[0].due_at == at("2025-11-22 11:00")
-    again, _ = schedule_rule(r, queued[:2], [], 0, at("2025-11-22 10:30"))
-    assert again[0].key == plans[0].key  # same period, same items: same idempotency key
+    sched = plan([r], queued, at("2025-11-22 10:02"))
+    assert [[i.key for i in p.items] for p in sched.mails] == [["k2", "k1"]]  # newest first
+    assert sched.mails[0].window == (at("2025-11-22 09:00"), at("2025-11-22 10:00"))
+    assert sched.mails[0].to == "a@example.org"
+    [w] = sched.waiting
+    assert [i.key for i in w.items] == ["k3"] and w.due_at == at("2025-11-22 11:00")
+    again = plan([r], queued[:2], at("2025-11-22 10:30"))
+    assert again.mails[0].key == sched.mails[0].key  # same period, same items: same idempotency key
 
 
-def test_throttle_counts_mails_of_the_clock_hour():
+class SentThisHour(EmptyOutbox):
+    def __init__(self, n: int):
+        self.n = n
+
+    def mails_to_since(self, recipient, since):
+        return self.n
+
+
+def test_throttle_counts_the_recipients_mails_of_the_clock_hour():
     r = rule("immediate", extra="throttle_per_hour: 3")
-    now = at("2025-11-22 10:20")
     queued = [item(i, utc("2025-11-22 10:10")) for i in range(5)]
-    plans, waiting = schedule_rule(r, queued, [], 1, now)  # one mail already this hour
-    assert [p.mode for p in plans] == ["immediate", "immediate"] and len(waiting[0].items) == 3
-    plans, waiting = schedule_rule(r, waiting[0].items, [], 0, at("2025-11-22 11:00"))
-    assert [p.mode for p in plans] == ["throttled"] and waiting == []
-    assert len(plans[0].items) == 3
+    sched = plan([r], queued, at("2025-11-22 10:20"), SentThisHour(1))  # one mail already this hour
+    assert [(p.mode, len(p.items)) for p in sched.mails] == [("immediate", 5)]  # one mail per cycle
+    sched = plan([r], queued, at("2025-11-22 10:20"), SentThisHour(3))  # the hour is full: all wait
+    assert sched.mails == [] and len(sched.waiting[0].items) == 5 and sched.waiting[0].recipient
+    sched = plan([r], queued, at("2025-11-22 11:00"), SentThisHour(0))
+    assert [(p.mode, len(p.items)) for p in sched.mails] == [("throttled", 5)]
+
+
+def test_an_article_of_two_rules_is_one_entry_with_both_reasons_and_never_comes_again():
+    r1, r2 = rule(name="r"), rule(name="s")
+    i1, i2 = item(1, utc("2025-11-22 10:00")), item(1, utc("2025-11-22 10:00"), rule_name="s")
+    i1.reasons, i2.reasons = ["keyword «x»"], ["entity X"]
+    [mail] = plan([r1, r2], [i1, i2], at("2025-11-22 10:01")).mails
+    assert [i.reasons for i in mail.items] == [["r: keyword «x»", "s: entity X"]]
+    assert mail.item_keys == ["k1", "s-k1"] and [x.name for x in mail.rules] == ["r", "s"]
+
+    class Had(EmptyOutbox):
+        def deliveries(self, keys):
+            k = delivery_key("a@example.org", "a1")
+            return {k: {"mail_exists": True, "payload": {"mail": "m"}}} if k in keys else {}
+
+    sched = plan([r1, r2], [i1, i2], at("2025-11-22 10:01"), Had())
+    assert sched.mails == [] and sorted(sched.already_mailed) == ["k1", "s-k1"]
 
 
 def test_near_duplicates_fold_into_their_original_even_when_they_arrive_first():
@@ -121,8 +153,8 @@ def test_snoozed_rule_records_snoozed_items_and_holds_queued_ones():
     r = rule(extra="snooze_until: '2025-11-22T12:00:00Z'")
     out = classify_items(r, [item(1, "2025-11-22T10:00:00Z")], [], at("2025-11-22 10:00"))
     assert out[0][1] == SNOOZED
-    plans, waiting = schedule_rule(r, [item(2, "2025-11-22T09:00:00Z")], [], 0, at("2025-11-22 10:00"))
-    assert plans == [] and waiting[0].why == "snoozed" and waiting[0].due_at == at("2025-11-22 12:00")
+    due, waiting = due_items(r, [item(2, "2025-11-22T09:00:00Z")], at("2025-11-22 10:00"))
+    assert due == [] and waiting[0].why == "snoozed" and waiting[0].due_at == at("2025-11-22 12:00")
     assert r.snoozed(at("2025-11-22 11:59")) and not r.snoozed(at("2025-11-22 12:00"))
 
 
