@@ -62,10 +62,6 @@ def print_summary(d: dict) -> None:
         print(f"{'Elasticsearch cluster':<{width}}  {d['cluster']}")
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
-    if d.get("mails_by_recipient"):
-        print("mails per recipient:")
-        for k, v in sorted(d["mails_by_recipient"].items()):
-            print(f"  {k:<{width - 2}}  {v}")
     if d["failures"]:
         print("failures by reason:")
         for k, v in sorted(d["failures"].items()):

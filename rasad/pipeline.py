@@ -54,7 +54,7 @@ class CycleSummary:
     alerts_sent: int = 0
     alerts_retry_later: int = 0
     alerts_failed: int = 0
-    mails_by_recipient: dict[str, int] = field(default_factory=dict)
+    alerts_mails_by_recipient: dict[str, int] = field(default_factory=dict)  # alert mails sent, per recipient
     cluster: str = ""
     errors: list[str] = field(default_factory=list)
 
@@ -286,7 +286,7 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
         "alerts_folded": d.get("folded", 0), "alerts_snoozed": d.get("snoozed", 0),
         "alerts_waiting": d.get("waiting", 0), "alerts_sent": d.get("sent", 0),
         "alerts_retry_later": d.get("retry_later", 0), "alerts_failed": d.get("failed", 0),
-        "mails_by_recipient": d.get("mails_by_recipient", {}), "articles": len(articles), "released": released,
+        "alerts_mails_by_recipient": d.get("mails_by_recipient", {}), "articles": len(articles), "released": released,
         "errors": list(d.get("errors", []))[:MAX_ERRORS],
     }  # fmt: skip
     log.info("alert: %d article(s), %d match(es), %d mail(s) sent", len(articles), out["alerts_matched"],
@@ -307,7 +307,7 @@ def step_digest(settings: Settings | None = None, rules_file: str | None = None,
     d = dataclasses.asdict(rep)
     log.info("digest: %d mail(s) sent, %d waiting", d.get("sent", 0), d.get("waiting", 0))
     return {"alerts_sent": d.get("sent", 0), "alerts_waiting": d.get("waiting", 0),
-            "alerts_failed": d.get("failed", 0), "mails_by_recipient": d.get("mails_by_recipient", {})}  # fmt: skip
+            "alerts_failed": d.get("failed", 0), "alerts_mails_by_recipient": d.get("mails_by_recipient", {})}  # fmt: skip
 
 
 def process_queue(settings: Settings | None = None, feeds_file: str | None = None, rules_file: str | None = None,
