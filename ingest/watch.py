@@ -64,9 +64,9 @@ class FeedWatcher:
         self.store = IngestStore(es, self.s)
         self.queue = WorkQueue(es, self.s)
         self.client = HttpClient(self.s)
-        from rasad.pipeline import step_setup  # noqa: PLC0415
+        from rasad.pipeline import ensure_setup  # noqa: PLC0415
 
-        step_setup(self.s)  # templates before the first feed state or queue item is written
+        ensure_setup(self.s)  # templates before the first feed state or queue item is written
         self._registry: tuple[float, list[Any]] | None = None
         self._next: dict[str, float] = {}  # feed id -> monotonic time it is next due
 
