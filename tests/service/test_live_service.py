@@ -150,19 +150,25 @@ def _exactly_once(live) -> None:  # noqa: ANN001
         assert copies.get(("analyst@example.org", i.key)) == 1, (i.key, copies)
 
 
-def _task_processes(name: str) -> list[int]:
-    """Pids of running Airflow task processes of the rasad_process task ``name``."""
-    out = []
+def _task_processes(home: Path, task_id: str) -> list[int]:
+    """Pids of the running task processes of rasad_process.``task_id`` (from Airflow's own records)."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{home / 'airflow.db'}?mode=ro", uri=True, timeout=30) as db:
+        rows = db.execute("SELECT id, pid FROM task_instance WHERE dag_id = 'rasad_process' AND task_id = ? "
+                          "AND state = 'running'", (task_id,)).fetchall()  # fmt: skip
+    pids = {int(pid) for _, pid in rows if pid}
+    ids = {str(i) for i, _ in rows}
+    # The task process itself is "airflow worker -- <ti id>" (its supervisor adds "LocalExecutor:").
     for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "rasad_process" in cmd and f" {name} " in f" {cmd} " and "supervisor" not in cmd:
-            out.append(int(d.name))
-    return out
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+            except OSError:
+                continue
+            if len(cmd) == 4 and cmd[:3] == ["airflow", "worker", "--"] and cmd[3] in ids:
+                pids.add(int(d.name))
+    return sorted(p for p in pids if _alive(p))
 
 
 def test_new_item_is_mailed_within_a_minute_and_stop_leaves_nothing(live):
@@ -211,7 +217,7 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
 
     farm.page = slow_page  # type: ignore[method-assign]
     item = farm.add_item(0, time.time())
-    pids = _wait(lambda: _task_processes("process"), 120, "a running process task", every=0.2)
+    pids = _wait(lambda: _task_processes(home, "process"), 120, "a running process task", every=0.2)
     for p in pids:
         os.kill(p, signal.SIGKILL)
     farm.page = farm_pages  # type: ignore[method-assign]
@@ -222,7 +228,7 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     base, port, es_home = live["base"], live["es_port"], live["es_home"]
     farm.page = slow_page  # type: ignore[method-assign]  # time to stop the node mid-batch
     item = farm.add_item(1, time.time())
-    _wait(lambda: _task_processes("process") or _task_processes("claim"), 120, "the batch's task", every=0.2)
+    _wait(lambda: _task_processes(home, "process") or _task_processes(home, "claim"), 120, "the batch's task", every=0.2)
     esnode.stop_node(base, port=port, home=es_home)
     farm.page = farm_pages  # type: ignore[method-assign]
     time.sleep(40)  # claim/process retries (3 s, 6 s) all meet the outage
