@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -214,17 +215,28 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
         return out  # already done by an earlier try, or taken over after its lease ran out
     specs = {f.id: f for f in load_registry(s.path(feeds_file or s.feeds_file), include_disabled=True)}
     items = [item_from_dict(e.item) for e in entries]
+    clock = [time.monotonic()]
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        t = time.monotonic()
+        timings[name] = round(t - clock[0], 2)
+        clock[0] = t
+
     client = HttpClient(s)
     try:
         rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers)
     finally:
         client.close()
+    lap("fetch_s")
     tagged = tag_articles(rep.articles, s)
-    # One event model: batches assign in turn, each in its own arrival order (see docs/events.md).
+    lap("tag_s")
+    # One event model: batches assign in turn, each in its own arrival order (docs/service.md).
     with Lease(es, s, "events", owner=batch_id) as lease:
         enriched = cluster_articles(tagged, s, es)
         idx = index_articles(es, s, enriched.articles)
         index_events(es, s, enriched.events, enriched.signals)
+    lap("cluster_index_s")
     # Acknowledge last: every write above is keyed by id, so a crash before this line
     # means the retry rewrites the same documents.
     retry_links = {i.link for i in rep.retry}
@@ -254,13 +266,14 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
         "duplicates": outcomes.get("duplicate", 0), "near_duplicates": outcomes.get("near_duplicate", 0),
         "failures": dict(rep.failures), "retry_later": requeued, "tagged": sum(1 for a in tagged if a.tagger_version),
         "events_new": enriched.events_new, "indexed": idx.indexed, "dead_lettered": idx.dead_lettered,
-        "lease_wait_s": round(lease.waited, 2),
+        "lease_wait_s": round(lease.waited, 2), "timings": timings,
         "errors": (rep.errors + enriched.errors + idx.errors)[:MAX_ERRORS],
     })  # fmt: skip
     if gave_up:
         out["failures"]["gave_up"] = out["failures"].get("gave_up", 0) + gave_up
-    log.info("batch %s: %d item(s), %d new article(s), %d indexed, %d new event(s), %d to retry",
-             batch_id, len(entries), out["new_articles"], idx.indexed, enriched.events_new, requeued)  # fmt: skip
+    lap("ack_s")
+    log.info("batch %s: %d item(s), %d new article(s), %d indexed, %d new event(s), %d to retry; %s",
+             batch_id, len(entries), out["new_articles"], idx.indexed, enriched.events_new, requeued, timings)  # fmt: skip
     return out
 
 
