@@ -266,40 +266,33 @@ class TagEngine:
 
 
 def _drop_nested_keywords(hits: list[Hit]) -> list[Hit]:
-    """Hits without the keywords that lie strictly inside a longer keyword of another topic.
+    """Hits without the keywords that lie strictly inside a longer keyword of another topic only.
 
     Longest match wins across topics as it does for names: «العزلة الغربية» is Russia's isolation
-    (russia_west), not the «عزلة» of the Taliban (legitimacy).
+    (russia_west), not the «عزلة» of the Taliban (legitimacy). Inside a longer keyword of its own
+    topic a hit stays here; :func:`_first_keyword_hits` counts it once.
     """
-    spans = sorted({(h.start, h.end) for h in hits if h.target.kind == "keyword"}, key=lambda x: (x[0], -x[1]))
-    if len(spans) < 2:
-        return hits
-    inside: set[tuple[int, int]] = set()
-    for i, (s, e) in enumerate(spans):
-        for s2, e2 in spans[i + 1:]:
-            if s2 >= e:
-                break
-            if e2 <= e and (s2, e2) != (s, e):
-                inside.add((s2, e2))
-    if not inside:
-        return hits
-    # keep a nested hit when the longer one belongs to the same topic: _first_keyword_hits decides those
     owners: dict[tuple[int, int], set[str]] = defaultdict(set)
     for h in hits:
         if h.target.kind == "keyword":
             owners[(h.start, h.end)].add(h.target.payload[0])
-    out = []
-    for h in hits:
-        if h.target.kind == "keyword" and (h.start, h.end) in inside:
-            tid = h.target.payload[0]
-            covering = [
-                owners[(s, e)] for s, e in spans
-                if s <= h.start and h.end <= e and (s, e) != (h.start, h.end)
-            ]
-            if not any(tid in o for o in covering):
-                continue
-        out.append(h)
-    return out
+    if len(owners) < 2:
+        return hits
+    spans = sorted(owners, key=lambda x: (x[0], -x[1]))
+    covered_by: dict[tuple[int, int], set[str]] = defaultdict(set)  # topics of the longer hits around a span
+    for i, (s, e) in enumerate(spans):
+        for s2, e2 in spans[i + 1:]:
+            if s2 >= e:
+                break
+            if e2 <= e:
+                covered_by[(s2, e2)] |= owners[(s, e)]
+    if not covered_by:
+        return hits
+    return [
+        h for h in hits
+        if h.target.kind != "keyword" or (h.start, h.end) not in covered_by
+        or h.target.payload[0] in covered_by[(h.start, h.end)]
+    ]
 
 
 def _phrase_weight(scoring: TopicScoring, keyword: str) -> float:
