@@ -80,6 +80,9 @@ class TopicRule:
 
     keywords: list[str]  # normalised
     keyword_weight: float = 1.0
+    # Per-keyword factors for the generic words written ``{text: وفد*, weight: 0.5}``: a delegation
+    # or a border is evidence only next to something more specific. Keys normalised.
+    keyword_weights: dict[str, float] = field(default_factory=dict)
     entities: dict[str, float] = field(default_factory=dict)
     requires: list[str] = field(default_factory=list)  # at least one of these entities
     # Words that satisfy ``requires`` like a required entity does («الأفغانية», Afghan): short
@@ -257,6 +260,31 @@ def parse_entities(data: dict[str, Any], problems: list[str]) -> dict[str, Entit
     return entities
 
 
+def _parse_keywords(raw: list[Any], problems: list[str], where: str) -> tuple[list[str], dict[str, float]]:
+    """Normalised keywords and the weights of those written as ``{text: ..., weight: ...}``."""
+    keywords: list[str] = []
+    weights: dict[str, float] = {}
+    for item in raw:
+        if isinstance(item, dict):
+            text = str(item.get("text", "")).strip()
+            try:
+                weight = float(item.get("weight", 1.0))
+            except (TypeError, ValueError):
+                problems.append(f"{where}: keyword {text!r} has a weight that is not a number")
+                continue
+            if not text or weight <= 0:
+                problems.append(f"{where}: keyword {item!r} needs a text and a positive weight")
+                continue
+            kw = _normalize_keyword(text)
+            weights[kw] = weight
+        else:
+            if not str(item).strip():
+                continue
+            kw = _normalize_keyword(item)
+        keywords.append(kw)
+    return keywords, weights
+
+
 def parse_topics(data: dict[str, Any], problems: list[str]) -> dict[str, Topic]:
     """Typed topics from the parsed taxonomy.yaml; schema problems are appended to ``problems``."""
     topics: dict[str, Topic] = {}
@@ -278,8 +306,10 @@ def parse_topics(data: dict[str, Any], problems: list[str]) -> dict[str, Topic]:
         if rraw is not None:
             kw_raw = rraw.get("keywords") or {}
             kws = kw_raw if isinstance(kw_raw, list) else [w for v in kw_raw.values() for w in _as_list(v)]
+            keywords, kw_weights = _parse_keywords(kws, problems, where)
             rule = TopicRule(
-                keywords=[_normalize_keyword(k) for k in kws if str(k).strip()],
+                keywords=keywords,
+                keyword_weights=kw_weights,
                 keyword_weight=float(rraw.get("keyword_weight", 1.0)),
                 entities={str(k): float(v) for k, v in (rraw.get("entities") or {}).items()},
                 requires=[str(e) for e in _as_list(rraw.get("requires"))],

@@ -227,8 +227,10 @@ class TagEngine:
             elif kind == "scope":
                 scoped.setdefault(h.target.payload, h.start)
         ent_first: dict[str, tuple[int, int]] = {}
+        ent_spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for m in mentions:  # sorted by start
             ent_first.setdefault(m.entity_id, (m.start, m.end))
+            ent_spans[m.entity_id].append((m.start, m.end))
         title_ents = {eid for eid, (s, _) in ent_first.items() if title_end is not None and s < title_end}
         weigh = _position_weigher(scoring, title_end)
         factor = _length_factor(scoring, len(scanned.matchable))
@@ -244,10 +246,16 @@ class TagEngine:
             subject = any(e in title_ents for e in rule.subjects)
             if rule.requires_keyword and not kws and not subject:
                 continue
+            # a keyword that is the very mention of one of the topic's evidence entities («واشنطن»)
+            # has matched, but its weight is the entity's
+            own = {span for e, w in rule.entities.items() if w > 0 for span in ent_spans.get(e, ())}
+            if own:
+                kws = {k: se for k, se in kws.items() if se not in own}
             total = 0.0
             evidence: list[tuple[int, int]] = []
             for kw, (start, end) in kws.items():
-                total += rule.keyword_weight * _phrase_weight(scoring, kw) * weigh(start)
+                factor_kw = rule.keyword_weights.get(kw, 1.0)
+                total += rule.keyword_weight * factor_kw * _phrase_weight(scoring, kw) * weigh(start)
                 evidence.append((start, end))
             if rule.requires_words_weight and topic.id in scoped:
                 total += rule.requires_words_weight * weigh(scoped[topic.id])

@@ -141,3 +141,32 @@ def test_scoring_section_changes_the_tagging(tmp_path):
     assert strict.knowledge.scoring.short_factor == 1.0
     assert "economy.sanctions_assets" not in topic_ids(strict.tag(headline, "", "ar")[1])
     assert "economy.sanctions_assets" in topic_ids(get_tagger().tag(headline, "", "ar")[1])
+
+
+def test_a_keyword_that_is_the_entity_mention_counts_once(tagger):
+    # «واشنطن» is both a us_policy keyword and the washington entity: one piece of evidence
+    _, topics = tagger.tag("واشنطن تتهم طالبان بخرق الاتفاق", "", "ar")
+    assert "geopolitics.us_policy" not in topic_ids(topics)
+    _, topics = tagger.tag("إدارة ترامب تبحث فتح قناة اتصال مع طالبان", "", "ar")
+    assert "geopolitics.us_policy" in topic_ids(topics)
+
+
+def test_weighted_keywords_are_parsed_and_checked():
+    from enrich.knowledge import parse_topics
+
+    problems: list[str] = []
+    topics = parse_topics({"topics": [{
+        "id": "t.x", "parent": "t", "label": "x", "label_ar": "س", "description": "d",
+        "rules": {"keywords": {"ar": ["شراكة", {"text": "وفد*", "weight": 0.5}, {"text": "زيارة", "weight": "much"}]}},
+    }]}, problems)
+    rule = topics["t.x"].rule
+    assert rule.keywords == ["شراكه", "وفد*"] and rule.keyword_weights == {"وفد*": 0.5}
+    assert any("'زيارة' has a weight that is not a number" in p for p in problems)
+
+
+def test_a_generic_keyword_needs_a_partner(tagger):
+    # a delegation alone is not rapprochement; a delegation sent to deepen relations is
+    _, alone = tagger.tag("وفد من طالبان يصل إلى موسكو", "", "ar")
+    _, with_partner = tagger.tag("وفد من طالبان يصل إلى موسكو لتعزيز العلاقات الثنائية", "", "ar")
+    assert "diplomacy.rapprochement" not in topic_ids(alone)
+    assert "diplomacy.rapprochement" in topic_ids(with_partner)
