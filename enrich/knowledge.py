@@ -101,8 +101,8 @@ class TopicRule:
 class TopicScoring:
     """Where evidence is and how long the item is: the weights of taxonomy.yaml's ``scoring``."""
 
-    title_weight: float = 2.0  # evidence in the title
-    lead_weight: float = 1.5  # evidence in the first ``lead_chars`` characters of the text
+    title_weight: float = 1.5  # evidence in the title
+    lead_weight: float = 1.0  # evidence in the first ``lead_chars`` characters of the text
     lead_chars: int = 300
     # Past the lead, evidence weighs 1 / (1 + distance / body_half_chars): a passing mention deep
     # in a long article counts for little, the same words in the lead for much.
@@ -112,7 +112,7 @@ class TopicScoring:
     # ``long_chars``.
     short_chars: int = 300
     long_chars: int = 1500
-    short_factor: float = 0.6
+    short_factor: float = 0.75
     # A keyword phrase is more specific than a word: each word after the first adds this much to
     # its weight, at most ``phrase_bonus_max`` («السلطة الفعلية» says more than «عزلة»).
     phrase_bonus: float = 0.25

@@ -254,8 +254,8 @@ class TagEngine:
             total = 0.0
             evidence: list[tuple[int, int]] = []
             for kw, (start, end) in kws.items():
-                factor_kw = rule.keyword_weights.get(kw, 1.0)
-                total += rule.keyword_weight * factor_kw * _phrase_weight(scoring, kw) * weigh(start)
+                kw_weight = rule.keyword_weight * rule.keyword_weights.get(kw, 1.0) * _phrase_weight(scoring, kw)
+                total += kw_weight * weigh(start)
                 evidence.append((start, end))
             if rule.requires_words_weight and topic.id in scoped:
                 total += rule.requires_words_weight * weigh(scoped[topic.id])
