@@ -148,3 +148,38 @@ def evaluate(tagger: Tagger, items: list[LabelledItem], language: str | None = N
         scores.top_fp += len(ptop - item.topics)
         scores.top_fn += len(item.topics - ptop)
     return scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print entity and topic figures per labelled file, per item kind, and for all files together."""
+    import argparse  # noqa: PLC0415 - only the command line needs it
+
+    from enrich.tagging import get_tagger  # noqa: PLC0415
+
+    ap = argparse.ArgumentParser(prog="python -m enrich.tagger_eval", description=main.__doc__)
+    ap.add_argument("files", nargs="+", help="labelled files; the language is the name's suffix (_ar, _en) or guessed")
+    ap.add_argument("--errors", action="store_true", help="also list every wrong or missed entity and topic")
+    args = ap.parse_args(argv)
+    tagger = get_tagger()
+    total = Scores()
+    for name in args.files:
+        path = Path(name)
+        lang = path.stem.rsplit("_", 1)[-1] if path.stem.rsplit("_", 1)[-1] in ("ar", "en") else None
+        items = read_labelled(path)
+        scores = evaluate(tagger, items, lang)
+        print(f"{path.name}: {len(items)} items, {scores.as_dict()}")
+        for kind in ("headline", "headline+lead", "text"):
+            sub = [i for i in items if i.kind == kind]
+            if sub and len(sub) < len(items):
+                print(f"  {kind}: {len(sub)} items, topic F1 {evaluate(tagger, sub, lang).topic_prf[2]:.3f}")
+        if args.errors:
+            print("\n".join("  " + e for e in scores.errors))
+        for attr in ("ent_tp", "ent_fp", "ent_fn", "top_tp", "top_fp", "top_fn"):
+            setattr(total, attr, getattr(total, attr) + getattr(scores, attr))
+    if len(args.files) > 1:
+        print("all:", total.as_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
