@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 import zipfile
@@ -75,7 +76,8 @@ def main() -> None:
     for title, text in arts:
         tagger.tag(title, text, "ar")
     full = time.perf_counter() - t0
-    print(f"articles: {len(arts)} of ~{args.words} words ({n_words / len(arts):.0f} avg), single process")
+    print(f"articles: {len(arts)} of ~{args.words} words ({n_words / len(arts):.0f} avg), single process; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"floor (normalise + one Aho-Corasick scan + boundary check): {len(arts) / floor:,.0f} articles/s, "
           f"{n_words / floor:,.0f} words/s")
     print(f"full spaCy tagger: {len(arts) / full:,.0f} articles/s, {n_words / full:,.0f} words/s, "

@@ -80,11 +80,43 @@ class TopicRule:
 
     keywords: list[str]  # normalised
     keyword_weight: float = 1.0
+    # Per-keyword factors for the generic words written ``{text: وفد*, weight: 0.5}``: a delegation
+    # or a border is evidence only next to something more specific. Keys normalised.
+    keyword_weights: dict[str, float] = field(default_factory=dict)
     entities: dict[str, float] = field(default_factory=dict)
     requires: list[str] = field(default_factory=list)  # at least one of these entities
+    # Words that satisfy ``requires`` like a required entity does («الأفغانية», Afghan): short
+    # items name the country by its adjective more often than by its name. Normalised.
+    requires_words: list[str] = field(default_factory=list)
+    requires_words_weight: float = 0.0  # evidence the first of them adds (as a named country would)
     requires_keyword: bool = True
+    # Entities that make a title about this topic on their own: with one of them in the title the
+    # keyword requirement is waived (a headline «داعش خراسان يتبنى ...» is about ISIS-K).
+    subjects: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)  # normalised
     threshold: float = 2.0
+
+
+@dataclass(frozen=True)
+class TopicScoring:
+    """Where evidence is and how long the item is: the weights of taxonomy.yaml's ``scoring``."""
+
+    title_weight: float = 1.5  # evidence in the title
+    lead_weight: float = 1.0  # evidence in the first ``lead_chars`` characters of the text
+    lead_chars: int = 300
+    # Past the lead, evidence weighs 1 / (1 + distance / body_half_chars): a passing mention deep
+    # in a long article counts for little, the same words in the lead for much.
+    body_half_chars: int = 600
+    # A short item cannot hold an article's worth of evidence: up to ``short_chars`` characters
+    # the threshold is multiplied by ``short_factor``, rising linearly to the full threshold at
+    # ``long_chars``.
+    short_chars: int = 300
+    long_chars: int = 1500
+    short_factor: float = 0.75
+    # A keyword phrase is more specific than a word: each word after the first adds this much to
+    # its weight, at most ``phrase_bonus_max`` («السلطة الفعلية» says more than «عزلة»).
+    phrase_bonus: float = 0.25
+    phrase_bonus_max: float = 0.5
 
 
 @dataclass
@@ -108,6 +140,7 @@ class Knowledge:
     topics: dict[str, Topic]
     digest: str  # sha256 of the data files, part of the tagger version
     seeds_dir: Path
+    scoring: TopicScoring = field(default_factory=TopicScoring)
 
 
 def expand_templates(text: str) -> list[str]:
@@ -227,6 +260,31 @@ def parse_entities(data: dict[str, Any], problems: list[str]) -> dict[str, Entit
     return entities
 
 
+def _parse_keywords(raw: list[Any], problems: list[str], where: str) -> tuple[list[str], dict[str, float]]:
+    """Normalised keywords and the weights of those written as ``{text: ..., weight: ...}``."""
+    keywords: list[str] = []
+    weights: dict[str, float] = {}
+    for item in raw:
+        if isinstance(item, dict):
+            text = str(item.get("text", "")).strip()
+            try:
+                weight = float(item.get("weight", 1.0))
+            except (TypeError, ValueError):
+                problems.append(f"{where}: keyword {text!r} has a weight that is not a number")
+                continue
+            if not text or weight <= 0:
+                problems.append(f"{where}: keyword {item!r} needs a text and a positive weight")
+                continue
+            kw = _normalize_keyword(text)
+            weights[kw] = weight
+        else:
+            if not str(item).strip():
+                continue
+            kw = _normalize_keyword(item)
+        keywords.append(kw)
+    return keywords, weights
+
+
 def parse_topics(data: dict[str, Any], problems: list[str]) -> dict[str, Topic]:
     """Typed topics from the parsed taxonomy.yaml; schema problems are appended to ``problems``."""
     topics: dict[str, Topic] = {}
@@ -248,12 +306,17 @@ def parse_topics(data: dict[str, Any], problems: list[str]) -> dict[str, Topic]:
         if rraw is not None:
             kw_raw = rraw.get("keywords") or {}
             kws = kw_raw if isinstance(kw_raw, list) else [w for v in kw_raw.values() for w in _as_list(v)]
+            keywords, kw_weights = _parse_keywords(kws, problems, where)
             rule = TopicRule(
-                keywords=[_normalize_keyword(k) for k in kws if str(k).strip()],
+                keywords=keywords,
+                keyword_weights=kw_weights,
                 keyword_weight=float(rraw.get("keyword_weight", 1.0)),
                 entities={str(k): float(v) for k, v in (rraw.get("entities") or {}).items()},
                 requires=[str(e) for e in _as_list(rraw.get("requires"))],
+                requires_words=[_normalize_keyword(w) for w in _as_list(rraw.get("requires_words")) if str(w).strip()],
+                requires_words_weight=float(rraw.get("requires_words_weight", 0.0)),
                 requires_keyword=bool(rraw.get("requires_keyword", True)),
+                subjects=[str(e) for e in _as_list(rraw.get("subjects"))],
                 exclude=[normalize_pattern(p) for p in _as_list(rraw.get("exclude"))],
                 threshold=float(rraw.get("threshold", 2.0)),
             )
@@ -304,10 +367,37 @@ def check_references(entities: dict[str, Entity], topics: dict[str, Topic]) -> l
         if topic.parent and topic.parent not in topics:
             problems.append(f"topic {topic.id}: unknown parent {topic.parent!r}")
         if topic.rule:
-            for ref in list(topic.rule.entities) + topic.rule.requires:
+            for ref in list(topic.rule.entities) + topic.rule.requires + topic.rule.subjects:
                 if ref not in entities:
                     problems.append(f"topic {topic.id}: unknown entity {ref!r}")
     return problems
+
+
+def parse_scoring(raw: Any, problems: list[str]) -> TopicScoring:
+    """The ``scoring`` mapping of taxonomy.yaml over the defaults; unknown or non-numeric keys are problems."""
+    if raw is None:
+        return TopicScoring()
+    if not isinstance(raw, dict):
+        problems.append("scoring: must be a mapping")
+        return TopicScoring()
+    defaults = TopicScoring()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not hasattr(defaults, str(key)):
+            problems.append(f"scoring: unknown key {key!r}")
+            continue
+        kind = type(getattr(defaults, key))
+        try:
+            values[key] = kind(value)
+        except (TypeError, ValueError):
+            problems.append(f"scoring.{key}: {value!r} is not a {kind.__name__}")
+            continue
+        if values[key] < 0:
+            problems.append(f"scoring.{key}: must not be negative")
+    scoring = TopicScoring(**values)
+    if scoring.long_chars <= scoring.short_chars:
+        problems.append("scoring: long_chars must be greater than short_chars")
+    return scoring
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -328,9 +418,11 @@ def load_knowledge_with_problems(seeds_dir: str | Path | None = None) -> tuple[K
         digest.update(p.read_bytes() if p.exists() else b"")
     problems: list[str] = []
     entities = parse_entities(read_yaml(ent_path), problems)
-    topics = parse_topics(read_yaml(tax_path), problems) if tax_path.exists() else {}
+    taxonomy = read_yaml(tax_path) if tax_path.exists() else {}
+    topics = parse_topics(taxonomy, problems)
+    scoring = parse_scoring(taxonomy.get("scoring"), problems)
     problems.extend(check_references(entities, topics))
-    return Knowledge(entities, topics, digest.hexdigest(), root), problems
+    return Knowledge(entities, topics, digest.hexdigest(), root, scoring), problems
 
 
 def load_knowledge(seeds_dir: str | Path | None = None) -> Knowledge:

@@ -9,7 +9,9 @@ Order of decisions (each one is data from seeds/, not code):
    anchor entity (or the entity itself, unambiguously) is in the article; when several entities
    share the alias, the nearest evidence decides; a mention inside a kept one is dropped;
 5. topics: weighted keyword and entity evidence against a threshold, with required entities and
-   exclusion phrases.
+   exclusion phrases. Evidence counts by where it first appears (title, lead, then less and less
+   the deeper into the body) and the threshold by the item's length (a headline needs less than
+   an article); see :meth:`TagEngine.score_topics`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
-from enrich.knowledge import Alias, Entity, Knowledge, Topic
+from enrich.knowledge import Alias, Entity, Knowledge, Topic, TopicScoring
 from enrich.tagger_match import Hit, PatternScanner, ScannedText, scan_text
 
 _LATIN_ALNUM_RE = re.compile(r"[^A-Za-z0-9]")
@@ -86,6 +89,8 @@ class TagEngine:
                     self.scanner.add(kw, "keyword", (topic.id, kw))
                 for ex in topic.rule.exclude:
                     self.scanner.add(ex, "exclude", topic.id)
+                for word in topic.rule.requires_words:
+                    self.scanner.add(word, "scope", topic.id)
         self.scanner.build()
         self.leaf_topics: list[Topic] = [t for t in knowledge.topics.values() if t.rule]
 
@@ -201,46 +206,151 @@ class TagEngine:
     def score_topics(
         self, scanned: ScannedText, mentions: list[EntityMention], title_end: int | None = None
     ) -> list[TopicResult]:
-        """Topics whose rules pass, best first; ``title_end``: hits before it are in the title."""
-        kw_hits: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+        """Topics whose rules pass, best first; ``title_end``: hits before it are in the title.
+
+        Each distinct keyword and evidence entity counts once, at its first occurrence, weighted
+        by where that is (:class:`TopicScoring`); a keyword hit inside a longer one of the same
+        topic is not separate evidence («مقتل» in «أسفر عن مقتل»). The total must reach the rule's
+        threshold scaled by the item's length.
+        """
+        scoring = self.knowledge.scoring
+        kw_spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         excluded: set[str] = set()
-        for h in scanned.hits:
+        scoped: dict[str, int] = {}
+        for h in _drop_nested_keywords(scanned.hits):
             kind = h.target.kind
             if kind == "keyword":
                 tid, kw = h.target.payload
-                kw_hits[tid][kw].append((h.start, h.end))
+                kw_spans[tid].append((h.start, h.end, kw))
             elif kind == "exclude":
                 excluded.add(h.target.payload)
+            elif kind == "scope":
+                scoped.setdefault(h.target.payload, h.start)
+        ent_first: dict[str, tuple[int, int]] = {}
         ent_spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for m in mentions:
+        for m in mentions:  # sorted by start
+            ent_first.setdefault(m.entity_id, (m.start, m.end))
             ent_spans[m.entity_id].append((m.start, m.end))
+        title_ents = {eid for eid, (s, _) in ent_first.items() if title_end is not None and s < title_end}
+        weigh = _position_weigher(scoring, title_end)
+        factor = _length_factor(scoring, len(scanned.matchable))
         results: list[TopicResult] = []
         for topic in self.leaf_topics:
             rule = topic.rule
             assert rule is not None
             if topic.id in excluded:
                 continue
-            if rule.requires and not any(e in ent_spans for e in rule.requires):
+            if rule.requires and not (any(e in ent_first for e in rule.requires) or topic.id in scoped):
                 continue
-            kws = kw_hits.get(topic.id, {})
-            if rule.requires_keyword and not kws:
+            kws = _first_keyword_hits(kw_spans.get(topic.id, ()))
+            subject = any(e in title_ents for e in rule.subjects)
+            if rule.requires_keyword and not kws and not subject:
                 continue
+            # a keyword that is the very mention of one of the topic's evidence entities («واشنطن»)
+            # has matched, but its weight is the entity's
+            own = {span for e, w in rule.entities.items() if w > 0 for span in ent_spans.get(e, ())}
+            if own:
+                kws = {k: se for k, se in kws.items() if se not in own}
             total = 0.0
             evidence: list[tuple[int, int]] = []
-            for spans in kws.values():
-                in_title = title_end is not None and spans[0][0] < title_end
-                total += rule.keyword_weight * (1.5 if in_title else 1.0)
-                evidence.append(spans[0])
+            for kw, (start, end) in kws.items():
+                kw_weight = rule.keyword_weight * rule.keyword_weights.get(kw, 1.0) * _phrase_weight(scoring, kw)
+                total += kw_weight * weigh(start)
+                evidence.append((start, end))
+            if rule.requires_words_weight and topic.id in scoped:
+                total += rule.requires_words_weight * weigh(scoped[topic.id])
             for eid, weight in rule.entities.items():
-                if eid in ent_spans:
-                    total += weight
-                    evidence.append(ent_spans[eid][0])
-            if total < rule.threshold:
+                first = ent_first.get(eid)
+                if first is not None:
+                    total += weight * weigh(first[0])
+                    evidence.append(first)
+            threshold = rule.threshold * factor
+            if total < threshold:
                 continue
-            score = round(min(1.0, total / (2.0 * rule.threshold)), 3)
+            score = round(min(1.0, total / (2.0 * threshold)), 3)
             results.append(TopicResult(topic.id, score, sorted(set(evidence))[:12]))
         results.sort(key=lambda r: (-r.score, r.topic_id))
         return results
+
+
+def _drop_nested_keywords(hits: list[Hit]) -> list[Hit]:
+    """Hits without the keywords that lie strictly inside a longer keyword of another topic only.
+
+    Longest match wins across topics as it does for names: «العزلة الغربية» is Russia's isolation
+    (russia_west), not the «عزلة» of the Taliban (legitimacy). Inside a longer keyword of its own
+    topic a hit stays here; :func:`_first_keyword_hits` counts it once.
+    """
+    owners: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for h in hits:
+        if h.target.kind == "keyword":
+            owners[(h.start, h.end)].add(h.target.payload[0])
+    if len(owners) < 2:
+        return hits
+    spans = sorted(owners, key=lambda x: (x[0], -x[1]))
+    covered_by: dict[tuple[int, int], set[str]] = defaultdict(set)  # topics of the longer hits around a span
+    for i, (s, e) in enumerate(spans):
+        for s2, e2 in spans[i + 1:]:
+            if s2 >= e:
+                break
+            if e2 <= e:
+                covered_by[(s2, e2)] |= owners[(s, e)]
+    if not covered_by:
+        return hits
+    return [
+        h for h in hits
+        if h.target.kind != "keyword" or (h.start, h.end) not in covered_by
+        or h.target.payload[0] in covered_by[(h.start, h.end)]
+    ]
+
+
+def _phrase_weight(scoring: TopicScoring, keyword: str) -> float:
+    """1 for a word, more for a phrase (see ``TopicScoring.phrase_bonus``)."""
+    extra = keyword.rstrip("*").count(" ")
+    return 1.0 + min(scoring.phrase_bonus_max, scoring.phrase_bonus * extra)
+
+
+def _first_keyword_hits(spans: Iterable[tuple[int, int, str]]) -> dict[str, tuple[int, int]]:
+    """First occurrence of each keyword, leaving out hits that lie inside a longer hit of the topic."""
+    ordered = sorted(spans, key=lambda x: (x[0], -(x[1] - x[0])))
+    first: dict[str, tuple[int, int]] = {}
+    cover_end = -1  # end of the longest hit seen so far among those that start earlier
+    cover_start = -1
+    claimed: set[tuple[int, int]] = set()
+    for start, end, kw in ordered:
+        inside = cover_start <= start and end <= cover_end and (start, end) != (cover_start, cover_end)
+        if end > cover_end:
+            cover_start, cover_end = start, end
+        # one piece of text is one piece of evidence: «الكهرباء» and «كهرباء» match the same span
+        if inside or (start, end) in claimed:
+            continue
+        claimed.add((start, end))
+        first.setdefault(kw, (start, end))
+    return first
+
+
+def _position_weigher(scoring: TopicScoring, title_end: int | None) -> Callable[[int], float]:
+    """Weight of evidence at a match-form offset: title, lead, then decaying through the body."""
+    text_start = title_end or 0
+    lead_end = text_start + scoring.lead_chars
+
+    def weigh(pos: int) -> float:
+        if title_end is not None and pos < title_end:
+            return scoring.title_weight
+        if pos < lead_end:
+            return scoring.lead_weight
+        return 1.0 / (1.0 + (pos - lead_end) / max(1, scoring.body_half_chars))
+
+    return weigh
+
+
+def _length_factor(scoring: TopicScoring, length: int) -> float:
+    """Threshold multiplier for an item of ``length`` characters: ``short_factor`` up to 1.0."""
+    if length <= scoring.short_chars:
+        return scoring.short_factor
+    if length >= scoring.long_chars:
+        return 1.0
+    share = (length - scoring.short_chars) / (scoring.long_chars - scoring.short_chars)
+    return scoring.short_factor + (1.0 - scoring.short_factor) * share
 
 
 def build_engine(knowledge: Knowledge) -> TagEngine:

@@ -36,7 +36,7 @@ from enrich.tagger_match import KeywordMatcher, ScannedText
 from rasad.records import Article, EntityTag, Mention, TopicTag
 
 # Bump when the code changes what gets tagged; the data hash is added to it.
-CODE_VERSION = "tagger-1"
+CODE_VERSION = "tagger-2"  # 2: topic evidence weighted by position, thresholds by length
 FIELD_SEPARATOR = "\n\n"
 SPAN_KEY_ENTITIES = "rasad_entities"
 SPAN_KEY_TOPICS = "rasad_topic_evidence"
