@@ -80,8 +80,8 @@ def main() -> int:
                 for kind in ("events", "queue", "eventstate"):
                     idx = single_index(s, kind)
                     es.indices.refresh(index=idx, ignore_unavailable=True)
-                    st = es.indices.stats(index=idx, metric="indexing", ignore_unavailable=True)
-                    out[kind] = st["_all"]["primaries"].get("indexing", {}).get("index_total", 0)
+                    st = es.options(ignore_status=404).indices.stats(index=idx, metric="indexing")
+                    out[kind] = st.get("_all", {}).get("primaries", {}).get("indexing", {}).get("index_total", 0)
                 return out
 
             before = versions()
