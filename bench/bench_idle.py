@@ -41,18 +41,16 @@ def main() -> int:
     from ingest.queue import WorkQueue
     from ingest.stage import poll_feeds
     from ingest.store import IngestStore
-    from rasad import esnode
     from rasad.es import make_client, single_index
     from rasad.pipeline import step_alert, step_claim, step_setup
     from rasad.settings import load_settings
-    from tests.conftest import free_port
+    from tests.conftest import free_port, own_es_node
     from tests.service.farm import RULES, FeedFarm
 
     base = load_settings()
     tmp = Path(tempfile.mkdtemp(prefix="rasad-idle-"))
-    es_port = free_port()
-    es_home = base.cache_path / "nodes" / f"bench-idle-{es_port}"
-    node = esnode.start_node(base, port=es_port, home=es_home)
+    node_cm = own_es_node("bench-idle")
+    base, es_url, es_port, es_home = node_cm.__enter__()
     farm = FeedFarm(feeds=args.feeds, hosts=args.hosts, port=free_port())
     try:
         with farm:
@@ -60,7 +58,7 @@ def main() -> int:
                 farm.add_item(f, time.time() - 3600)
             feeds = farm.registry(tmp / "feeds.yaml", interval="1m")
             (tmp / "rules.yaml").write_text(RULES, encoding="utf-8")
-            s = base.replace(es_url=node.url, index_prefix=f"idle{uuid.uuid4().hex[:8]}", allow_private_networks=True,
+            s = base.replace(es_url=es_url, index_prefix=f"idle{uuid.uuid4().hex[:8]}", allow_private_networks=True,
                              respect_robots=False, feeds_file=str(feeds), rules_file=str(tmp / "rules.yaml"),
                              var_dir=str(tmp / "var"), smtp_port=free_port())  # fmt: skip
             es = make_client(s)
@@ -95,8 +93,7 @@ def main() -> int:
             after = versions()
             client.close()
     finally:
-        esnode.stop_node(base, port=es_port, home=es_home)
-        shutil.rmtree(es_home, ignore_errors=True)
+        node_cm.__exit__(None, None, None)
         shutil.rmtree(tmp, ignore_errors=True)
     load = os.getloadavg()
     nm = farm.not_modified - nm0

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import free_port, own_es_node  # noqa: E402
 from tests.service.farm import RULES, FeedFarm, TimingSink  # noqa: E402
 
 
@@ -54,16 +54,14 @@ def main() -> int:
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
 
-    from rasad import esnode
     from rasad.airflow_service import ServiceConfig, start_service, stop_service
     from rasad.es import make_client
     from rasad.settings import load_settings
 
     base = load_settings()
     tmp = Path(tempfile.mkdtemp(prefix="rasad-latency-"))
-    es_port = free_port()
-    es_home = base.cache_path / "nodes" / f"bench-latency-{es_port}"
-    node = esnode.start_node(base, port=es_port, home=es_home)
+    node_cm = own_es_node("bench-latency")
+    base, es_url, es_port, es_home = node_cm.__enter__()
     farm = FeedFarm(feeds=args.feeds, hosts=args.hosts, port=free_port())
     sink = TimingSink(free_port())
     prefix = f"lat{uuid.uuid4().hex[:8]}"
@@ -73,7 +71,7 @@ def main() -> int:
             feeds = farm.registry(tmp / "feeds.yaml", interval=args.interval)
             (tmp / "rules.yaml").write_text(RULES, encoding="utf-8")
             env = {
-                "RASAD_ES_URL": node.url, "RASAD_INDEX_PREFIX": prefix, "RASAD_FEEDS_FILE": str(feeds),
+                "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": prefix, "RASAD_FEEDS_FILE": str(feeds),
                 "RASAD_RULES_FILE": str(tmp / "rules.yaml"), "RASAD_SMTP_HOST": "127.0.0.1",
                 "RASAD_SMTP_PORT": str(sink.port), "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0",
                 "RASAD_VAR_DIR": str(tmp / "var"), "RASAD_WATCH_SHARDS": str(args.shards),
@@ -83,7 +81,7 @@ def main() -> int:
             t0 = time.monotonic()
             start_service(cfg)
             print(f"service ready in {time.monotonic() - t0:.1f}s", flush=True)
-            s = base.replace(es_url=node.url, index_prefix=prefix)
+            s = base.replace(es_url=es_url, index_prefix=prefix)
             es = make_client(s)
             # Warm-up: every feed polled once (feed states exist), so items are new to a poll.
             deadline = time.monotonic() + 300
@@ -109,8 +107,7 @@ def main() -> int:
             time.sleep(10)  # late duplicates would show here
             stop_service(cfg.home)
     finally:
-        esnode.stop_node(base, port=es_port, home=es_home)
-        shutil.rmtree(es_home, ignore_errors=True)
+        node_cm.__exit__(None, None, None)
     load_end = os.getloadavg()
     mails = sink.first_mail()
     a = [mails[i.key] - i.publish_at for i in items if i.key in mails]

@@ -60,16 +60,14 @@ def main() -> int:
         child(Path(args.child))
         return 0
 
-    from rasad import esnode
     from rasad.settings import load_settings
-    from tests.conftest import free_port
+    from tests.conftest import free_port, own_es_node
     from tests.service.farm import RULES, FeedFarm, TimingSink
 
     base = load_settings()
     tmp = Path(tempfile.mkdtemp(prefix="rasad-xcom-"))
-    es_port = free_port()
-    es_home = base.cache_path / "nodes" / f"bench-xcom-{es_port}"
-    node = esnode.start_node(base, port=es_port, home=es_home)
+    node_cm = own_es_node("bench-xcom")
+    base, es_url, es_port, es_home = node_cm.__enter__()
     feeds_n = 40
     farm = FeedFarm(feeds=feeds_n, hosts=10, port=free_port())
     sink = TimingSink(free_port())
@@ -81,7 +79,7 @@ def main() -> int:
             farm.visible = lambda feed, now: [i for i in farm.items if i.feed == feed]  # type: ignore[method-assign]
             feeds = farm.registry(tmp / "feeds.yaml", interval="1h")
             (tmp / "rules.yaml").write_text(RULES, encoding="utf-8")
-            env = {**os.environ, "RASAD_ES_URL": node.url, "RASAD_INDEX_PREFIX": f"x{uuid.uuid4().hex[:8]}",
+            env = {**os.environ, "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": f"x{uuid.uuid4().hex[:8]}",
                    "RASAD_FEEDS_FILE": str(feeds), "RASAD_RULES_FILE": str(tmp / "rules.yaml"),
                    "RASAD_SMTP_HOST": "127.0.0.1", "RASAD_SMTP_PORT": str(sink.port),
                    "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0", "RASAD_VAR_DIR": str(tmp / "var"),
@@ -92,8 +90,7 @@ def main() -> int:
                                   capture_output=True, text=True, timeout=3600)  # fmt: skip
             wall = time.monotonic() - t0
     finally:
-        esnode.stop_node(base, port=es_port, home=es_home)
-        shutil.rmtree(es_home, ignore_errors=True)
+        node_cm.__exit__(None, None, None)
     out = proc.stdout + proc.stderr
     (tmp / "run.log").write_text(out)
     lines = out.splitlines()

@@ -6,6 +6,7 @@ before any test module imports it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -31,6 +32,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def own_es_node(tag: str):
+    """A throwaway node of one's own (stopped and removed afterwards): for tests and benchmarks
+    that stop and start it, or must not share the session's. Yields (settings, url, port, home)."""
+    from rasad import esnode
+    from rasad.settings import load_settings
+
+    base = load_settings()
+    port = free_port()
+    home = base.cache_path / "nodes" / f"{tag}-{port}-{os.getpid()}"
+    info = esnode.start_node(base, port=port, home=home)
+    try:
+        yield base, info.url, port, home
+    finally:
+        esnode.stop_node(base, port=port, home=home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

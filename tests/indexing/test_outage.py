@@ -7,8 +7,6 @@ acknowledged, nothing is parked on local disk) and the retry writes the same ids
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 
 import pytest
@@ -17,8 +15,7 @@ from indexing.bulk import CHUNK_DOCS, IndexingUnavailable, index_articles
 from indexing.setup import setup_indices
 from rasad import esnode
 from rasad.es import make_client
-from rasad.settings import load_settings
-from tests.conftest import free_port
+from tests.conftest import own_es_node
 from tests.indexing.conftest import make_article
 
 N = 3 * CHUNK_DOCS + 123  # four chunks: the node dies after the second
@@ -27,14 +24,9 @@ N = 3 * CHUNK_DOCS + 123  # four chunks: the node dies after the second
 @pytest.fixture
 def own_node(tmp_path):
     """A second, throwaway node this test may stop and start."""
-    base = load_settings()
-    port = free_port()
-    home = base.cache_path / "nodes" / f"test-outage-{port}-{os.getpid()}"
-    info = esnode.start_node(base, port=port, home=home)
-    s = base.replace(es_url=info.url, index_prefix=f"o{uuid.uuid4().hex[:8]}", var_dir=str(tmp_path / "var"))
-    yield s, port, home
-    esnode.stop_node(base, port=port, home=home)
-    shutil.rmtree(home, ignore_errors=True)
+    with own_es_node("test-outage") as (base, url, port, home):
+        s = base.replace(es_url=url, index_prefix=f"o{uuid.uuid4().hex[:8]}", var_dir=str(tmp_path / "var"))
+        yield s, port, home
 
 
 def _articles(n: int, tag: str) -> list:

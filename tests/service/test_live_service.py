@@ -14,7 +14,6 @@ farm and a real SMTP server.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 import uuid
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, own_es_node
 from tests.service.farm import RULES, FeedFarm, TimingSink
 
 pytestmark = pytest.mark.service
@@ -50,18 +49,10 @@ def _wait(cond, timeout: float, what: str, every: float = 0.5):  # noqa: ANN001,
 
 
 @pytest.fixture
-def own_node(tmp_path):
+def own_node():
     """A node this test may stop and start (never the session's)."""
-    from rasad import esnode
-    from rasad.settings import load_settings
-
-    base = load_settings()
-    port = free_port()
-    home = base.cache_path / "nodes" / f"test-live-{port}-{os.getpid()}"
-    info = esnode.start_node(base, port=port, home=home)
-    yield base, info.url, port, home
-    esnode.stop_node(base, port=port, home=home)
-    shutil.rmtree(home, ignore_errors=True)
+    with own_es_node("test-live") as node:
+        yield node
 
 
 @pytest.fixture
