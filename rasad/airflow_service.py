@@ -412,12 +412,20 @@ def _write_airflow_cfg(cfg: ServiceConfig, sec: dict[str, str]) -> Path:
     return path
 
 
+def _inherited_env() -> dict[str, str]:
+    """The caller's environment without Airflow *configuration* (AIRFLOW__*, AIRFLOW_HOME, AIRFLOW_CONFIG).
+
+    Those would override the service's own config file (a test session sets several);
+    connections and variables (AIRFLOW_CONN_*, AIRFLOW_VAR_*) pass through.
+    """
+    return {k: v for k, v in os.environ.items()
+            if not (k.startswith("AIRFLOW__") or k in ("AIRFLOW_HOME", "AIRFLOW_CONFIG"))}  # fmt: skip
+
+
 def service_env(home: Path = DEFAULT_HOME, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for an ``airflow`` command against the service: its home and config, nothing inherited."""
     home = Path(home).resolve()
-    # AIRFLOW__* variables from the caller (a test session, a shell) would override the
-    # service's own config file, so none is passed on.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env = _inherited_env()
     env.update({"AIRFLOW_HOME": str(home), "AIRFLOW_CONFIG": str(home / "airflow.cfg"),
                 "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"})  # fmt: skip
     recorded = (_read_record(home / "service.json") or {}).get("env", {})
@@ -736,7 +744,7 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
         # Written by us (0600) so the api-server does not generate one and print it to its log.
         _write_private(pw_file, json.dumps({"admin": secrets.token_urlsafe(18)}) + "\n")
     rasad_env = _rasad_env(cfg)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    base = _inherited_env()
     base.update(rasad_env)
     base["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     started_es = False
