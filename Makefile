@@ -35,7 +35,7 @@ es-start: setup ## start the local Elasticsearch node (RASAD_ES_URL, default 127
 es-stop: setup ## stop the local Elasticsearch node
 	$(BIN)/rasad es stop
 
-airflow: setup ## start the local Airflow service (api-server, scheduler, dag-processor, triggerer) on loopback
+airflow: setup ## start the local Airflow service on loopback (options: AIRFLOW_ARGS="--executor celery --db postgres")
 	$(BIN)/rasad airflow start $(AIRFLOW_ARGS)
 
 airflow-stop: setup ## stop the local Airflow service and every process it started

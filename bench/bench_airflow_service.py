@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -113,6 +114,7 @@ def main() -> int:
         print(f"stop: {stop:.1f}s, processes left: {len(left)}")
     finally:
         svc.stop_service(home, timeout=10)
+        shutil.rmtree(parent, ignore_errors=True)
     print(f"load after: {os.getloadavg()}")
     return 0
 

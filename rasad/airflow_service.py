@@ -139,17 +139,6 @@ def _proc_stat(pid: int) -> tuple[int, int, int, int] | None:
     return int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
 
 
-def session_members(sid: int) -> list[int]:
-    """Every live process in session ``sid`` (orphans reparented to init included)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _proc_stat(int(entry))
-            if st and st[2] == sid:
-                out.append(int(entry))
-    return out
-
-
 def _pid_file(home: Path, name: str) -> Path:
     return home / "run" / f"{name}.pid"
 
@@ -166,10 +155,29 @@ def _leader_alive(rec: dict) -> bool:
     return bool(st) and st[3] == rec["start"]  # same start time: not a reused pid
 
 
+def _all_stats() -> dict[int, tuple[int, int, int, int]]:
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _proc_stat(int(entry))):
+            stats[int(entry)] = st
+    return stats
+
+
 def _live_members(rec: dict) -> list[int]:
+    """The component's session, plus every descendant of its leader (PostgreSQL's children call setsid)."""
+    stats = _all_stats()
     # A session id is only kept while a process of that session lives, so the number
     # cannot have been reused by an unrelated session.
-    return session_members(rec["sid"])
+    found = {p for p, st in stats.items() if st[2] == rec["sid"]}
+    if _leader_alive(rec):
+        todo = [rec["pid"]]
+        while todo:
+            parent = todo.pop()
+            for p, st in stats.items():
+                if st[0] == parent and p not in found:
+                    found.add(p)
+                    todo.append(p)
+    return sorted(found)
 
 
 def _spawn(home: Path, name: str, argv: list[str], env: dict[str, str], port: int | None,
@@ -210,20 +218,29 @@ def _reap() -> None:
                 _CHILDREN.remove(p)
 
 
-def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+def _snapshot(pids: list[int]) -> dict[int, int]:
+    """{pid: start time} of the live ones: a pid is only signalled while its start time still matches."""
+    return {p: st[3] for p in pids if (st := _proc_stat(p))}
+
+
+def _still(procs: dict[int, int]) -> dict[int, int]:
+    return {p: t for p, t in procs.items() if (st := _proc_stat(p)) and st[3] == t}
+
+
+def _wait_gone(procs: dict[int, int], timeout: float) -> dict[int, int]:
     deadline = time.monotonic() + timeout
-    left = pids
     while True:
         _reap()
-        left = [p for p in left if _proc_stat(p)]
-        if not left or time.monotonic() >= deadline:
-            return left
+        procs = _still(procs)
+        if not procs or time.monotonic() >= deadline:
+            return procs
         time.sleep(0.1)
 
 
-def _signal(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
+def _signal_all(procs: dict[int, int], sig: int) -> None:
+    for pid in _still(procs):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
 
 
 def stop_component(home: Path, name: str, timeout: float = 30.0) -> int:
@@ -235,28 +252,28 @@ def stop_component(home: Path, name: str, timeout: float = 30.0) -> int:
     rec = _read_record(path)
     if rec is None:
         return 0
-    members = _live_members(rec)
+    procs = _snapshot(_live_members(rec))
+    count = len(procs)
     if _leader_alive(rec):
-        _signal(rec["pid"], rec.get("stop_signal", signal.SIGTERM))
-        if _wait_gone([rec["pid"]], timeout):
-            _signal(rec["pid"], signal.SIGKILL)
-            _wait_gone([rec["pid"]], 5)
+        leader = {rec["pid"]: rec["start"]}
+        _signal_all(leader, rec.get("stop_signal", signal.SIGTERM))
+        if _wait_gone(leader, timeout):
+            _signal_all(leader, signal.SIGKILL)
+            _wait_gone(leader, 5)
     # What the leader left behind (pre-forked workers, orphaned task processes, a crashed
-    # leader's children): its group first, then each member of its session.
-    rest = _live_members(rec)
+    # leader's children): whatever is still in its session, and its descendants seen before.
+    rest = _still({**procs, **_snapshot(_live_members(rec))})
     if rest:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(rec["pgid"], signal.SIGTERM)
-        for pid in rest:
-            _signal(pid, signal.SIGTERM)
+        _signal_all(rest, signal.SIGTERM)
         rest = _wait_gone(rest, min(timeout, 5.0))
-        for pid in rest:
-            _signal(pid, signal.SIGKILL)
-        rest = _wait_gone(_live_members(rec), 5)
+        _signal_all(rest, signal.SIGKILL)
+        rest = _wait_gone({**rest, **_snapshot(_live_members(rec))}, 5)
         if rest:
-            raise ServiceError(f"{name}: processes {rest} survived SIGKILL")
+            raise ServiceError(f"{name}: processes {sorted(rest)} survived SIGKILL")
     path.unlink(missing_ok=True)
-    return len(members)
+    return count
 
 
 def service_pids(home: Path = DEFAULT_HOME) -> dict[str, list[int]]:
@@ -377,6 +394,9 @@ def _write_airflow_cfg(cfg: ServiceConfig, sec: dict[str, str]) -> Path:
             "trigger_log_server_port": str(cfg.trigger_log_port),
         },
         "scheduler": {"enable_health_check": "False"},
+        # A shared 2-core machine can keep the api-server busy past the default 5 s; a
+        # task whose calls time out fails for no fault of its own.
+        "workers": {"execution_api_timeout": "30.0"},
     }
     if cfg.executor == "celery":
         sections["celery"] = {
@@ -397,12 +417,20 @@ def _write_airflow_cfg(cfg: ServiceConfig, sec: dict[str, str]) -> Path:
     return path
 
 
+def _inherited_env() -> dict[str, str]:
+    """The caller's environment without Airflow *configuration* (AIRFLOW__*, AIRFLOW_HOME, AIRFLOW_CONFIG).
+
+    Those would override the service's own config file (a test session sets several);
+    connections and variables (AIRFLOW_CONN_*, AIRFLOW_VAR_*) pass through.
+    """
+    return {k: v for k, v in os.environ.items()
+            if not (k.startswith("AIRFLOW__") or k in ("AIRFLOW_HOME", "AIRFLOW_CONFIG"))}  # fmt: skip
+
+
 def service_env(home: Path = DEFAULT_HOME, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for an ``airflow`` command against the service: its home and config, nothing inherited."""
     home = Path(home).resolve()
-    # AIRFLOW__* variables from the caller (a test session, a shell) would override the
-    # service's own config file, so none is passed on.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env = _inherited_env()
     env.update({"AIRFLOW_HOME": str(home), "AIRFLOW_CONFIG": str(home / "airflow.cfg"),
                 "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"})  # fmt: skip
     recorded = (_read_record(home / "service.json") or {}).get("env", {})
@@ -699,8 +727,13 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
     home = cfg.home
     if _running_components(home):
         info = service_status(home)
-        if info.running:
+        state = _read_record(home / "service.json") or {}
+        asked = {"executor": cfg.executor, "db": cfg.db, "api_port": cfg.api_port}
+        if info.running and all(state.get(k) == v for k, v in asked.items()):
             return info
+        if info.running:
+            raise ServiceError(f"the service in {home} runs with {({k: state.get(k) for k in asked})}, not {asked}; "
+                               "`rasad airflow stop` first")  # fmt: skip
         raise ServiceError(f"part of the service in {home} runs ({_running_components(home)}); `rasad airflow stop` first")
     if not (cfg.dags_folder.is_dir()):
         raise ServiceError(f"DAGs folder {cfg.dags_folder} is not a folder")
@@ -722,7 +755,7 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
         # Written by us (0600) so the api-server does not generate one and print it to its log.
         _write_private(pw_file, json.dumps({"admin": secrets.token_urlsafe(18)}) + "\n")
     rasad_env = _rasad_env(cfg)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    base = _inherited_env()
     base.update(rasad_env)
     base["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     started_es = False

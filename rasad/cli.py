@@ -197,6 +197,7 @@ def cmd_airflow(args: argparse.Namespace) -> int:
         if args.action == "start":
             cfg = svc.ServiceConfig(
                 home=home, api_port=args.api_port, executor=args.executor, workers=args.workers, db=args.db,
+                worker_concurrency=args.worker_concurrency,
                 pg_port=args.pg_port, redis_port=args.redis_port, parallelism=args.parallelism,
                 dags_folder=Path(args.dags_folder) if args.dags_folder else svc.DAGS_FOLDER,
                 demo_port=args.demo_port, start_es=not args.no_es, start_demo=not args.no_demo,
@@ -230,6 +231,7 @@ def add_airflow_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--api-port", type=int, default=8080, help="api-server (UI) port on 127.0.0.1")
     a.add_argument("--executor", choices=["local", "celery"], default="local")
     a.add_argument("--workers", type=int, default=2, help="Celery workers (with --executor celery)")
+    a.add_argument("--worker-concurrency", type=int, default=2, help="task slots per Celery worker")
     a.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite", help="metadata database")
     a.add_argument("--pg-port", type=int, default=5433, help="port of the service's own PostgreSQL")
     a.add_argument("--redis-port", type=int, default=6380, help="port of the service's own redis-server")

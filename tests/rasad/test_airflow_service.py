@@ -8,6 +8,7 @@ on loopback, and every process they leave is looked for by pid afterwards.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -89,8 +90,11 @@ def _trigger(home: Path, dag_id: str, conf: str = "{}") -> str:
     return run_id
 
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "airflow_service"
+
+
 @pytest.fixture
-def service_home():
+def service_home(request):
     """A home for one service, traversable by the postgres user; whatever started there is stopped afterwards."""
     parent = Path(tempfile.mkdtemp(prefix="rasad-airflow-svc-"))
     os.chmod(parent, 0o711)
@@ -101,12 +105,19 @@ def service_home():
     svc.stop_service(home, timeout=10)
     left = [p for p, start in before.items() if _alive(p, start)]
     assert not left, f"processes {left} of the service outlived stop_service"
+    # The component and task logs stay for a look after a failure (tests/artifacts is not in git).
+    dest = ARTIFACTS / request.node.name
+    shutil.rmtree(dest, ignore_errors=True)
+    if (home / "logs").is_dir():
+        shutil.copytree(home / "logs", dest)
+    shutil.rmtree(parent, ignore_errors=True)
 
 
 def test_local_service_runs_dags_and_stop_leaves_no_process(service_home, settings, es_node):
     home = service_home
     cfg = svc.ServiceConfig(home=home, dags_folder=DAGS, api_port=free_port(), parallelism=2,
-                            demo_port=free_port(), worker_log_port=free_port(), trigger_log_port=free_port())  # fmt: skip
+                            demo_port=free_port(), worker_log_port=free_port(), trigger_log_port=free_port(),
+                            ready_timeout=400)  # fmt: skip
     info = svc.start_service(cfg)
     print(f"\nstart until every component answered: {info.ready_seconds:.1f}s, load {os.getloadavg()}")
     names = {c.name for c in info.components}
@@ -182,11 +193,14 @@ def test_celery_postgres_spreads_mapped_tasks_over_both_workers(service_home):
     home = service_home
     cfg = svc.ServiceConfig(home=home, dags_folder=DAGS, api_port=free_port(), executor="celery", workers=2,
                             worker_concurrency=2, parallelism=4, db="postgres", pg_port=free_port(),
-                            redis_port=free_port(), start_es=False, start_demo=False, start_mail=False)  # fmt: skip
+                            redis_port=free_port(), start_es=False, start_demo=False, start_mail=False,
+                            ready_timeout=400)  # fmt: skip
     info = svc.start_service(cfg)
     print(f"\ncelery start until every component answered: {info.ready_seconds:.1f}s, load {os.getloadavg()}")
     assert {c.name for c in info.components} == {"postgres", "redis", "api-server", "scheduler", "dag-processor",
                                                  "triggerer", "celery-worker-1", "celery-worker-2"}  # fmt: skip
+    # PostgreSQL's children leave its session (setsid); they are found as the postmaster's descendants.
+    assert len(svc.service_pids(home)["postgres"]) > 1
     listening = _listening(set(_all_service_pids(home)))
     assert {("127.0.0.1", cfg.pg_port), ("127.0.0.1", cfg.redis_port), ("127.0.0.1", cfg.api_port)} <= listening
     assert all(host == "127.0.0.1" for host, _ in listening), listening
