@@ -1,7 +1,9 @@
 """Write events and their signals (from the enrich stage) to Elasticsearch.
 
 Events are keyed by their deterministic id, signals by theirs, so re-running a cycle
-overwrites instead of duplicating. They go through the same writer as articles: retries,
+overwrites instead of duplicating. An event merged into another stays as a record whose
+``merged_into`` names the survivor (whose ``merged_ids`` lists it), so a link to it still
+leads somewhere and the dashboard can hide it. They go through the same writer as articles: retries,
 dead-letter for rejected documents, and the local outbox while Elasticsearch is down.
 """
 
@@ -25,6 +27,7 @@ def event_document(ev: dict, now: str) -> dict:
         "sources": ev["sources"], "languages": ev["languages"], "entity_ids": ev.get("top_entities", []),
         "topic_ids": ev.get("top_topics", []), "article_ids": ev.get("member_ids", []),
         "signals": ["confirmed"] if ev.get("confirmed") else [], "updated_at": now,
+        "merged_into": ev.get("merged_into"), "merged_ids": ev.get("merged_ids", []),
     }  # fmt: skip
 
 

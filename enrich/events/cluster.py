@@ -142,14 +142,16 @@ class ClusterConfig:
     # reports are one story: an article's weight on it is scaled by (1 + events carrying it) **
     # -generic_word_gamma. Words no event has yet keep their weight.
     generic_word_gamma: float = 0.2
-    # Merging converged events: after an article joins event e, every event it nearly joined too
-    # (margin >= merge_probe_margin) is merged into e, or e into it, when their centroids in the
-    # article's language have a cosine >= merge_threshold (merge_threshold_small if either event
-    # has at most merge_small_events articles). The larger event survives.
+    # Merging converged events: after an article joins event e, the merge_candidates events it
+    # nearly joined too (margin >= merge_probe_margin, best first) are each merged with e when
+    # their centroids in the article's language have a cosine >= merge_threshold
+    # (merge_threshold_small if either has at most merge_small_events articles). The larger
+    # event survives. merge_threshold 0 turns merging off.
     merge_threshold: float = 0.25
     merge_threshold_small: float = 0.15
     merge_small_events: int = 3
     merge_probe_margin: float = -0.05
+    merge_candidates: int = 3  # more checked the same events here (News, News-T), only slower
     # Candidate search (speed only, not quality, as long as candidates is not tiny)
     candidates: int = 20
     probe_features: int = 12  # only an article's heaviest features look up candidate events
@@ -751,7 +753,7 @@ class EventClusterer:
         cfg = self.config
         if not cfg.merge_threshold or not near:
             return event
-        for _, other_id in near:
+        for _, other_id in near[: cfg.merge_candidates]:
             other = self._events.get(other_id)
             if other is None or other is event:
                 continue
