@@ -14,11 +14,15 @@ factor ``0.5 ** (hours since e's last article / fade_half_life_hours)``:
 * entities: cosine between a's entity ids and e's entity counts, both IDF-weighted;
 * topics: the same over topic ids.
 
-``margin = sum(w_i * (s_i - threshold_i)) / sum(w_i)`` over the similarities the article
-carries. If e has no centroid in a's language (another language reported it so far),
-the text term is absent and the entity threshold is the stricter cross-language one,
-with at least ``cross_min_shared_entities`` shared entity ids. The article joins the
-candidate with the highest margin if that margin is >= 0, else it starts a new event.
+``margin = sum(w_i * (s_i - threshold_i)) / sum(w_i) + bonus`` over the similarities the
+article carries, where the bonus grows with the log of e's article count up to a cap (a
+story many outlets cover draws more follow-ups). If e has no centroid in a's language
+(another language reported it so far), the text term is absent and the entity threshold
+is the stricter cross-language one, with at least ``cross_min_shared_entities`` shared
+entity ids. The article joins the candidate with the highest margin if that margin is
+>= 0, else it starts a new event. Words that many active events carry weigh less in the
+article's vector. After a join, events the article nearly joined too are merged with its
+event when their centroids have converged (the merged-away event points at the survivor).
 """
 
 from __future__ import annotations
@@ -140,7 +144,7 @@ class ClusterConfig:
     size_bonus_cap: float = 0.11
     # A word that many active events carry ("best", "deal", "week") is weak evidence that two
     # reports are one story: an article's weight on it is scaled by (1 + events carrying it) **
-    # -generic_word_gamma. Words no event has yet keep their weight.
+    # -generic_word_gamma, and the vector is brought back to unit length (0 turns this off).
     generic_word_gamma: float = 0.2
     # Merging converged events: after an article joins event e, the merge_candidates events it
     # nearly joined too (margin >= merge_probe_margin, best first) are each merged with e when
@@ -151,7 +155,7 @@ class ClusterConfig:
     merge_threshold_small: float = 0.15
     merge_small_events: int = 3
     merge_probe_margin: float = -0.05
-    merge_candidates: int = 3  # more checked the same events here (News, News-T), only slower
+    merge_candidates: int = 3  # checking all near misses merged the same events on MStream, only slower
     # Candidate search (speed only, not quality, as long as candidates is not tiny)
     candidates: int = 20
     probe_features: int = 12  # only an article's heaviest features look up candidate events
