@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -263,6 +264,7 @@ def main(argv: list[str]) -> int:
     result["baseline"] = baseline
     result["total_cpu_s"] = time.process_time() - started_cpu
     result["total_wall_s"] = time.perf_counter() - started_wall
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]  # the machine is shared
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -300,7 +302,8 @@ def main(argv: list[str]) -> int:
         f"{st['zlib_mb']} MB zlib, {st['base64_mb']} MB base64 document; reload {st['reload_s']} s"
     )
     print(f"stats: {result['stats']}")
-    print(f"whole bench: {result['total_cpu_s']:.0f} s CPU, {result['total_wall_s']:.0f} s wall")
+    print(f"whole bench: {result['total_cpu_s']:.0f} s CPU, {result['total_wall_s']:.0f} s wall; "
+          f"load average at the end {result['load_average']}")
     return 0
 
 

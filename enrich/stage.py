@@ -20,6 +20,7 @@ class EnrichResult:
     events: list[dict] = field(default_factory=list)  # changed events, as stored
     signals: list[dict] = field(default_factory=list)  # new / confirmed / breaking
     events_new: int = 0
+    events_merged: int = 0  # events found to be one story with another and folded into it
     errors: list[str] = field(default_factory=list)
 
 
@@ -90,8 +91,16 @@ def cluster_articles(articles: list[Article], settings: Settings, es: object | N
             continue
         # Snapshot now: a later article may push this event out of the active window.
         docs[asg.event_id] = clusterer.events[asg.event_id].to_doc()
+        for merge in asg.merged:  # the merged-away event's record now points at the survivor
+            docs[merge.event_id] = merge.doc
         result.events_new += int(asg.is_new)
+        result.events_merged += len(asg.merged)
         raw_signals.extend(asg.signals)
+    # Articles of this batch carry the event that holds them now (an earlier batch's articles keep
+    # the old id; its event record says where it went: ``merged_into``).
+    for a in articles:
+        if a.event_id:
+            a.event_id = clusterer.resolve_event(a.event_id)
     result.events = list(docs.values())
     result.signals = [signal_record(s, docs.get(s.event_id or "")) for s in raw_signals]
     store.save(clusterer, now_iso())

@@ -1,9 +1,11 @@
 """Write events and their signals (from the enrich stage) to Elasticsearch.
 
 Events are keyed by their deterministic id, signals by theirs, so re-running a cycle
-overwrites instead of duplicating. They go through the same writer as articles: retries,
-and dead-letter for rejected documents;
-when Elasticsearch is down the write raises and the task's retry does it again.
+overwrites instead of duplicating. An event merged into another stays as a record whose
+``merged_into`` names the survivor (whose ``merged_ids`` lists it), so a link to it still
+leads somewhere and the dashboard can hide it. They go through the same writer as articles:
+retries and dead-letter for rejected documents; when Elasticsearch is down the write raises
+and the task's retry does it again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def event_document(ev: dict, now: str) -> dict:
         "sources": ev["sources"], "languages": ev["languages"], "entity_ids": ev.get("top_entities", []),
         "topic_ids": ev.get("top_topics", []), "article_ids": ev.get("member_ids", []),
         "signals": ["confirmed"] if ev.get("confirmed") else [], "updated_at": now,
+        "merged_into": ev.get("merged_into"), "merged_ids": ev.get("merged_ids", []),
     }  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """Events: online story clustering and new-event signals (pure core, no I/O)."""
 
-from enrich.events.cluster import Assignment, ClusterConfig, ClusterItem, Event, EventClusterer
-from enrich.events.signals import SIGNAL_BREAKING, SIGNAL_CONFIRMED, SIGNAL_NEW, Signal
+from enrich.events.cluster import Assignment, ClusterConfig, ClusterItem, Event, EventClusterer, EventMerge
+from enrich.events.signals import SIGNAL_BREAKING, SIGNAL_CONFIRMED, SIGNAL_MERGED, SIGNAL_NEW, Signal
 
 __all__ = [
     "Assignment",
@@ -9,8 +9,10 @@ __all__ = [
     "ClusterItem",
     "Event",
     "EventClusterer",
+    "EventMerge",
     "Signal",
     "SIGNAL_BREAKING",
     "SIGNAL_CONFIRMED",
+    "SIGNAL_MERGED",
     "SIGNAL_NEW",
 ]

@@ -14,11 +14,15 @@ factor ``0.5 ** (hours since e's last article / fade_half_life_hours)``:
 * entities: cosine between a's entity ids and e's entity counts, both IDF-weighted;
 * topics: the same over topic ids.
 
-``margin = sum(w_i * (s_i - threshold_i)) / sum(w_i)`` over the similarities the article
-carries. If e has no centroid in a's language (another language reported it so far),
-the text term is absent and the entity threshold is the stricter cross-language one,
-with at least ``cross_min_shared_entities`` shared entity ids. The article joins the
-candidate with the highest margin if that margin is >= 0, else it starts a new event.
+``margin = sum(w_i * (s_i - threshold_i)) / sum(w_i) + bonus`` over the similarities the
+article carries, where the bonus grows with the log of e's article count up to a cap (a
+story many outlets cover draws more follow-ups). If e has no centroid in a's language
+(another language reported it so far), the text term is absent and the entity threshold
+is the stricter cross-language one, with at least ``cross_min_shared_entities`` shared
+entity ids. The article joins the candidate with the highest margin if that margin is
+>= 0, else it starts a new event. Words that many active events carry weigh less in the
+article's vector. After a join, events the article nearly joined too are merged with its
+event when their centroids have converged (the merged-away event points at the survivor).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from enrich.events.signals import (
     SIGNAL_BREAKING,
     confirmed_signal,
     hour_label,
+    merged_signal,
     new_signal,
 )
 from enrich.events.tokens import tokenize_text
@@ -50,7 +55,9 @@ from enrich.events.tokens import tokenize_text
 if TYPE_CHECKING:
     from rasad.records import Article
 
-STATE_VERSION = 2  # 2: title vectors as [buckets, weights] like centroids (1: [[bucket, weight], ...])
+# 3: merged-event links and Event.merged_ids; 2: title vectors as [buckets, weights] like centroids
+# (1: [[bucket, weight], ...]). Versions 1 and 2 still load.
+STATE_VERSION = 3
 _HOUR_S = 3600.0
 _UNKNOWN_LANGUAGE = "und"
 _ENTITY_BITS = 18  # entity and topic ids share one small hashed frequency table
@@ -130,6 +137,25 @@ class ClusterConfig:
     cross_threshold_entities: float = 0.6
     cross_min_shared_entities: int = 2
     fade_half_life_hours: float = 24.0
+    # A story with many reports draws follow-ups (the "rich get richer" prior of Dirichlet-process
+    # clustering): the margin to an event gains size_bonus per e-fold of its article count, at most
+    # size_bonus_cap, so a large event never accepts an article that shares nothing with it.
+    size_bonus: float = 0.03
+    size_bonus_cap: float = 0.11
+    # A word that many active events carry ("best", "deal", "week") is weak evidence that two
+    # reports are one story: an article's weight on it is scaled by (1 + events carrying it) **
+    # -generic_word_gamma, and the vector is brought back to unit length (0 turns this off).
+    generic_word_gamma: float = 0.2
+    # Merging converged events: after an article joins event e, the merge_candidates events it
+    # nearly joined too (margin >= merge_probe_margin, best first) are each merged with e when
+    # their centroids in the article's language have a cosine >= merge_threshold
+    # (merge_threshold_small if either has at most merge_small_events articles). The larger
+    # event survives. merge_threshold 0 turns merging off.
+    merge_threshold: float = 0.25
+    merge_threshold_small: float = 0.15
+    merge_small_events: int = 3
+    merge_probe_margin: float = -0.05
+    merge_candidates: int = 3  # checking all near misses merged the same events on MStream, only slower
     # Candidate search (speed only, not quality, as long as candidates is not tiny)
     candidates: int = 20
     probe_features: int = 12  # only an article's heaviest features look up candidate events
@@ -169,6 +195,8 @@ class Event:
     # Packed arrays, not [[bucket, weight], ...]: 1 KB instead of 3.5 KB per event, and nothing
     # for the garbage collector to walk (48 small lists per event made full collections crawl).
     title_vectors: dict[str, tuple[array, array]] = field(default_factory=dict)
+    merged_ids: list[str] = field(default_factory=list)  # events merged into this one (first max_member_ids)
+    merged_into: str | None = None  # set on an event merged away: the event that absorbed it
 
     @property
     def first_seen(self) -> datetime:
@@ -208,6 +236,8 @@ class Event:
             "top_topics": self.top_topics(),
             "member_ids": list(self.member_ids),
             "confirmed": self.confirmed,
+            "merged_ids": list(self.merged_ids),
+            "merged_into": self.merged_into,
         }
 
     def export_state(self) -> dict[str, Any]:
@@ -229,11 +259,12 @@ class Event:
             "centroids": {lang: [list(c), list(c.values())] for lang, c in self.centroids.items()},
             "norms": dict(self.norms),
             "title_vectors": {lang: [b.tolist(), w.tolist()] for lang, (b, w) in self.title_vectors.items()},
+            "merged_ids": list(self.merged_ids),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], version: int = STATE_VERSION) -> "Event":
-        """Inverse of :meth:`export_state` (also reads the version 1 layout of title vectors)."""
+        """Inverse of :meth:`export_state` (also reads the layouts of versions 1 and 2)."""
         kw = dict(state)
         kw["centroids"] = {lang: dict(zip(keys, vals)) for lang, (keys, vals) in state["centroids"].items()}
         vectors = state["title_vectors"].items()
@@ -254,6 +285,19 @@ class Assignment:
     margin: float | None = None  # decision margin of the best candidate (None: no candidate)
     duplicate: bool = False  # the article id was already assigned; nothing changed
     evicted: list[str] = field(default_factory=list)  # events that left the active window now
+    merged: list["EventMerge"] = field(default_factory=list)  # events merged on this step
+
+
+@dataclass(frozen=True)
+class EventMerge:
+    """Two events found to be one story: ``event_id`` was merged into ``into`` (which survives)."""
+
+    event_id: str
+    into: str
+    time: datetime  # time of the article whose arrival showed the convergence
+    article_id: str
+    similarity: float  # cosine of the two centroids when they merged
+    doc: dict[str, Any]  # the merged-away event's last record, with ``merged_into`` set
 
 
 @dataclass
@@ -321,6 +365,9 @@ class EventClusterer:
         self._id_df = DecayedFrequency(_ENTITY_BITS, cfg.df_half_life_hours * _HOUR_S)
         self._bursts = BurstDetector(cfg.burst_baseline_hours, cfg.burst_z, cfg.burst_min_count)
         self._seen: OrderedDict[str, str] = OrderedDict()
+        # Merged-away event id -> the event it went into (the last max_seen_ids merges), so an id an
+        # article or a record still carries resolves to the event that lives on.
+        self._merged: OrderedDict[str, str] = OrderedDict()
         self._clock: float | None = None
         self.stats: Counter[str] = Counter()
 
@@ -331,19 +378,27 @@ class EventClusterer:
         """Active events by id, least recently updated first (read-only view)."""
         return MappingProxyType(self._events)
 
+    def resolve_event(self, event_id: str) -> str:
+        """The event that now holds ``event_id``'s articles: itself, or the one it was merged into."""
+        seen = 0
+        while event_id in self._merged and seen <= len(self._merged):  # the bound only guards a bad state
+            event_id = self._merged[event_id]
+            seen += 1
+        return event_id
+
     def assign(self, item: ClusterItem) -> Assignment:
         """Put one article into an event (existing or new) and return the signals it fires."""
-        cfg = self.config
         t = item.time.timestamp()
         self._clock = t if self._clock is None else max(self._clock, t)
         clock = self._clock
         if item.id in self._seen:
             self.stats["duplicates"] += 1
-            return Assignment(self._seen[item.id], False, 1.0, duplicate=True)
+            return Assignment(self.resolve_event(self._seen[item.id]), False, 1.0, duplicate=True)
         evicted = self._evict(clock)
         doc = self._vectorise(item, clock)
-        best_id, best_margin, best_sim = self._choose(doc, t)
+        best_id, best_margin, best_sim, near = self._choose(doc, t)
         signals: list[Signal] = []
+        merged: list[EventMerge] = []
         if best_id is not None and best_margin is not None and best_margin >= 0:
             event = self._events[best_id]
             is_new = False
@@ -354,14 +409,21 @@ class EventClusterer:
             signals.append(new_signal(event.id, item.id, item.time))
             self.stats["created"] += 1
         self._add_member(event, item, doc, t, clock)
+        if not is_new:
+            # A new event's near misses stay apart: its article was found to be a story of its own.
+            event = self._merge_converged(event, doc.language, near, item, merged, signals)
+        self._check_confirmed(event, item, t, signals)
+        signals.extend(self._breaking(item, event.id, t, clock))
+        self._remember(item.id, event.id)
+        return Assignment(event.id, is_new, best_sim or 0.0, signals, best_margin, False, evicted, merged)
+
+    def _check_confirmed(self, event: Event, item: ClusterItem, t: float, signals: list[Signal]) -> None:
+        cfg = self.config
         if not event.confirmed:
             recent = sorted(s for s, ts in event.sources.items() if ts >= t - cfg.confirm_window_hours * _HOUR_S)
             if len(recent) >= cfg.confirm_sources:
                 event.confirmed = True
                 signals.append(confirmed_signal(event.id, item.id, item.time, recent))
-        signals.extend(self._breaking(item, event.id, t, clock))
-        self._remember(item.id, event.id)
-        return Assignment(event.id, is_new, best_sim or 0.0, signals, best_margin, False, evicted)
 
     def export_state(self) -> dict[str, Any]:
         """The whole model as JSON-serialisable data; ``from_state`` continues exactly from it."""
@@ -374,6 +436,7 @@ class EventClusterer:
             "id_df": self._id_df.export_state(),
             "bursts": self._bursts.export_state(),
             "seen": [[a, e] for a, e in self._seen.items()],
+            "merged": [[gone, into] for gone, into in self._merged.items()],
             "stats": dict(self.stats),
         }
 
@@ -381,14 +444,16 @@ class EventClusterer:
     def from_state(cls, state: dict[str, Any]) -> "EventClusterer":
         """Rebuild a clusterer from :meth:`export_state` output (derived indexes are rebuilt)."""
         version = state.get("version")
-        if version not in (1, STATE_VERSION):
+        if version not in (1, 2, STATE_VERSION):
             raise ValueError(f"unsupported event state version {version!r}")
+        # A state saved before a knob existed gets the knob's default (the dataclass default).
         clusterer = cls(ClusterConfig(**state["config"]))
         clusterer._clock = state["clock"]
         clusterer._token_df = DecayedFrequency.from_state(state["token_df"])
         clusterer._id_df = DecayedFrequency.from_state(state["id_df"])
         clusterer._bursts = BurstDetector.from_state(state["bursts"])
         clusterer._seen = OrderedDict((a, e) for a, e in state["seen"])
+        clusterer._merged = OrderedDict((gone, into) for gone, into in state.get("merged", []))
         clusterer.stats = Counter(state["stats"])
         for raw in state["events"]:
             event = Event.from_state(raw, version)
@@ -440,6 +505,15 @@ class EventClusterer:
         weighted = weighted[: cfg.max_doc_features]
         norm = math.sqrt(sum(w * w for w, _ in weighted)) or 1.0
         vector = [(b, -w / norm) for w, b in weighted]
+        postings = self._postings.get(item.language)
+        if postings and cfg.generic_word_gamma:
+            # Back to unit length: weight moves from the words many events share to the article's
+            # distinctive ones, so a title whose only link to an event is "best" or "week" no
+            # longer clears the threshold, while one that shares a name counts for more.
+            gamma = -cfg.generic_word_gamma
+            vector = [(b, w * (1 + len(postings[b])) ** gamma) if b in postings else (b, w) for b, w in vector]
+            norm = math.sqrt(sum(w * w for _, w in vector)) or 1.0
+            vector = sorted(((b, w / norm) for b, w in vector), key=lambda bw: (-bw[1], bw[0]))
 
         entity_keys = list(dict.fromkeys(item.entity_ids))
         topic_keys = list(dict.fromkeys(item.topic_ids))
@@ -468,8 +542,14 @@ class EventClusterer:
             bucket = self._id_buckets[key] = hash_feature(key, _ENTITY_BITS)
         return bucket
 
-    def _choose(self, doc: _Doc, t: float) -> tuple[str | None, float | None, float | None]:
-        """Best candidate event, its margin and similarity (all None when there is none)."""
+    def _choose(
+        self, doc: _Doc, t: float
+    ) -> tuple[str | None, float | None, float | None, list[tuple[float, str]]]:
+        """Best candidate event, its margin and similarity (None when there is none), and the near misses.
+
+        The near misses are (margin, event id) of every other scored candidate whose margin is at least
+        ``merge_probe_margin``, best first: the events the article nearly joined too.
+        """
         cfg = self.config
         lang = doc.language
         candidates: set[str] = set()
@@ -522,16 +602,21 @@ class EventClusterer:
         # IDFs of entity and topic ids at this clock, shared by all candidates of this article.
         memos: tuple[dict[str, float], dict[str, float]] = ({}, {})
         best: tuple[float, str, float] | None = None
+        near: list[tuple[float, str]] = []
+        probe = cfg.merge_probe_margin
         for event_id in candidates:
             scored = self._score(doc, self._events[event_id], t, memos)
             if scored is None:
                 continue
             margin, sim = scored
+            if margin >= probe:
+                near.append((margin, event_id))
             if best is None or margin > best[0] or (margin == best[0] and event_id < best[1]):
                 best = (margin, event_id, sim)
         if best is None:
-            return None, None, None
-        return best[1], best[0], best[2]
+            return None, None, None, []
+        near = sorted((-m, e) for m, e in near if e != best[1])
+        return best[1], best[0], best[2], [(-m, e) for m, e in near]
 
     def _cosine_ids(
         self,
@@ -605,12 +690,14 @@ class EventClusterer:
             total += w
             margin += w * (s - cfg.threshold_topics)
             similarity += w * s
-        return margin / total, similarity / total
+        bonus = min(cfg.size_bonus_cap, cfg.size_bonus * math.log(event.article_count)) if cfg.size_bonus else 0.0
+        return margin / total + bonus, similarity / total
 
     def _create_event(self, item: ClusterItem, t: float, clock: float) -> Event:
         event_id = f"ev-{item.id}"
         suffix = 1
-        while event_id in self._events:  # the same article id started an event before
+        # The same article id started an event before (still active, or merged into another).
+        while event_id in self._events or event_id in self._merged:
             suffix += 1
             event_id = f"ev-{item.id}-{suffix}"
         event = Event(event_id, first_seen_s=t, last_seen_s=t, last_touch_s=clock)
@@ -656,6 +743,99 @@ class EventClusterer:
             self._count_id(event, event.entities, "e:", key, slot)
         for key, _ in doc.topics:
             self._count_id(event, event.topics, "t:", key, slot)
+
+    def _merge_converged(
+        self,
+        event: Event,
+        lang: str,
+        near: list[tuple[float, str]],
+        item: ClusterItem,
+        merged: list[EventMerge],
+        signals: list[Signal],
+    ) -> Event:
+        """Merge into one the events the article nearly joined that have converged with its event."""
+        cfg = self.config
+        if not cfg.merge_threshold or not near:
+            return event
+        for _, other_id in near[: cfg.merge_candidates]:
+            other = self._events.get(other_id)
+            if other is None or other is event:
+                continue
+            similarity = self._centroid_cosine(event, other, lang)
+            small = min(event.article_count, other.article_count) <= cfg.merge_small_events
+            if similarity < (cfg.merge_threshold_small if small else cfg.merge_threshold):
+                continue
+            keep, gone = (event, other) if self._outranks(event, other) else (other, event)
+            self._merge_events(keep, gone)
+            self.stats["merged"] += 1
+            merged.append(EventMerge(gone.id, keep.id, item.time, item.id, similarity, gone.to_doc()))
+            signals.append(merged_signal(gone.id, keep.id, item.id, item.time, similarity))
+            event = keep
+        return event
+
+    @staticmethod
+    def _outranks(a: Event, b: Event) -> bool:
+        """Which of two merging events survives: more articles, then the older, then the smaller id."""
+        return (-a.article_count, a.first_seen_s, a.id) < (-b.article_count, b.first_seen_s, b.id)
+
+    @staticmethod
+    def _centroid_cosine(a: Event, b: Event, lang: str) -> float:
+        ca, cb = a.centroids.get(lang), b.centroids.get(lang)
+        if not ca or not cb:
+            return 0.0
+        if len(ca) > len(cb):
+            ca, cb = cb, ca
+        dot = sum(map(mul, ca.values(), map(cb.get, ca, repeat(0.0))))
+        return dot / (a.norms[lang] * b.norms[lang])
+
+    def _merge_events(self, keep: Event, gone: Event) -> None:
+        """Fold ``gone`` into ``keep``: counts, centroids, ids and sources add up; ``gone`` leaves."""
+        cfg = self.config
+        self._unindex_event(gone)
+        self._unindex_event(keep)
+        del self._events[gone.id]
+        for lang, centroid in gone.centroids.items():
+            kept = keep.centroids.setdefault(lang, {})
+            for bucket, weight in centroid.items():
+                kept[bucket] = kept.get(bucket, 0.0) + weight
+            if len(kept) > 2 * cfg.max_centroid_features:  # the same cap as _add_member's
+                heaviest = sorted(kept.items(), key=lambda bw: (-bw[1], bw[0]))
+                keep.centroids[lang] = kept = dict(heaviest[: cfg.max_centroid_features])
+            values = kept.values()
+            keep.norms[lang] = math.sqrt(sum(map(mul, values, values)))
+        # Per language, the title closer to the merged centroid stays.
+        for lang, vector in gone.title_vectors.items():
+            get = keep.centroids[lang].get
+            current = keep.title_vectors.get(lang)
+            if current is None or sum(map(mul, vector[1], map(get, vector[0], repeat(0.0)))) > sum(
+                map(mul, current[1], map(get, current[0], repeat(0.0)))
+            ):
+                keep.titles[lang] = gone.titles[lang]
+                keep.title_vectors[lang] = vector
+        for theirs, ours in ((gone.entities, keep.entities), (gone.topics, keep.topics)):
+            for key, count in theirs.items():
+                ours[key] = ours.get(key, 0) + count
+            if len(ours) > 2 * cfg.max_event_ids:
+                kept_ids = sorted(ours.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.max_event_ids]
+                ours.clear()
+                ours.update(kept_ids)
+        for source, ts in gone.sources.items():
+            keep.sources[source] = max(keep.sources.get(source, ts), ts)
+        for lang, n in gone.languages.items():
+            keep.languages[lang] = keep.languages.get(lang, 0) + n
+        keep.member_ids = (keep.member_ids + gone.member_ids)[: cfg.max_member_ids]
+        keep.merged_ids = (keep.merged_ids + [gone.id] + gone.merged_ids)[: cfg.max_member_ids]
+        keep.article_count += gone.article_count
+        keep.first_seen_s = min(keep.first_seen_s, gone.first_seen_s)
+        keep.last_seen_s = max(keep.last_seen_s, gone.last_seen_s)
+        keep.last_touch_s = max(keep.last_touch_s, gone.last_touch_s)
+        keep.confirmed = keep.confirmed or gone.confirmed
+        self._index_event(keep)
+        self._events.move_to_end(keep.id)
+        gone.merged_into = keep.id
+        self._merged[gone.id] = keep.id
+        while len(self._merged) > cfg.max_seen_ids:
+            self._merged.popitem(last=False)
 
     def _count_id(self, event: Event, counts: dict[str, int], prefix: str, key: str, slot: int) -> None:
         if key not in counts:

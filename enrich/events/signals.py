@@ -14,6 +14,7 @@ from typing import Any
 SIGNAL_NEW = "new"
 SIGNAL_CONFIRMED = "confirmed"
 SIGNAL_BREAKING = "breaking"
+SIGNAL_MERGED = "merged"
 
 _HOUR_S = 3600
 
@@ -28,10 +29,10 @@ class Signal:
     """One alertable fact about the stream; ``id`` is stable across reprocessing."""
 
     id: str
-    kind: str  # new | confirmed | breaking
+    kind: str  # new | confirmed | breaking | merged
     time: datetime  # time of the article that made it fire
     article_id: str  # the article that made it fire
-    event_id: str | None = None  # the event it concerns (for breaking: the article's event)
+    event_id: str | None = None  # the event it concerns (breaking: the article's event; merged: the survivor)
     key: str | None = None  # breaking only: "entity:<id>" or "topic:<id>"
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -62,6 +63,18 @@ def confirmed_signal(event_id: str, article_id: str, time: datetime, sources: li
         article_id,
         event_id,
         details={"sources": sources},
+    )
+
+
+def merged_signal(event_id: str, into: str, article_id: str, time: datetime, similarity: float) -> Signal:
+    """The ``merged`` signal: ``event_id`` turned out to be the same story as ``into`` and now lives on in it."""
+    return Signal(
+        f"{event_id}:{SIGNAL_MERGED}",
+        SIGNAL_MERGED,
+        time,
+        article_id,
+        into,
+        details={"merged_event": event_id, "merged_into": into, "similarity": round(similarity, 4)},
     )
 
 

@@ -184,3 +184,38 @@ def test_state_saved_by_the_earlier_one_document_format_still_loads(settings, es
     assert res.articles and all(a.event_id for a in res.articles)
     assert es.get(index=st.index, id=store_mod.STATE_ID)["_source"]["parts"] >= 1
     assert reference.articles
+
+
+def converging_articles() -> list[Article]:
+    """tests/enrich/test_events.converging_stream as articles: two halves of a story, then a bridge."""
+    from tests.enrich.test_events import converging_stream
+
+    out = []
+    for it in converging_stream():
+        when = it.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        url = f"https://news.example/{it.id}"
+        out.append(Article(url=url, canonical_url=url, feed_id=it.source, source=it.source, title=it.title,
+                           text="", published=when, fetched_at=when, language="en"))  # fmt: skip
+    return out
+
+
+def test_a_merge_across_cycles_is_stored_and_followed(settings, es):
+    """Events made in one cycle merge in the next (state from the node); the records point at the survivor."""
+    arts = converging_articles()
+    _, signals = run(es, settings, [arts[:4], arts[4:]])
+    quake, tsunami = arts[0].id, arts[2].id
+    gone, survivor = f"ev-{quake}", f"ev-{tsunami}"
+    assert [a.event_id for a in arts[:4]] == [gone, f"ev-{arts[1].id}", survivor, f"ev-{arts[3].id}"]
+    assert [a.event_id for a in arts[4:]] == [survivor, survivor]  # this cycle's articles: the survivor
+    es.indices.refresh(index=settings.index("events"))
+    stored = {h["_id"]: h["_source"] for h in es.search(index=settings.index("events"), size=50)["hits"]["hits"]}
+    assert stored[gone]["merged_into"] == survivor and stored[gone]["article_count"] == 1
+    assert stored[survivor]["merged_ids"] == [gone] and stored[survivor]["merged_into"] is None
+    assert stored[survivor]["article_count"] == 4 and len(stored) == 4
+    [merged] = query_signals(es, settings, "merged")
+    assert merged["id"] == f"{gone}:merged" and merged["event_id"] == survivor
+    assert merged["details"] == {**merged["details"], "merged_event": gone, "merged_into": survivor}
+    assert [s["id"] for s in signals if s["kind"] == "merged"] == [merged["id"]]
+    # A third cycle (state reloaded again) still knows where the merged-away event went.
+    again = cluster_articles(converging_articles()[:1], settings, es)
+    assert again.articles[0].event_id == survivor and again.events == [] and again.signals == []
