@@ -33,6 +33,8 @@ class Settings:
     index_prefix: str
     es_version: str
     es_heap: str
+    es_shards: int
+    es_replicas: str
     cache_dir: str | None
     var_dir: str
     seeds_dir: str
