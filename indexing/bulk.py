@@ -55,6 +55,7 @@ class IndexReport:
     queued_in_outbox: int = 0
     replayed_from_outbox: int = 0
     rerouted: int = 0  # written back to the month index that already held the article
+    resent: int = 0  # items sent again once the cluster recovered (a node left mid-bulk)
     # Articles that reached the index only now, from an earlier run's outbox: the alert step
     # must still see them (they were never matched against the rules).
     replayed_articles: list[dict] = field(default_factory=list)
@@ -155,6 +156,7 @@ def write_actions(es: Elasticsearch, settings: Settings, actions: Iterable[dict]
         log.warning("%d item(s) refused as transient; waiting for the cluster to recover and sending them again",
                     len(failures))  # fmt: skip
         wait_for_primaries(es, sorted({f[0]["_index"] for f in failures}))
+        report.resent += len(failures)
         failures = _write_pass(es, settings, [f[0] for f in failures], report, now, chunk_docs, chunk_bytes, None)
     for _action, message, kind in failures:
         report.note_error(message, kind)

@@ -87,7 +87,8 @@ def test_a_node_killed_mid_bulk_loses_nothing_and_duplicates_nothing(es_cluster,
         killer.join(timeout=5)
         assert killed_at, "the node was never killed"
         print(f"\n{ARTICLES} articles in {elapsed:.1f}s, node {master} (pid {pid}) SIGKILLed "
-              f"{killed_at[0] - t0:.1f}s in; report: indexed {report.indexed}, errors {report.error_types}")  # fmt: skip
+              f"{killed_at[0] - t0:.1f}s in; report: indexed {report.indexed}, resent after recovery "
+              f"{report.resent}, errors {report.error_types}")  # fmt: skip
         print("before:", before)
         print("after: ", describe_cluster(es))
 
