@@ -83,7 +83,9 @@ def test_compose_config_validates(tmp_path):
     es_env = services["elasticsearch"]["environment"]
     assert es_env["ELASTIC_PASSWORD"] == _env_example()["ELASTIC_PASSWORD"]
     assert es_env["xpack.security.enabled"] == "true"
-    assert es_env["discovery.type"] == "single-node"
+    # Elasticsearch refuses cluster.initial_master_nodes with single-node discovery.
+    assert es_env["discovery.type"] == "single-node" and "cluster.initial_master_nodes" not in es_env
+    assert "discovery.seed_hosts" not in es_env
     for name in AIRFLOW:
         assert services[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
         assert services[name]["environment"]["RASAD_ES_REPLICAS"] == "auto"
@@ -124,6 +126,7 @@ def test_compose_es_cluster_profile(tmp_path):
         assert set(e["discovery.seed_hosts"].split(",")) == set(nodes)
         # Only es01 bootstraps: the others always join it, never form a second cluster.
         assert ("cluster.initial_master_nodes" in e) == (service == "elasticsearch")
+        assert not any(k.startswith("cluster.initial_master") for k in e if k != "cluster.initial_master_nodes")
         name = e["node.name"]
         assert e["xpack.security.transport.ssl.enabled"] == "true"
         assert e["xpack.security.transport.ssl.key"] == f"certs/{name}/{name}.key"
@@ -131,6 +134,8 @@ def test_compose_es_cluster_profile(tmp_path):
         data_volumes |= {v for v in svc["volumes"] if v.endswith("/usr/share/elasticsearch/data:rw")}
     assert len(data_volumes) == 3, "each node its own data volume"
     assert nodes["elasticsearch"]["environment"]["cluster.initial_master_nodes"] == "es01"
+    typo = _run_config(tmp_path, {**env, "ES_DISCOVERY_TYPE": "multinode"}, ("es-cluster",))
+    assert typo.returncode != 0 and "multinode.env" in typo.stderr + typo.stdout
     for name in AIRFLOW:
         assert services[name]["environment"]["RASAD_ES_URL"] == hosts
 
