@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ TRANSIENT_STATUSES = (429, 502, 503, 504)
 # left, a replica is being promoted, a master is being elected) and sending the rest again.
 RECOVERY_ROUNDS = 3
 RECOVERY_WAIT = "30s"
+RECOVERY_PAUSE = 1.0  # seconds before the first round; doubled each round
 TRANSIENT = "transient"
 REJECTED = "rejected"
 # The node is gone (not merely slow to answer one item): queue everything, replay later.
@@ -55,12 +57,12 @@ class IndexReport:
     queued_in_outbox: int = 0
     replayed_from_outbox: int = 0
     rerouted: int = 0  # written back to the month index that already held the article
-    resent: int = 0  # items sent again once the cluster recovered (a node left mid-bulk)
     # Articles that reached the index only now, from an earlier run's outbox: the alert step
     # must still see them (they were never matched against the rules).
     replayed_articles: list[dict] = field(default_factory=list)
     error_types: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    resent: int = 0  # items sent again once the cluster recovered (a node left mid-bulk)
 
     def note_error(self, message: str, kind: str) -> None:
         """Count one error by type; keep the first messages for the run summary."""
@@ -150,9 +152,10 @@ def write_actions(es: Elasticsearch, settings: Settings, actions: Iterable[dict]
     deterministic id into a fixed index, so a copy that did land is overwritten.
     """
     failures = _write_pass(es, settings, actions, report, now, chunk_docs, chunk_bytes, progress)
-    for _ in range(RECOVERY_ROUNDS):
+    for attempt in range(RECOVERY_ROUNDS):
         if not failures:
             break
+        time.sleep(RECOVERY_PAUSE * 2**attempt)  # overload (429) needs time, not only assigned primaries
         log.warning("%d item(s) refused as transient; waiting for the cluster to recover and sending them again",
                     len(failures))  # fmt: skip
         wait_for_primaries(es, sorted({f[0]["_index"] for f in failures}))
