@@ -69,11 +69,15 @@ def print_summary(d: dict) -> None:
 
 
 def _local_cluster_home(s, args: argparse.Namespace) -> Path | None:
-    """The folder of a local cluster started by `rasad es start --nodes N` there, if any."""
+    """The folder of a local cluster started by `rasad es start --nodes N`, if a node of it runs."""
     from rasad import esnode  # noqa: PLC0415
 
     home = Path(args.data_dir) if args.data_dir else esnode.cluster_home(s, args.port or esnode._port_of(s.es_url))
-    return home if esnode.read_manifest(home) is not None else None
+    plan = esnode.read_manifest(home)
+    # A stopped cluster's plan stays behind; the single node on the same port is meant then.
+    if plan is None or not any(esnode._read_pid(Path(n["home"])) for n in plan["nodes"]):
+        return None
+    return home
 
 
 def _print_cluster(s, info) -> None:
