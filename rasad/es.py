@@ -19,7 +19,7 @@ OUTAGE_ERRORS = (ESConnectionError, ESConnectionTimeout)
 
 def es_hosts(settings: Settings) -> list[str]:
     """The node URLs in ``settings.es_url`` (one, or several comma-separated for a cluster)."""
-    hosts = [u.strip() for u in settings.es_url.split(",") if u.strip()]
+    hosts = [u.strip() for u in (settings.es_url or "").split(",") if u.strip()]
     if not hosts:
         raise SettingsError(f"es_url = {settings.es_url!r} names no Elasticsearch node")
     return hosts

@@ -178,9 +178,9 @@ def ensure_distribution(settings: Settings) -> Path:
 # --------------------------------------------------------------------------- run
 
 
-def _port_of(url: str) -> int:
+def _port_of(url: str | None) -> int:
     # RASAD_ES_URL may list several nodes (comma-separated): the first one names the node/cluster.
-    return urlparse(url.split(",")[0].strip()).port or 9200
+    return urlparse((url or "").split(",")[0].strip()).port or 9200
 
 
 def node_home(settings: Settings, port: int) -> Path:
