@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo test es-start es-stop lint lock bench clean airflow airflow-stop
+.PHONY: help setup system-deps demo test test-cluster es-start es-stop lint lock bench clean airflow airflow-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ system-deps: ## Debian packages some tests use (chromium, docker-compose); idemp
 
 test: setup system-deps ## run the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
 	$(BIN)/python -m pytest -q
+
+test-cluster: setup ## indexing, search and event-state tests on a local 3-node cluster, a node killed mid-bulk
+	RASAD_TEST_ES_NODES=3 $(BIN)/python -m pytest -q tests/indexing tests/enrich/test_event_store.py tests/rasad/test_esnode.py
 
 es-start: setup ## start the local Elasticsearch node (RASAD_ES_URL, default 127.0.0.1:9200)
 	$(BIN)/rasad es start

@@ -20,7 +20,7 @@ from base64 import b64decode, b64encode
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from enrich.events.cluster import ClusterConfig, EventClusterer
-from rasad.es import single_index
+from rasad.es import replica_count, single_index
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class EventStateStore:
 
     def __init__(self, es: Elasticsearch, settings: Settings):
         self.es = es
+        self.s = settings
         self.index = single_index(settings, "eventstate")
         self._version: tuple[int, int] | None = None
         self._generation: tuple[str, int] | None = None
@@ -54,8 +55,9 @@ class EventStateStore:
     def _ensure(self) -> None:
         if not self.es.indices.exists(index=self.index):
             try:
+                replicas = replica_count(self.es, self.s)  # a cluster keeps a copy: losing a node loses no state
                 self.es.indices.create(index=self.index, mappings=STATE_MAPPING,
-                                       settings={"number_of_shards": 1, "number_of_replicas": 0})  # fmt: skip
+                                       settings={"number_of_shards": 1, "number_of_replicas": replicas})  # fmt: skip
                 return
             except Exception as e:  # a concurrent creator won the race
                 if "resource_already_exists" not in str(e):

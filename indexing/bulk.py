@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,11 @@ MAX_RETRIES = 5
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 TRANSIENT_STATUSES = (429, 502, 503, 504)
+# After the per-item retries: rounds of waiting for every shard to have a primary (a node
+# left, a replica is being promoted, a master is being elected) and sending the rest again.
+RECOVERY_ROUNDS = 3
+RECOVERY_WAIT = "30s"
+RECOVERY_PAUSE = 1.0  # seconds before the first round; doubled each round
 TRANSIENT = "transient"
 REJECTED = "rejected"
 # The node is gone (not merely slow to answer one item): queue everything, replay later.
@@ -50,6 +56,7 @@ class IndexReport:
     rerouted: int = 0  # written back to the month index that already held the article
     error_types: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    resent: int = 0  # items sent again once the cluster recovered (a node left mid-bulk)
 
     def note_error(self, message: str, kind: str) -> None:
         """Count one error by type; keep the first messages for the run summary."""
@@ -126,11 +133,50 @@ def write_actions(es: Elasticsearch, settings: Settings, actions: Iterable[dict]
     Rejected items are dead-lettered here. ``progress(n)`` is called with the number of
     items answered so far (the next chunk is sent only after the call returns). Raises ``OUTAGE_ERRORS`` (or an ``ApiError``)
     when Elasticsearch cannot be reached; the caller decides where the actions go then.
+
+    Items still refused as transient after the per-item retries (a node left mid-bulk and
+    its shards have no primary yet, or a master election blocks writes) are sent again once
+    the cluster has a primary for every shard (health yellow), up to ``RECOVERY_ROUNDS``
+    times. Sending an item twice cannot duplicate it: every action is keyed by its
+    deterministic id into a fixed index, so a copy that did land is overwritten.
     """
+    failures = _write_pass(es, settings, actions, report, now, chunk_docs, chunk_bytes, progress)
+    for attempt in range(RECOVERY_ROUNDS):
+        if not failures:
+            break
+        time.sleep(RECOVERY_PAUSE * 2**attempt)  # overload (429) needs time, not only assigned primaries
+        log.warning("%d item(s) refused as transient; waiting for the cluster to recover and sending them again",
+                    len(failures))  # fmt: skip
+        wait_for_primaries(es, sorted({f[0]["_index"] for f in failures}))
+        report.resent += len(failures)
+        failures = _write_pass(es, settings, [f[0] for f in failures], report, now, chunk_docs, chunk_bytes, None)
+    for _action, message, kind in failures:
+        report.note_error(message, kind)
+    return [f[0] for f in failures]
+
+
+def wait_for_primaries(es: Elasticsearch, indices: list[str], timeout: str = RECOVERY_WAIT) -> str:
+    """Wait (bounded) until every shard of ``indices`` has a primary again; the health status seen.
+
+    Only these indices: another index that lost its only copy must not hold the write up.
+    """
+    try:
+        h = es.options(ignore_status=408).cluster.health(index=",".join(indices), wait_for_status="yellow",
+                                                         timeout=timeout)  # fmt: skip
+    except (*OUTAGE_ERRORS, ApiError) as e:
+        log.warning("cluster health unavailable while recovering: %s", e)
+        return "unknown"
+    return str(h.get("status", "unknown"))
+
+
+def _write_pass(es: Elasticsearch, settings: Settings, actions: Iterable[dict], report: IndexReport, now: str,
+                chunk_docs: int, chunk_bytes: int,
+                progress: Callable[[int], None] | None) -> list[tuple[dict, str, str]]:  # fmt: skip
+    """One pass of ``write_actions``: transient failures come back as (action, message, kind)."""
     # Actions waiting for their result, by id (a chunk may hold one id twice); only the
     # chunk in flight is held, so memory stays bounded on an endless stream.
     waiting: dict[str, deque[dict]] = defaultdict(deque)
-    transient: list[dict] = []
+    transient: list[tuple[dict, str, str]] = []
     dead: list[dict] = []
 
     def remember(it: Iterable[dict]) -> Iterator[dict]:
@@ -165,13 +211,15 @@ def write_actions(es: Elasticsearch, settings: Settings, actions: Iterable[dict]
         error = res.get("error", {})
         etype = error.get("type", "unknown") if isinstance(error, dict) else "unknown"
         cls = classify_failure(status, error)
-        report.note_error(f"{doc_id}: {cls} {status} {etype}: {_reason(error)}", f"{cls}:{etype}")
+        message, kind = f"{doc_id}: {cls} {status} {etype}: {_reason(error)}", f"{cls}:{etype}"
         if action is None:  # cannot happen with ids we sent; never drop silently
+            report.note_error(message, kind)
             log.error("no action for failed item %s: %s", doc_id, error)
             continue
         if cls == TRANSIENT:
-            transient.append(action)
+            transient.append((action, message, kind))  # noted by the caller only if it never lands
         else:
+            report.note_error(message, kind)
             log.warning("rejected %s/%s: %s", action["_index"], doc_id, _reason(error))
             dead.append(_dead_letter_action(settings, action, error, status, now))
             if len(dead) >= chunk_docs:

@@ -27,7 +27,7 @@ from typing import Any
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
 
-from rasad.es import article_index, single_index
+from rasad.es import article_index, configured_replicas, replica_count, single_index
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ class SetupReport:
     templates_unchanged: list[str] = field(default_factory=list)
     indices_created: list[str] = field(default_factory=list)
     mappings_updated: list[str] = field(default_factory=list)
+    replicas: int = 0
+    replicas_updated: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -78,9 +80,21 @@ def describe_analyzers(analyzers: dict[str, str]) -> str:
     return f"{base}; language subfields: {subs}"
 
 
-def render_template(kind: str, settings: Settings, analyzers: dict[str, str]) -> dict:
-    """The exact template body installed for one kind on a cluster with these analyzers."""
+def render_template(kind: str, settings: Settings, analyzers: dict[str, str], replicas: int | None = None) -> dict:
+    """The exact template body installed for one kind on a cluster with these analyzers.
+
+    Shards (articles) and replicas (every kind) come from settings; ``replicas`` is the
+    count ``replica_count`` chose for this cluster (default: the configured number, or 0).
+    """
     tpl = load_template(kind, settings.index_prefix)
+    index_settings = tpl["template"].setdefault("settings", {})
+    if kind == "articles":
+        if settings.es_shards < 1:
+            raise SetupError(f"es_shards = {settings.es_shards}: an index needs at least one primary shard")
+        index_settings["number_of_shards"] = settings.es_shards
+    if replicas is None:
+        replicas = configured_replicas(settings) or 0
+    index_settings["number_of_replicas"] = replicas
     mappings = tpl["template"]["mappings"]
     if kind == "articles":
         props = mappings["properties"]
@@ -137,8 +151,9 @@ def setup_indices(es: Elasticsearch, settings: Settings, now: datetime | None = 
     report.analyzers = analyzers
     report.analyzer_choice = describe_analyzers(analyzers)
     log.info("full-text analyzers: %s", report.analyzer_choice)
+    report.replicas = replicas = replica_count(es, settings)
     for kind in KINDS:
-        tpl = render_template(kind, settings, analyzers)
+        tpl = render_template(kind, settings, analyzers, replicas)
         name = settings.index(kind)
         installed = _installed_template(es, name)
         installed_version = (installed or {}).get("version") or 0
@@ -159,6 +174,10 @@ def setup_indices(es: Elasticsearch, settings: Settings, now: datetime | None = 
         for index, current in _concrete_indices(es, f"{name}-*").items():
             if _upgrade_index(es, index, current, tpl):
                 report.mappings_updated.append(index)
+        # With 'auto' a node that is down for a moment must not strip the replicas of
+        # every index: auto only ever adds copies; a configured number is applied as is.
+        report.replicas_updated += _set_replicas(es, f"{name}-*", replicas,
+                                                 only_raise=configured_replicas(settings) is None)  # fmt: skip
         # Articles: the current month's index, so the read alias exists before the first
         # write (Kibana's data view and `rasad search` work on an empty store).
         month = (now or datetime.now(timezone.utc)).strftime("%Y-%m")
@@ -166,6 +185,18 @@ def setup_indices(es: Elasticsearch, settings: Settings, now: datetime | None = 
         if _create_index(es, index):
             report.indices_created.append(index)
     return report
+
+
+def _set_replicas(es: Elasticsearch, pattern: str, replicas: int, only_raise: bool) -> list[str]:
+    """Give existing indices the replica count of their template (the cluster grew, or the setting changed)."""
+    found = es.indices.get_settings(index=pattern, name="index.number_of_replicas", allow_no_indices=True,
+                                    expand_wildcards="open", flat_settings=True)  # fmt: skip
+    have = {ix: int(body["settings"].get("index.number_of_replicas", 0)) for ix, body in found.items()}
+    changed = sorted(ix for ix, n in have.items() if n < replicas or (n > replicas and not only_raise))
+    if changed:
+        es.indices.put_settings(index=",".join(changed), settings={"index.number_of_replicas": replicas})
+        log.info("number_of_replicas set to %d on %s", replicas, ", ".join(changed))
+    return changed
 
 
 def _create_index(es: Elasticsearch, index: str) -> bool:

@@ -133,8 +133,10 @@ class WorkQueue:
             return
         if not self.es.indices.exists(index=self.index):
             try:
-                self.es.indices.create(index=self.index, mappings=MAPPING,
-                                       settings={"number_of_shards": 1, "number_of_replicas": self.s.es_replicas})
+                from rasad.es import replica_count  # noqa: PLC0415
+
+                self.es.indices.create(index=self.index, mappings=MAPPING, settings={
+                    "number_of_shards": 1, "number_of_replicas": replica_count(self.es, self.s)})  # fmt: skip
             except Exception as e:  # created meanwhile by another worker
                 if "resource_already_exists" not in str(e):
                     raise

@@ -59,7 +59,7 @@ def print_summary(d: dict) -> None:
     rows += [(f"  to {r}", n) for r, n in sorted((d.get("alerts_mails_by_recipient") or {}).items())]
     width = max(len(k) for k, _ in rows)
     if d.get("cluster"):
-        print(f"{'Elasticsearch cluster':<{width}}  {d['cluster']}")
+        print(f"{'writing to':<{width}}  {d['cluster']}")
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
     if d["failures"]:
@@ -73,23 +73,63 @@ def print_summary(d: dict) -> None:
 # --------------------------------------------------------------------------- es
 
 
+def _local_cluster_home(s, args: argparse.Namespace) -> Path | None:
+    """The folder of a local cluster started by `rasad es start --nodes N`, if a node of it runs."""
+    from rasad import esnode  # noqa: PLC0415
+
+    home = Path(args.data_dir) if args.data_dir else esnode.cluster_home(s, args.port or esnode._port_of(s.es_url or s.local_es_url))
+    plan = esnode.read_manifest(home)
+    # A stopped cluster's plan stays behind; the single node on the same port is meant then.
+    if plan is None or not any(esnode._read_pid(Path(n["home"])) for n in plan["nodes"]):
+        return None
+    return home
+
+
+def _print_cluster(s, info) -> None:
+    from rasad.es import describe_cluster, make_client  # noqa: PLC0415
+
+    for n in info.nodes:
+        state = "running" if n.running else "not running"
+        print(f"  {n.name:<20} {state:<12} {n.url} (transport {n.transport_port}, pid {n.pid}, home {n.home})")
+    if any(n.running for n in info.nodes):
+        print(describe_cluster(make_client(s.replace(es_url=",".join(n.url for n in info.nodes if n.running)))))
+    print(f"RASAD_ES_URL={info.url}")
+
+
 def cmd_es(args: argparse.Namespace) -> int:
     from rasad import esnode  # noqa: PLC0415
 
     s = load_settings()
-    if args.action == "start":
-        info = esnode.start_node(s, port=args.port, home=Path(args.data_dir) if args.data_dir else None)
+    home = Path(args.data_dir) if args.data_dir else None
+    if args.action == "start" and (args.nodes or 1) > 1:
+        info = esnode.start_cluster(s, nodes=args.nodes, port=args.port, home=home)
+        print(f"Elasticsearch {s.es_version} cluster {info.name} ({len(info.nodes)} nodes) is {info.status}:")
+        _print_cluster(s, info)
+    elif args.action == "start":
+        info = esnode.start_node(s, port=args.port, home=home)
         print(f"Elasticsearch {info.version} running at {info.url} (pid {info.pid}, home {info.home})")
     elif args.action == "stop":
-        stopped = esnode.stop_node(s, port=args.port, home=Path(args.data_dir) if args.data_dir else None)
-        print("stopped" if stopped else "not running (nothing to stop)")
+        cluster = _local_cluster_home(s, args)
+        if cluster is not None:
+            n = esnode.stop_cluster(s, cluster)
+            print(f"stopped {n} node(s) of the cluster in {cluster}" if n else "not running (nothing to stop)")
+        else:
+            stopped = esnode.stop_node(s, port=args.port, home=home)
+            print("stopped" if stopped else "not running (nothing to stop)")
     elif args.action == "status":
-        info = esnode.node_status(s, port=args.port, home=Path(args.data_dir) if args.data_dir else None)
+        cluster = _local_cluster_home(s, args)
+        if cluster is not None:
+            info = esnode.cluster_status(s, cluster)
+            up = sum(n.running for n in info.nodes)
+            print(f"cluster {info.name}: {up} of {len(info.nodes)} node(s) running, health {info.status}")
+            _print_cluster(s, info)
+            return 0 if up == len(info.nodes) else 3
+        info = esnode.node_status(s, port=args.port, home=home)
         print(f"{'running' if info.running else 'not running'} at {info.url} (pid {info.pid}, home {info.home})")
         if info.running:
             from rasad.es import describe_cluster, make_client  # noqa: PLC0415
 
-            print(f"cluster: {describe_cluster(make_client(s.replace(es_url=info.url)))}")
+            print(describe_cluster(make_client(s.replace(es_url=info.url))))
             if s.es_url:
                 print(f"RASAD_ES_URL={s.es_url} -> {describe_cluster(make_client(s))}")
             else:
@@ -272,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("action", choices=["start", "stop", "status", "setup"])
     e.add_argument("--port", type=int, help="HTTP port (default: from RASAD_ES_URL)")
     e.add_argument("--data-dir", help="node home (config, data, logs); default in the cache")
+    e.add_argument("--nodes", type=int, help="start: a local cluster of this many nodes on loopback (HTTP ports "
+                   "--port, --port+1, ...); stop/status find its nodes by pid")  # fmt: skip
     e.set_defaults(func=cmd_es)
 
     f = sub.add_parser("feeds", help="feed registry and feed health")

@@ -36,7 +36,7 @@ def run_demo(use_airflow: bool = True) -> int:
     with DemoSite(port=DEMO_SITE_PORT) as site, MailSink(mail_dir, port=s.smtp_port):
         print(f"[demo] demo site at {site.base_url}, SMTP sink on 127.0.0.1:{s.smtp_port} -> {mail_dir}", flush=True)
         setup = step_setup(s)
-        print(f"[demo] writing to Elasticsearch cluster {setup['cluster']}", flush=True)
+        print(f"[demo] writing to {setup['cluster']}", flush=True)
         # What the service's feed watchers do in the triggerer, once, in this process.
         polled = step_poll(s)
         print(f"[demo] polled {polled['feeds_polled']} feed(s): {polled['items_queued']} new item(s) queued", flush=True)

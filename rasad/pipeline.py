@@ -98,7 +98,7 @@ def step_setup(settings: Settings | None = None) -> dict:
     s = _settings(settings)
     es = make_client(s)
     cluster = describe_cluster(es)
-    log.info("writing to Elasticsearch cluster %s", cluster)
+    log.info("writing to %s", cluster)
     rep = setup_indices(es, s)
     WorkQueue(es, s).ensure()
     return {"cluster": cluster, "created": len(getattr(rep, "created", []) or [])}

@@ -34,6 +34,8 @@ class Settings:
     index_prefix: str
     es_version: str
     es_heap: str
+    es_shards: int
+    es_replicas: str
     cache_dir: str | None
     var_dir: str
     seeds_dir: str
@@ -66,7 +68,6 @@ class Settings:
     mail_from: str
     kibana_url: str
     local_es_url: str
-    es_replicas: int
     watch_shards: int
     poll_jitter: float
     batch_size: int

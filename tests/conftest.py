@@ -52,9 +52,40 @@ def own_es_node(tag: str):
         shutil.rmtree(home, ignore_errors=True)
 
 
+# RASAD_TEST_ES_NODES=3 (make test-cluster) runs the session against a local cluster of that
+# many nodes instead of one node; es_node is then every node's URL, comma-separated.
+TEST_ES_NODES = int(os.environ.get("RASAD_TEST_ES_NODES") or 1)
+
+
 @pytest.fixture(scope="session")
-def es_node():
-    """A real single-node Elasticsearch for the whole test session (own port, own data dir)."""
+def es_cluster():
+    """The session's local Elasticsearch cluster (esnode.ClusterInfo), or None on a single-node run."""
+    if TEST_ES_NODES < 2:
+        yield None
+        return
+    from rasad import esnode
+    from rasad.settings import load_settings
+
+    s = load_settings()
+    ports = set()
+    while len(ports) < TEST_ES_NODES:
+        ports.add(free_port())
+    ports = sorted(ports)
+    home = s.cache_path / "nodes" / f"test-cluster-{ports[0]}-{os.getpid()}"
+    try:
+        yield esnode.start_cluster(s, nodes=TEST_ES_NODES, home=home, http_ports=ports)
+    finally:
+        esnode.stop_cluster(s, home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def es_node(es_cluster):
+    """A real Elasticsearch for the whole test session (own ports, own data dirs): one node,
+    or with RASAD_TEST_ES_NODES=N a cluster of N nodes (then every node's URL, comma-separated)."""
+    if es_cluster is not None:
+        yield es_cluster.url
+        return
     from rasad import esnode
     from rasad.settings import load_settings
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
-from indexing.setup import KINDS, describe_analyzers, load_template, render_template, setup_indices
-from rasad.es import single_index
+import pytest
+
+from indexing.setup import KINDS, SetupError, describe_analyzers, load_template, render_template, setup_indices
+from rasad.es import replica_count, single_index
+from rasad.settings import SettingsError
 
 
 def _snapshot(es, settings) -> tuple[dict, dict]:
@@ -94,3 +97,43 @@ def test_template_files_are_valid_and_strict():
         assert isinstance(tpl["version"], int)
         assert tpl["index_patterns"] == [f"x-{kind}-*"]
         json.dumps(tpl)
+
+
+def _replicas(es, pattern: str) -> dict[str, int]:
+    found = es.indices.get_settings(index=pattern, name="index.number_of_replicas", flat_settings=True)
+    return {ix: int(b["settings"]["index.number_of_replicas"]) for ix, b in found.items()}
+
+
+def test_shards_and_replicas_come_from_settings(es, settings):
+    data_nodes = es.cluster.health()["number_of_data_nodes"]
+    auto = setup_indices(es, settings)
+    # auto: no replica on one data node (it could never be placed), one on a cluster.
+    assert auto.replicas == (1 if data_nodes > 1 else 0)
+    assert set(_replicas(es, f"{settings.index_prefix}-*").values()) == {auto.replicas}
+
+    two = settings.replace(es_replicas="2", es_shards=3)
+    tpl = render_template("articles", two, {}, replica_count(es, two))
+    assert tpl["template"]["settings"]["number_of_shards"] == 3
+    assert tpl["template"]["settings"]["number_of_replicas"] == 2
+    assert render_template("events", two, {}, 2)["template"]["settings"]["number_of_shards"] == 1  # small kinds: 1
+    rep = setup_indices(es, two)
+    assert rep.replicas == 2 and sorted(rep.replicas_updated) == sorted(_replicas(es, f"{settings.index_prefix}-*"))
+    assert set(_replicas(es, f"{settings.index_prefix}-*").values()) == {2}
+    # A month index created from the new template gets both.
+    es.indices.create(index=f"{settings.index('articles')}-2020.01")
+    got = es.indices.get_settings(index=f"{settings.index('articles')}-2020.01", flat_settings=True)
+    assert next(iter(got.values()))["settings"]["index.number_of_shards"] == "3"
+
+    # auto never lowers what is there (a node down for a moment must not strip every copy) ...
+    assert setup_indices(es, settings).replicas_updated == []
+    assert set(_replicas(es, f"{settings.index_prefix}-*").values()) == {2}
+    # ... a configured number is applied as it is.
+    back = setup_indices(es, settings.replace(es_replicas="0"))
+    assert back.replicas_updated and set(_replicas(es, f"{settings.index_prefix}-*").values()) == {0}
+
+
+def test_bad_replica_or_shard_settings_are_named(es, settings):
+    with pytest.raises(SettingsError, match="es_replicas = 'many'"):
+        replica_count(es, settings.replace(es_replicas="many"))
+    with pytest.raises(SetupError, match="es_shards = 0"):
+        render_template("articles", settings.replace(es_shards=0), {})
