@@ -35,17 +35,23 @@ def rasad_process():
 
     @task(max_active_tis_per_dagrun=4)
     def process(batch: dict) -> dict:
-        from rasad.pipeline import step_process_batch
+        from rasad.pipeline import step_alert, step_process_batch
 
-        return step_process_batch(batch["id"])
+        out = step_process_batch(batch["id"])
+        if batch.get("only"):
+            # The run's only batch: alert at once instead of one more task hop (seconds
+            # that count between publication and the mail). With several batches the alert
+            # task sends one mail per recipient for all of them.
+            out["alert"] = step_alert()
+        return out
 
     # all_done: a failed batch is retried by a later run; alert what landed. It takes no
-    # input from the batches: it reads what the queue says was indexed and not yet alerted.
+    # input from the batches: it reads what the queue says was indexed and not yet alerted
+    # (after an inline alert there is nothing left, and it only hands back failed claims).
     @task(trigger_rule="all_done")
     def alert(run_id: str | None = None) -> dict:
         from rasad.pipeline import step_alert
 
-        # Also hands back what this run's failed batches still hold, for the next run.
         return step_alert(release_run=run_id)
 
     process.expand(batch=claim()) >> alert()

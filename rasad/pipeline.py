@@ -187,7 +187,7 @@ def step_claim(run_key: str, settings: Settings | None = None, now: datetime | N
     batches = q.claim(run_key, _now(now), max_items=s.batch_size * s.max_batches, batch_size=s.batch_size,
                       lease_seconds=s.claim_lease)  # fmt: skip
     log.info("claim: %d batch(es), %d item(s)", len(batches), sum(b.items for b in batches))
-    return [b.to_dict() for b in batches]
+    return [{**b.to_dict(), "only": len(batches) == 1} for b in batches]
 
 
 def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
@@ -386,6 +386,7 @@ def summarize_run(values: dict[str, Any], polled: dict | None = None) -> CycleSu
     summary.batches += len(values.get("claim") or [])
     for part in values.get("process") or []:
         summary.add(part or {})
+        summary.add((part or {}).get("alert") or {})  # the inline alert of a run's only batch
     summary.add(values.get("alert") or {})
     return summary
 

@@ -147,17 +147,20 @@ def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(setting
     assert gens == {es.get(index=st.index, id=store_mod.STATE_ID)["_source"]["generation"]}
 
 
-def test_articles_pass_unclustered_when_elasticsearch_is_down():
+def test_clustering_raises_when_elasticsearch_is_down_so_the_batch_is_retried():
+    # Under the service an outage fails the batch's task with nothing acknowledged in the
+    # work queue; the retry clusters the same articles against the saved state.
+    import pytest
+
     from enrich.stage import cluster_articles as cluster
-    from rasad.es import make_client
+    from rasad.es import OUTAGE_ERRORS, make_client
     from tests.conftest import free_port
 
     s = load_settings(es_url=f"http://127.0.0.1:{free_port()}")  # nobody listens there
     arts = articles()[:5]
-    res = cluster(arts, s, make_client(s, request_timeout=2))
-    assert [a.id for a in res.articles] == [a.id for a in arts]  # nothing lost
-    assert all(a.event_id is None for a in res.articles) and res.events == []
-    assert res.errors and "unavailable" in res.errors[0]
+    with pytest.raises(OUTAGE_ERRORS):
+        cluster(arts, s, make_client(s, request_timeout=2))
+    assert all(a.event_id is None for a in arts)  # nothing half-assigned
 
 
 def test_state_saved_by_the_earlier_one_document_format_still_loads(settings, es):

@@ -34,8 +34,10 @@ def test_run_prints_a_true_summary_and_survives_bad_feeds(settings, es, demo_sit
     assert summary["failures"] == {"feed:connection": 1, "feed:bad_feed": 1, "feed:http_4xx": 1}
     assert summary["items_seen"] == 15 and summary["new_articles"] == 15
     assert summary["indexed"] == 15 and summary["tagged"] == 15
-    assert summary["alerts_sent"] == summary["alerts_matched"] > 0
+    # One recipient, one rule: every match goes out in one mail.
+    assert summary["alerts_matched"] > 1 and summary["alerts_sent"] == 1
     assert len(mail_sink.messages()) == summary["alerts_sent"]
+    assert summary["alerts_mails_by_recipient"] == {"a@example.org": 1}
 
     # Feed health is stored: the failing feeds are recorded with their reason and backed off.
     assert main(["feeds", "status", "--json"]) == 0
