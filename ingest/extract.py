@@ -623,6 +623,7 @@ _FEED_TRAILER_RE = re.compile(
     r"Continue reading\.*|Read more\.*|(?:اقرأ|إقرأ) (?:المزيد|أيضا)\.*)\s*$",
     re.IGNORECASE,
 )
+_NOT_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _BLOCK_TAGS = {
     "p",
     "div",
@@ -657,6 +658,7 @@ def html_fragment_to_text(fragment: str) -> str:
     """Plain text from a feed's HTML content or summary, one paragraph per line."""
     from lxml import html as lxml_html
 
+    fragment = _NOT_XML_RE.sub("", fragment)  # lxml refuses control characters and lone surrogates
     if "<" not in fragment:
         text = fragment
     else:

@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 import feedparser
 import yaml
 
-from rasad.yamllines import item_key_lines
+from rasad.yamllines import MAX_FLOW_DEPTH, error_line, flow_too_deep, item_key_lines, safe_load, top_key_lines
 
 FEED_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
@@ -95,7 +95,7 @@ def parse_interval(value: Any) -> int:
     """'15m' -> 900 seconds; plain numbers are seconds."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not an interval like 30s, 15m, 1h or 1d")
-    if isinstance(value, (int, float)) and value > 0:
+    if isinstance(value, (int, float)) and 0 < value < 10**9:  # .inf and 1e300 are no interval either
         return int(value)
     m = INTERVAL_RE.match(str(value).strip().lower())
     if not m or int(m.group(1)) <= 0:
@@ -119,19 +119,26 @@ def load_registry(path: str | Path, *, include_disabled: bool = False) -> list[F
 def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec], list[str]]:
     """Parse registry text; return the valid specs and the list of problems (file:line: field: why)."""
     problems: list[str] = []
+    deep = flow_too_deep(text)
+    if deep:
+        return [], [f"{name}:{deep}: not valid YAML: brackets nested more than {MAX_FLOW_DEPTH} levels deep"]
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark else name
-        return [], [f"{where}: not valid YAML: {getattr(e, 'problem', e)}"]
+        return [], [f"{name}:{error_line(e, text)}: not valid YAML: {getattr(e, 'problem', None) or e}"]
+    except RecursionError:  # PyYAML composes recursively: thousands of nested [ or { exhaust the stack
+        return [], [f"{name}:1: not valid YAML: nested too deeply"]
     if not isinstance(data, dict) or not isinstance(data.get("feeds"), list):
         return [], [f"{name}:1: expected a mapping with a 'feeds:' list"]
     lines, repeated = item_key_lines(text, "feeds")
-    for key in sorted(set(map(str, data)) - KNOWN_TOP_LEVEL):
-        problems.append(f"{name}: {key}: unknown top-level field (known: {', '.join(sorted(KNOWN_TOP_LEVEL))})")
+    unknown = sorted(set(map(str, data)) - KNOWN_TOP_LEVEL)
+    top = top_key_lines(text) if unknown or data.get("version", 1) != 1 else {}
+    for key in unknown:
+        problems.append(f"{name}:{top.get(key, 1)}: {key}: unknown top-level field "
+                        f"(known: {', '.join(sorted(KNOWN_TOP_LEVEL))})")  # fmt: skip
     if data.get("version", 1) != 1:
-        problems.append(f"{name}: version: {data.get('version')!r} is not a registry version this release reads (1)")
+        problems.append(f"{name}:{top.get('version', 1)}: version: {data.get('version')!r} is not a registry "
+                        "version this release reads (1)")  # fmt: skip
     for i, key, line in repeated:
         problems.append(f"{name}:{line}: feeds[{i}].{key}: field given twice in one entry (YAML keeps only the last)")
     specs: list[FeedSpec] = []
@@ -148,7 +155,7 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
             problems.append(f"{where()}: expected a mapping, got {type(entry).__name__}")
             continue
         bad = any(r[0] == i for r in repeated)
-        for key in sorted(set(entry) - KNOWN_FIELDS):
+        for key in sorted(set(entry) - KNOWN_FIELDS, key=str):  # YAML keys may be numbers, booleans, null
             problems.append(f"{where(key)}: unknown field (known: {', '.join(sorted(KNOWN_FIELDS))})")
             bad = True
         fid = entry.get("id")
