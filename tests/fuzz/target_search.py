@@ -74,7 +74,9 @@ class SearchTarget(Target):
         if rep.errors:
             raise RuntimeError(f"could not index the search corpus: {rep.errors[:3]}")
         self.es.indices.refresh(index=self.settings.index("articles"))
-        self.analyzer_index = self.settings.index("articles")
+        # The alias spans monthly indices; _analyze needs one concrete index with the same mapping.
+        self.alias = self.settings.index("articles")
+        self.analyzer_index = sorted(self.es.indices.get_alias(name=self.alias).body)[0]
 
     def teardown(self) -> None:
         if self._own_node:
@@ -152,9 +154,10 @@ class SearchTarget(Target):
         render_table(result, bidi=True, width=120)
         if not result.hits or not q.text.strip():
             return
-        tokens = self._tokens(q.text.strip('"'))
-        docs = {d["_id"]: d["_source"] for d in self.es.mget(index=self.analyzer_index,
-                                                               ids=[h.id for h in result.hits])["docs"]}  # fmt: skip
+        tokens = self._tokens(q.text.strip('"').encode("utf-8", "replace").decode("utf-8"))
+        found = self.es.search(index=self.alias, size=len(result.hits), query={"ids": {"values": [h.id for h in result.hits]}},
+                               source=["title", "summary", "text"])  # fmt: skip
+        docs = {d["_id"]: d["_source"] for d in found["hits"]["hits"]}
         for h in result.hits:
             src = docs.get(h.id) or {}
             searched = " ".join(search_form(src.get(k) or "") for k in ("title", "summary", "text")).lower()
