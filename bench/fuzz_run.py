@@ -51,7 +51,7 @@ def report(stats: Stats, wall: float, load_before: tuple[float, float, float]) -
     ok_time = stats.slowest_seconds <= TIME_LIMIT
     ok_mem = stats.growth_mb <= MEMORY_LIMIT_MB
     return {
-        "target": stats.target, "seed": stats.seed, "inputs": stats.inputs, "crashes": stats.crashes,
+        "target": stats.target, "seed": stats.seed, "inputs": stats.inputs, "crashes": stats.crashes, "contained": stats.contained,
         "over_time_limit": stats.over_time, "slowest_input_cpu_s": round(stats.slowest_seconds, 3),
         "slowest_input_wall_s": round(stats.slowest_wall_seconds, 3),
         "slowest_index": stats.slowest_index, "inputs_per_s": round(stats.inputs / wall, 1) if wall else None,
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target {fig['target']} (seed {fig['seed']}, {args.workers} worker(s))")
     print(f"  inputs            {fig['inputs']} (of {args.inputs} asked)")
     print(f"  crashes           {fig['crashes']}")
+    print(f"  contained         {fig['contained']} (third-party exceptions caught and reported by Rasad)")
     print(f"  over {TIME_LIMIT}s         {fig['over_time_limit']}")
     print(f"  slowest input     {fig['slowest_input_cpu_s']} s CPU (index {fig['slowest_index']}); "
           f"slowest wall time {fig['slowest_input_wall_s']} s")  # fmt: skip

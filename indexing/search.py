@@ -37,6 +37,7 @@ SOURCE_FIELDS = ["id", "title", "url", "source", "feed_id", "language", "publish
 # Python's \w does not count as word characters but which sit inside Arabic words.
 WORD_RE = re.compile(r"[\w\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]+")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+MAX_FILTER_CHARS = 256
 SINCE_RE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
 SINCE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -104,6 +105,10 @@ def query_terms(text: str) -> list[str]:
 def build_search(q: SearchQuery, analyzers: dict[str, str], now: datetime) -> dict[str, Any]:
     """The search request body (query, filters, sort, size) for one query."""
     filters: list[dict] = []
+    for flag, value in (("--topic", q.topic), ("--entity", q.entity), ("--lang", q.lang)):
+        # Ids and names are short; a huge one makes Elasticsearch refuse the whole request (400).
+        if value and len(value) > MAX_FILTER_CHARS:
+            raise SearchError(f"{flag}: {len(value)} characters; ids and names are at most {MAX_FILTER_CHARS}")
     if q.topic:
         # Topic ids are hierarchical (diplomacy.recognition): a parent finds its children.
         filters.append({"bool": {"should": [{"term": {"topic_ids": q.topic}},

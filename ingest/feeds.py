@@ -43,6 +43,8 @@ MAX_ENTITIES = 64
 MAX_ENTITY_EXPANSION = 1024 * 1024  # bytes the declared entities may add to the document
 # feedparser "bozo" reasons that say nothing about the document's structure.
 _SOFT_BOZO = {"CharacterEncodingOverride", "NonXMLContentType"}
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_BAD_CHAR_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{1,16})|0*([0-9]{1,24}));")
 _HTML_PAGE = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
 
 
@@ -255,6 +257,20 @@ def check_entities(body: bytes) -> str | None:
     return None
 
 
+def _char_ref(m: re.Match[bytes]) -> bytes:
+    cp = int(m.group(1), 16) if m.group(1) else int(m.group(2))
+    return b"&#xFFFD;" if cp == 0 or cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF else m.group(0)
+
+
+def fix_char_refs(body: bytes) -> bytes:
+    """Numeric character references to no character (&#x110000;, &#xD800;, &#0;) as U+FFFD.
+
+    feedparser turns them into chr() errors or lone surrogates that no encoder accepts, and the
+    whole feed is lost for one bad reference.
+    """
+    return _BAD_CHAR_REF.sub(_char_ref, body) if b"&#" in body else body
+
+
 def _json_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
@@ -280,7 +296,11 @@ def _json_author(obj: dict[str, Any]) -> str | None:
 def parse_json_feed(body: bytes, feed_id: str, url: str = "", language_hint: str | None = None) -> FeedParse:
     """Parse a JSON Feed (jsonfeed.org 1.0/1.1); never raises on bad input."""
     try:
-        data = json.loads(body.decode("utf-8-sig"))
+        text = body.decode("utf-8-sig")
+        data = json.loads(text)
+        if "\\u" in text and _LONE_SURROGATE.search(json.dumps(data, ensure_ascii=False)):
+            # "\ud800" escapes decode to lone surrogates, which nothing downstream can encode.
+            data = json.loads(_LONE_SURROGATE.sub("\ufffd", json.dumps(data, ensure_ascii=False)))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         return FeedParse(error=f"not a feed (invalid JSON: {type(e).__name__}: {str(e)[:200]})")
     if not isinstance(data, dict) or not str(data.get("version", "")).startswith("https://jsonfeed.org/version/"):
@@ -346,6 +366,7 @@ def _parse_feed(body: bytes, feed_id: str, url: str, language_hint: str | None,
     unsafe = check_entities(body)
     if unsafe:
         return FeedParse(error=unsafe)
+    body = fix_char_refs(body)
     head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if head in (b"{", b"[") or "json" in (content_type or "").lower():
         return parse_json_feed(body, feed_id, url, language_hint)

@@ -32,24 +32,36 @@ def item_key_lines(text: str, list_key: str) -> tuple[dict[int, dict[str, int]],
     for key, val in root.value:
         if key.value == list_key and isinstance(val, yaml.SequenceNode):
             for i, item in enumerate(val.value):
-                entry = {"": item.start_mark.line + 1}
+                entry = {"": mark_line(item.start_mark, text)}
                 if isinstance(item, yaml.MappingNode):
                     for k, _ in item.value:
                         name = str(k.value)
                         if name in entry:
                             # YAML silently keeps the last value: a likely copy-paste slip.
-                            repeated.append((i, name, k.start_mark.line + 1))
+                            repeated.append((i, name, mark_line(k.start_mark, text)))
                         else:
-                            entry[name] = k.start_mark.line + 1
+                            entry[name] = mark_line(k.start_mark, text)
                 lines[i] = entry
     return lines, repeated
+
+
+def mark_line(mark: yaml.Mark, text: str) -> int:
+    """1-based line of a YAML mark as an editor counts lines (newlines only).
+
+    YAML also breaks lines at CR, NEL and U+2028/9, so its own ``mark.line`` can name a line past
+    the end of the file; the mark's character index cannot.
+    """
+    index = getattr(mark, "index", None)
+    if isinstance(index, int) and 0 <= index <= len(text):
+        return text.count("\n", 0, index) + 1
+    return mark.line + 1
 
 
 def error_line(error: BaseException, text: str) -> int:
     """1-based line where YAML reading stopped; 1 when the error does not say (nesting too deep)."""
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     if mark is not None:
-        return mark.line + 1
+        return mark_line(mark, text)
     position = getattr(error, "position", None)  # ReaderError: a character YAML does not allow
     if isinstance(position, int):
         return text.count("\n", 0, position) + 1
@@ -66,7 +78,7 @@ def top_key_lines(text: str) -> dict[str, int]:
         return {}
     lines: dict[str, int] = {}
     for key, _ in root.value:
-        lines.setdefault(str(key.value), key.start_mark.line + 1)
+        lines.setdefault(str(key.value), mark_line(key.start_mark, text))
     return lines
 
 

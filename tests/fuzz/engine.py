@@ -32,6 +32,14 @@ class PropertyFailure(AssertionError):
     """A property that must hold on every input did not (the message says which and where)."""
 
 
+class Contained(Exception):
+    """A third-party library raised inside code that catches it and reports a typed outcome with a reason.
+
+    Not a crash of Rasad (the caller gets an error naming the feed or page, and the others go on),
+    but counted and reported: each is input the library could not handle.
+    """
+
+
 class Hang(BaseException):
     """Raised by the watchdog inside an input that ran past HANG_SECONDS."""
 
@@ -51,6 +59,7 @@ class Stats:
     seed: int
     inputs: int = 0
     crashes: int = 0  # uncaught exceptions and property failures
+    contained: int = 0  # third-party exceptions caught and reported by Rasad (see Contained)
     over_time: int = 0
     slowest_seconds: float = 0.0  # CPU seconds of the slowest input
     slowest_index: int = -1
@@ -65,6 +74,7 @@ class Stats:
         """Fold another worker's figures into these."""
         self.inputs += other.inputs
         self.crashes += other.crashes
+        self.contained += other.contained
         self.over_time += other.over_time
         if other.slowest_seconds > self.slowest_seconds:
             self.slowest_seconds, self.slowest_index = other.slowest_seconds, other.slowest_index
@@ -155,6 +165,8 @@ def run_one(target: Target, value: Any) -> tuple[str | None, str, float, float]:
         target.check(value)
     except PropertyFailure as e:
         kind, message = "property", str(e)
+    except Contained as e:
+        kind, message = "contained", str(e)
     except Hang as e:
         kind, message = "hang", str(e)
     except Exception as e:  # noqa: BLE001 - an uncaught exception of the code under test is what we look for
@@ -186,9 +198,13 @@ def fuzz(target: Target, seed: int, indices: range, crash_dir: Path | None = Non
         if kind:
             if kind == "slow":
                 stats.over_time += 1
+            elif kind == "contained":
+                stats.contained += 1
             else:
                 stats.crashes += 1
             path = None
+            if kind == "contained" and stats.contained > 20:
+                continue  # counted; the first ones are kept as examples
             if crash_dir is not None and len(stats.findings) < 50:
                 crash_dir.mkdir(parents=True, exist_ok=True)
                 p = crash_dir / f"{target.name}-{seed}-{i}.{target.extension}"

@@ -111,6 +111,7 @@ class YamlTarget(Target):
             if not problems:
                 raise PropertyFailure("validation error without problems") from None
         prefix = f"{path}:"
+        text = path.read_text(encoding="utf-8")  # as the validator reads it: a lone CR is a line break too
         for p in problems:
             if not p.startswith(prefix):
                 raise PropertyFailure(f"problem does not name the file {path}: {p!r}")
@@ -119,7 +120,7 @@ class YamlTarget(Target):
                 raise PropertyFailure(f"problem does not name a line: {p!r}")
             line = int(m.group(1))
             if not 1 <= line <= text.count("\n") + 1:
-                raise PropertyFailure(f"problem names line {line}, file has {text.count(chr(10)) + 1}: {p!r}")
+                raise PropertyFailure(f"problem names line {line}, file has {text.count(chr(10)) + 1}: {p[:300]!r}")
             if not WHAT[kind].match(m.group(2)):
                 raise PropertyFailure(f"problem does not name a field: {p!r}")
         json.dumps(problems)  # problems are plain strings
