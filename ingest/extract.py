@@ -709,7 +709,11 @@ def strip_inert_elements(tree: HtmlElement) -> None:
     ):
         parent = element.getparent()
         if parent is not None:
-            element.drop_tree()
+            try:
+                element.drop_tree()
+            except ValueError:  # lxml will not write back a neighbour's text holding a control character
+                element.tail = None
+                parent.remove(element)
 
 
 def _extract_page(tree: HtmlElement, url: str) -> str:
