@@ -13,6 +13,7 @@ import json
 import os
 import random
 import shutil
+import signal
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,6 +36,7 @@ class SearchTarget(Target):
     def __init__(self, es: Any = None, settings: Any = None) -> None:
         self.es, self.settings = es, settings
         self._own_node: tuple[Any, int, Any] | None = None
+        self._pid: int | None = None
 
     def setup(self) -> None:
         from indexing.bulk import index_articles
@@ -56,6 +58,7 @@ class SearchTarget(Target):
             self.settings = load_settings()
             self.es = make_client(self.settings)
             self._own_node = (s, port, home)
+            self._pid = info.pid
         setup_indices(self.es, self.settings)
         texts = text_seeds(60)
         self.words: list[str] = sorted({w for t in texts for w in t.split() if 2 < len(w) < 15})[:3000]
@@ -83,7 +86,14 @@ class SearchTarget(Target):
             from rasad import esnode
 
             s, port, home = self._own_node
+            self._own_node = None
             esnode.stop_node(s, port=port, home=home)
+            # The node a long run started was once found alive afterwards: stop it by its own pid too.
+            if self._pid:
+                try:
+                    os.kill(self._pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             shutil.rmtree(home, ignore_errors=True)
 
     def generate(self, rng: random.Random) -> dict[str, Any]:
