@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo test test-cluster es-start es-stop lint lock bench clean airflow airflow-stop
+.PHONY: help setup system-deps demo test test-cluster es-start es-stop lint lock bench fuzz clean airflow airflow-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ lock: ## recompile requirements.txt (exact pins) from requirements.in
 
 bench: setup ## run the benchmarks under bench/
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+fuzz: setup ## long fuzz runs: 100,000 inputs per target (docs/reliability.md); T=feed to run one
+	@for t in $${T:-feed page yaml text search mail}; do $(BIN)/python bench/fuzz_run.py --target $$t --inputs 100000 --workers 2 || exit 1; done
 
 clean: ## remove var/ (mails, outboxes, Airflow DB); the cache with Elasticsearch stays
 	rm -rf var

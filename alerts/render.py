@@ -22,7 +22,8 @@ from alerts.plan import EVENTS, MailPlan, signals_of
 from alerts.rules import AlertRule
 from rasad.records import parse_iso
 
-_CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+# Lone surrogates (\ud800-\udfff) too: a JSON feed can carry them, and no mail can encode them.
+_CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]+")
 SUBJECT_MAX = 180
 DIGEST_FULL_ITEMS = 40
 # How a mail goes on the wire: CRLF, and headers not folded. CPython's folder drops the space
@@ -81,7 +82,10 @@ def safe_url(url: str | None) -> str | None:
     """The URL if it is an absolute http(s) URL without control characters, else None."""
     if not url or _CTRL.search(url) or any(c.isspace() for c in url):
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a bracketed host that is no IP address: http://[::1
+        return None
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
@@ -140,7 +144,10 @@ def format_time(value: str | None, tz: str) -> str:
     dt = parse_iso(value) if value else None
     if dt is None:
         return ""
-    local = dt.astimezone(ZoneInfo(tz))
+    try:
+        local = dt.astimezone(ZoneInfo(tz))
+    except OverflowError:  # year 1 or 9999 from a feed's date, shifted past the calendar's end
+        return f"{dt:%Y-%m-%d %H:%M} (UTC)"
     return f"{local:%Y-%m-%d %H:%M} ({'UTC' if tz == 'UTC' else tz})"
 
 
@@ -408,6 +415,11 @@ def list_unsubscribe(plan: MailPlan, mail_from: str, rules_file: str) -> str:
     return f"<mailto:{addr}?subject={subject}&body={body}>"
 
 
+def _encodable(text: str) -> str:
+    """The text with lone surrogates (from a JSON feed's escapes) replaced, so it can be encoded as UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def wire_text(msg: EmailMessage) -> str:
     """The message as sent: CRLF line ends, 7-bit, headers unfolded (see WIRE_POLICY)."""
     return msg.as_string(policy=WIRE_POLICY)
@@ -451,7 +463,7 @@ def build_mail(
         texts.append(f"{len(brief)} more:\n" + "\n".join(render_brief_text(i, rule) for i in brief))
     # base64: 7-bit and short lines whatever the articles contain, and for Arabic less than
     # half the size of quoted-printable (which spends 6 bytes on each Arabic letter).
-    msg.set_content(header + "\n\n" + "\n\n---\n\n".join(texts) + "\n\n--\n" + ft + "\n", cte="base64")
+    msg.set_content(_encodable(header + "\n\n" + "\n\n---\n\n".join(texts) + "\n\n--\n" + ft + "\n"), cte="base64")
     body = "".join(render_item_html(i, plan.folded.get(i.key, []), rule, kibana_url) for i in full)
     if brief:
         rows = "".join(render_brief_html(i, rule) for i in brief)
@@ -464,5 +476,5 @@ def build_mail(
         f'<p class="header" dir="ltr" style="color:#333">{html.escape(header).replace(chr(10), "<br>")}</p>{body}'
         f'<p class="footer" dir="ltr" style="color:#777;font-size:80%">{html.escape(ft)}</p></body></html>'
     )
-    msg.add_alternative(page, subtype="html", cte="base64")
+    msg.add_alternative(_encodable(page), subtype="html", cte="base64")
     return msg

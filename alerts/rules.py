@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from rasad.yamllines import item_key_lines
+from rasad.yamllines import MAX_FLOW_DEPTH, error_line, flow_too_deep, item_key_lines, safe_load, top_key_lines
 
 RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s<>,;\"'()\[\]\\]+@[A-Za-z0-9.-]+\.?[A-Za-z0-9-]*$")
@@ -136,20 +136,26 @@ def _phrase_problems(phrases: tuple[str, ...]) -> list[str]:
 
 def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], list[str]]:
     """Parse rules text; return the valid rules and every problem found."""
+    deep = flow_too_deep(text)
+    if deep:
+        return [], [f"{name}:{deep}: not valid YAML: brackets nested more than {MAX_FLOW_DEPTH} levels deep"]
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        return [], [f"{name}:{mark.line + 1 if mark else 1}: not valid YAML: {getattr(e, 'problem', e)}"]
+        return [], [f"{name}:{error_line(e, text)}: not valid YAML: {getattr(e, 'problem', None) or e}"]
+    except RecursionError:  # PyYAML composes recursively: thousands of nested [ or { exhaust the stack
+        return [], [f"{name}:1: not valid YAML: nested too deeply"]
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         return [], [f"{name}:1: expected a mapping with a 'rules:' list"]
-    extra = sorted(set(data) - {"version", "rules"})
-    problems: list[str] = (
-        [f"{name}:1: unknown top-level key(s) {extra} (known: version, rules)"] if extra else []
-    )
+    extra = sorted(set(data) - {"version", "rules"}, key=str)  # YAML keys may be numbers, booleans, null
+    top = top_key_lines(text) if extra or data.get("version", 1) != 1 else {}
+    problems: list[str] = [
+        f"{name}:{top.get(str(k), 1)}: {k}: unknown top-level key (known: version, rules)" for k in extra
+    ]
     if data.get("version", 1) != 1:
         problems.append(
-            f"{name}:1: version {data.get('version')!r} is not supported (this Rasad reads version 1)"
+            f"{name}:{top.get('version', 1)}: version {data.get('version')!r} is not supported "
+            "(this Rasad reads version 1)"
         )
     lines, _ = item_key_lines(text, "rules")
     rules: list[AlertRule] = []
@@ -164,7 +170,7 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
             problems.append(f"{where()}: expected a mapping")
             continue
         before = len(problems)
-        for k in sorted(set(r) - KNOWN):
+        for k in sorted(set(r) - KNOWN, key=str):
             problems.append(f"{where(k)}: unknown field (known: {', '.join(sorted(KNOWN))})")
         rname = r.get("name")
         if isinstance(rname, (bool, int, float)):  # YAML 1.1 reads off/yes/no as booleans, 1.0 as a number

@@ -53,6 +53,7 @@ if not Doc.has_extension("rasad_mentions"):
 if not Doc.has_extension("rasad_title_end"):
     Doc.set_extension("rasad_title_end", default=None)
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _ENGINES: dict[str, TagEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -306,7 +307,9 @@ class Tagger:
         nlp = self.nlp(lang)
         combined = title + FIELD_SEPARATOR + text if title else text
         title_end = len(title) if title else None
-        doc = nlp.make_doc(combined)
+        # A lone surrogate (a JSON feed's "\ud800") cannot enter spaCy's UTF-8 StringStore; U+FFFD
+        # in its place keeps every offset, and mentions still quote the original text.
+        doc = nlp.make_doc(_SURROGATE_RE.sub("\ufffd", combined))
         doc._.rasad_title_end = title_end
         for _, proc in nlp.pipeline:
             doc = proc(doc)

@@ -18,7 +18,7 @@ import json
 import re
 import shutil
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -36,6 +36,8 @@ SOURCE_FIELDS = ["id", "title", "url", "source", "feed_id", "language", "publish
 # A word of the original text: letters/digits plus Arabic diacritics and tatweel, which
 # Python's \w does not count as word characters but which sit inside Arabic words.
 WORD_RE = re.compile(r"[\w\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]+")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+MAX_FILTER_CHARS = 256
 SINCE_RE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
 SINCE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -84,11 +86,11 @@ class SearchResult:
 def parse_since(value: str, now: datetime) -> datetime:
     """``24h``, ``30m``, ``7d``, ``2w`` before ``now``, or an ISO 8601 date/time."""
     m = SINCE_RE.match(value)
-    if m:
-        return now - timedelta(**{SINCE_UNITS[m.group(2).lower()]: int(m.group(1))})
     try:
+        if m:
+            return now - timedelta(**{SINCE_UNITS[m.group(2).lower()]: int(m.group(1))})
         return parse_iso(value.strip()) or now
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 999999999d reaches before year 1
         raise SearchError(f"--since {value!r}: write e.g. 24h, 30m, 7d, 2w or an ISO date like 2025-05-01") from None
 
 
@@ -103,6 +105,10 @@ def query_terms(text: str) -> list[str]:
 def build_search(q: SearchQuery, analyzers: dict[str, str], now: datetime) -> dict[str, Any]:
     """The search request body (query, filters, sort, size) for one query."""
     filters: list[dict] = []
+    for flag, value in (("--topic", q.topic), ("--entity", q.entity), ("--lang", q.lang)):
+        # Ids and names are short; a huge one makes Elasticsearch refuse the whole request (400).
+        if value and len(value) > MAX_FILTER_CHARS:
+            raise SearchError(f"{flag}: {len(value)} characters; ids and names are at most {MAX_FILTER_CHARS}")
     if q.topic:
         # Topic ids are hierarchical (diplomacy.recognition): a parent finds its children.
         filters.append({"bool": {"should": [{"term": {"topic_ids": q.topic}},
@@ -200,6 +206,10 @@ def search_articles(es: Elasticsearch, settings: Settings, q: SearchQuery, now: 
                     pre: str = "<em>", post: str = "</em>") -> SearchResult:  # fmt: skip
     """Run a search against the articles alias and return hits with highlights."""
     now = now or datetime.now(timezone.utc)
+    # A lone surrogate (undecodable bytes on the command line arrive as \udcXX) is no valid JSON
+    # for Elasticsearch: it would answer 400 instead of searching.
+    q = replace(q, **{k: _SURROGATE_RE.sub("\ufffd", v) for k in ("text", "topic", "entity", "since", "lang")
+                      if isinstance(v := getattr(q, k), str)})  # fmt: skip
     analyzers = installed_analyzers(es, settings)
     body = build_search(q, analyzers, now)
     res = es.search(index=settings.index("articles"), ignore_unavailable=True, allow_no_indices=True, **body)

@@ -628,6 +628,7 @@ _FEED_TRAILER_RE = re.compile(
     r"Continue reading\.*|Read more\.*|(?:اقرأ|إقرأ) (?:المزيد|أيضا)\.*)\s*$",
     re.IGNORECASE,
 )
+_NOT_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _BLOCK_TAGS = {
     "p",
     "div",
@@ -662,6 +663,7 @@ def html_fragment_to_text(fragment: str) -> str:
     """Plain text from a feed's HTML content or summary, one paragraph per line."""
     from lxml import html as lxml_html
 
+    fragment = _NOT_XML_RE.sub("", fragment)  # lxml refuses control characters and lone surrogates
     if "<" not in fragment:
         text = fragment
     else:
@@ -713,7 +715,11 @@ def strip_inert_elements(tree: HtmlElement) -> None:
     ):
         parent = element.getparent()
         if parent is not None:
-            element.drop_tree()
+            try:
+                element.drop_tree()
+            except ValueError:  # lxml will not write back a neighbour's text holding a control character
+                element.tail = None
+                parent.remove(element)
 
 
 def _extract_page(tree: HtmlElement, url: str) -> str:

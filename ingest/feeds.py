@@ -25,7 +25,7 @@ import feedparser
 import yaml
 
 from ingest.dates import load_timezone
-from rasad.yamllines import item_key_lines
+from rasad.yamllines import MAX_FLOW_DEPTH, error_line, flow_too_deep, item_key_lines, safe_load, top_key_lines
 
 FEED_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
@@ -45,6 +45,8 @@ MAX_ENTITIES = 64
 MAX_ENTITY_EXPANSION = 1024 * 1024  # bytes the declared entities may add to the document
 # feedparser "bozo" reasons that say nothing about the document's structure.
 _SOFT_BOZO = {"CharacterEncodingOverride", "NonXMLContentType"}
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_BAD_CHAR_REF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]{1,16})|0*([0-9]{1,24}));")
 _HTML_PAGE = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
 
 
@@ -103,7 +105,7 @@ def parse_interval(value: Any) -> int:
     """'15m' -> 900 seconds; plain numbers are seconds."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not an interval like 30s, 15m, 1h or 1d")
-    if isinstance(value, (int, float)) and value > 0:
+    if isinstance(value, (int, float)) and 0 < value < 10**9:  # .inf and 1e300 are no interval either
         return int(value)
     m = INTERVAL_RE.match(str(value).strip().lower())
     if not m or int(m.group(1)) <= 0:
@@ -127,19 +129,26 @@ def load_registry(path: str | Path, *, include_disabled: bool = False) -> list[F
 def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec], list[str]]:
     """Parse registry text; return the valid specs and the list of problems (file:line: field: why)."""
     problems: list[str] = []
+    deep = flow_too_deep(text)
+    if deep:
+        return [], [f"{name}:{deep}: not valid YAML: brackets nested more than {MAX_FLOW_DEPTH} levels deep"]
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark else name
-        return [], [f"{where}: not valid YAML: {getattr(e, 'problem', e)}"]
+        return [], [f"{name}:{error_line(e, text)}: not valid YAML: {getattr(e, 'problem', None) or e}"]
+    except RecursionError:  # PyYAML composes recursively: thousands of nested [ or { exhaust the stack
+        return [], [f"{name}:1: not valid YAML: nested too deeply"]
     if not isinstance(data, dict) or not isinstance(data.get("feeds"), list):
         return [], [f"{name}:1: expected a mapping with a 'feeds:' list"]
     lines, repeated = item_key_lines(text, "feeds")
-    for key in sorted(set(map(str, data)) - KNOWN_TOP_LEVEL):
-        problems.append(f"{name}: {key}: unknown top-level field (known: {', '.join(sorted(KNOWN_TOP_LEVEL))})")
+    unknown = sorted(set(map(str, data)) - KNOWN_TOP_LEVEL)
+    top = top_key_lines(text) if unknown or data.get("version", 1) != 1 else {}
+    for key in unknown:
+        problems.append(f"{name}:{top.get(key, 1)}: {key}: unknown top-level field "
+                        f"(known: {', '.join(sorted(KNOWN_TOP_LEVEL))})")  # fmt: skip
     if data.get("version", 1) != 1:
-        problems.append(f"{name}: version: {data.get('version')!r} is not a registry version this release reads (1)")
+        problems.append(f"{name}:{top.get('version', 1)}: version: {data.get('version')!r} is not a registry "
+                        "version this release reads (1)")  # fmt: skip
     for i, key, line in repeated:
         problems.append(f"{name}:{line}: feeds[{i}].{key}: field given twice in one entry (YAML keeps only the last)")
     specs: list[FeedSpec] = []
@@ -156,7 +165,7 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
             problems.append(f"{where()}: expected a mapping, got {type(entry).__name__}")
             continue
         bad = any(r[0] == i for r in repeated)
-        for key in sorted(set(entry) - KNOWN_FIELDS):
+        for key in sorted(set(entry) - KNOWN_FIELDS, key=str):  # YAML keys may be numbers, booleans, null
             problems.append(f"{where(key)}: unknown field (known: {', '.join(sorted(KNOWN_FIELDS))})")
             bad = True
         fid = entry.get("id")
@@ -263,6 +272,20 @@ def check_entities(body: bytes) -> str | None:
     return None
 
 
+def _char_ref(m: re.Match[bytes]) -> bytes:
+    cp = int(m.group(1), 16) if m.group(1) else int(m.group(2))
+    return b"&#xFFFD;" if cp == 0 or cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF else m.group(0)
+
+
+def fix_char_refs(body: bytes) -> bytes:
+    """Numeric character references to no character (&#x110000;, &#xD800;, &#0;) as U+FFFD.
+
+    feedparser turns them into chr() errors or lone surrogates that no encoder accepts, and the
+    whole feed is lost for one bad reference.
+    """
+    return _BAD_CHAR_REF.sub(_char_ref, body) if b"&#" in body else body
+
+
 def _json_time(value: Any) -> tuple[datetime | None, bool]:
     """(UTC time, whether the value stated its offset) of a JSON Feed date."""
     if not isinstance(value, str) or not value.strip():
@@ -289,7 +312,11 @@ def _json_author(obj: dict[str, Any]) -> str | None:
 def parse_json_feed(body: bytes, feed_id: str, url: str = "", language_hint: str | None = None) -> FeedParse:
     """Parse a JSON Feed (jsonfeed.org 1.0/1.1); never raises on bad input."""
     try:
-        data = json.loads(body.decode("utf-8-sig"))
+        text = body.decode("utf-8-sig")
+        data = json.loads(text)
+        if "\\u" in text and _LONE_SURROGATE.search(json.dumps(data, ensure_ascii=False)):
+            # "\ud800" escapes decode to lone surrogates, which nothing downstream can encode.
+            data = json.loads(_LONE_SURROGATE.sub("\ufffd", json.dumps(data, ensure_ascii=False)))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         return FeedParse(error=f"not a feed (invalid JSON: {type(e).__name__}: {str(e)[:200]})")
     if not isinstance(data, dict) or not str(data.get("version", "")).startswith("https://jsonfeed.org/version/"):
@@ -376,6 +403,7 @@ def _parse_feed(body: bytes, feed_id: str, url: str, language_hint: str | None,
     unsafe = check_entities(body)
     if unsafe:
         return FeedParse(error=unsafe)
+    body = fix_char_refs(body)
     head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if head in (b"{", b"[") or "json" in (content_type or "").lower():
         return parse_json_feed(body, feed_id, url, language_hint)

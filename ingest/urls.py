@@ -75,6 +75,8 @@ def canonicalize_url(url: str) -> str:
         if host.startswith(prefix) and host.count(".") >= 2:
             host = host[len(prefix) :]
             break
+    if ":" in host:  # an IPv6 literal keeps its brackets, or the URL no longer parses
+        host = f"[{host}]"
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     # http and https versions of one page are one article.
     scheme = "https"

@@ -1,0 +1,103 @@
+"""The deterministic fuzz slice that runs with the suite, and the replay of every regression input.
+
+Fixed seed, fixed input counts: the same inputs on every run, so a failure here is reproduced with
+``bench/fuzz_run.py --target T --seed 2026 --inputs N`` (the index is in the message). The long
+runs (100,000 inputs per target) are ``bench/fuzz_run.py``; docs/reliability.md has their figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fuzz.engine import MEMORY_LIMIT_MB, fuzz, run_one
+from tests.fuzz.targets import load_target
+
+SEED = 2026
+REGRESSIONS = Path(__file__).resolve().parents[1] / "resources" / "fuzz"
+# Inputs per target, sized by CPU cost per input (docs/reliability.md) to keep the slice under ~2 minutes.
+SLICE = {"feed": 1500, "yaml": 2000, "mail": 500, "text": 400, "page": 200}
+SEARCH_SLICE = 200
+_TARGETS: dict[str, object] = {}
+
+
+def _target(name: str):
+    t = _TARGETS.get(name)
+    if t is None:
+        t = _TARGETS[name] = load_target(name)
+        t.setup()
+    return t
+
+
+def _assert_clean(stats) -> None:
+    problems = [f"index {f.index}: {f.kind}: {f.message.splitlines()[0][:300]}" for f in stats.findings
+                if f.kind != "contained"]
+    assert stats.crashes == 0 and stats.over_time == 0, "\n".join(problems)
+    assert stats.growth_mb <= MEMORY_LIMIT_MB, f"peak RSS grew {stats.growth_mb:.0f} MB over the baseline"
+
+
+class _Ready:
+    """A target whose setup already ran (fuzz() calls setup() again otherwise)."""
+
+    def __init__(self, target):
+        self.t = target
+
+    def __getattr__(self, name):
+        return getattr(self.t, name)
+
+    def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("name", sorted(SLICE))
+def test_fuzz_slice(name):
+    stats = fuzz(_Ready(_target(name)), SEED, range(SLICE[name]))
+    assert stats.inputs == SLICE[name]
+    _assert_clean(stats)
+
+
+def test_fuzz_slice_search(es, settings):
+    """Queries against the session's real node; then the search regression inputs."""
+    from tests.fuzz.target_search import SearchTarget
+
+    target = SearchTarget(es=es, settings=settings)
+    stats = fuzz(target, SEED, range(SEARCH_SLICE))
+    assert stats.inputs == SEARCH_SLICE
+    _assert_clean(stats)
+    for path in sorted((REGRESSIONS / "search").glob("*.json")):
+        kind, message, _, _ = run_one(target, target.decode(path.read_bytes()))
+        assert kind is None, f"{path.name}: {message}"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in REGRESSIONS.rglob("*") if p.is_file() and p.suffix != ".md"
+                                         and p.parent.name != "search"),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")  # fmt: skip
+def test_regression_input(path):
+    target = _target(path.parent.name)
+    kind, message, cpu, _ = run_one(target, target.decode(path.read_bytes()))
+    assert kind is None, message
+
+
+def test_a_failing_property_is_reported_with_its_index():
+    """The harness itself: a target that breaks its property on some inputs is caught, not passed."""
+    from tests.fuzz.engine import PropertyFailure, Target
+
+    class Odd(Target):
+        name = "odd"
+
+        def generate(self, rng):
+            return rng.randrange(10)
+
+        def check(self, value):
+            if value == 3:
+                raise PropertyFailure("three")
+            if value == 7:
+                raise KeyError("seven")
+
+    stats = fuzz(Odd(), SEED, range(200))
+    kinds = {f.kind for f in stats.findings}
+    assert stats.crashes == len(stats.findings) > 0 and kinds == {"property", "crash"}
