@@ -52,6 +52,7 @@ def main() -> int:
     ap.add_argument("--parallelism", type=int, default=4)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--keep", action="store_true", help="leave the node running afterwards (to look at what was stored)")
     args = ap.parse_args()
 
     from rasad.airflow_service import ServiceConfig, start_service, stop_service
@@ -107,7 +108,8 @@ def main() -> int:
             time.sleep(10)  # late duplicates would show here
             stop_service(cfg.home)
     finally:
-        node_cm.__exit__(None, None, None)
+        if not args.keep:
+            node_cm.__exit__(None, None, None)
     load_end = os.getloadavg()
     mails = sink.first_mail()
     a = [mails[i.key] - i.publish_at for i in items if i.key in mails]
@@ -130,11 +132,15 @@ def main() -> int:
         d = out[key]
         print(f"{name:<26} p50 {d['p50']:6.1f} s   p95 {d['p95']:6.1f} s   max {d['max']:6.1f} s")
     print(f"lost {len(lost)}, duplicate mails {len(dups)}, mails {len(sink.received)}")
+    if args.keep:
+        print(f"kept: node {es_url}, prefix {prefix}, service home {tmp / 'svc'}; lost: "
+              f"{[farm.page_url(farm.by_key(k)) for k in lost][:20]}")
     ok = (out["b_poll_to_mail"]["p95"] <= 15 and out["a_pub_to_mail"]["p95"] <= 75 and not lost and not dups)
     print("bars (p95 b <= 15 s, p95 a <= 75 s, 0 lost, 0 duplicates):", "PASS" if ok else "FAIL")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
-    shutil.rmtree(tmp, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
 
 

@@ -214,6 +214,8 @@ def validate_registry(text: str, name: str = "<feeds>") -> tuple[list[FeedSpec],
         zone = entry.get("timezone")
         if zone is not None:
             try:
+                if not isinstance(zone, str):  # (load_timezone is cached: it needs a hashable name)
+                    raise ValueError(f"must be an IANA time zone name like Asia/Riyadh, got {zone!r}")
                 load_timezone(zone)
             except ValueError as e:
                 problems.append(f"{where('timezone')}: {e}")

@@ -151,6 +151,7 @@ def step_poll(settings: Settings | None = None, feeds_file: str | None = None, f
     from rasad.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
+    ensure_setup(s)  # feed states and queue items land in indices made from our templates
     es = make_client(s)
     specs = load_registry(s.path(feeds_file or s.feeds_file))
     client = HttpClient(s)

@@ -126,7 +126,8 @@ class MailTarget(Target):
         parsed = email.message_from_string(wire, policy=email.policy.default)
         names = {k.lower() for k in parsed.keys()}
         expected = {"subject", "from", "to", "date", "message-id", "x-rasad-rule", "x-rasad-mode", "auto-submitted",
-                    "mime-version", "content-type"}  # fmt: skip
+                    "mime-version", "content-type", "list-id", "list-unsubscribe", "precedence",
+                    "in-reply-to", "references"}  # fmt: skip
         if names - expected:
             raise PropertyFailure(f"unexpected headers (header injection?): {sorted(names - expected)}")
         for k in ("subject", "from", "message-id"):
