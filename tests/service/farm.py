@@ -69,6 +69,7 @@ class FeedFarm:
     first_served: dict[str, float] = field(default_factory=dict)
     requests: int = 0
     not_modified: int = 0
+    window: int = 20  # items a feed shows (the newest)
     _servers: list[ThreadingHTTPServer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -99,7 +100,7 @@ class FeedFarm:
     def visible(self, feed: int, now: float) -> list[FarmItem]:
         with self._lock:
             return sorted((i for i in self.items if i.feed == feed and i.publish_at <= now),
-                          key=lambda i: -i.publish_at)[:20]  # fmt: skip
+                          key=lambda i: -i.publish_at)[: self.window]  # fmt: skip
 
     def by_key(self, key: str) -> FarmItem | None:
         return next((i for i in self.items if i.key == key), None)

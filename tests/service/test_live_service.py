@@ -66,6 +66,8 @@ def own_node():
         yield node
 
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "live_service"
+
 # Service options by executor. Celery: batches of one host each (RASAD_BATCH_SIZE=1), so
 # the items of one poll on several hosts make one run with several batches to spread.
 EXECUTORS = {
@@ -125,6 +127,11 @@ def live(request, own_node, tmp_path):
                 left += [p for g in service_pids(home).values() for p in g if _alive(p)]
                 assert not left, f"processes left after stop: {left}"
             finally:
+                # The component and task logs stay for a look afterwards (tests/artifacts is not in git).
+                dest = ARTIFACTS / request.node.name
+                shutil.rmtree(dest, ignore_errors=True)
+                if (home / "logs").is_dir():
+                    shutil.copytree(home / "logs", dest, ignore_dangling_symlinks=True)
                 shutil.rmtree(parent, ignore_errors=True)
 
 
@@ -193,6 +200,40 @@ def _ti_rows(home: Path, task_id: str) -> list[dict]:
     finally:
         engine.dispose()
     return [dict(r) for r in rows]
+
+
+def _ti_history(home: Path, run_id: str, map_index: int, try_number: int) -> dict:
+    """An earlier try of rasad_process.process (Airflow 3 keeps each finished try in task_instance_history)."""
+    import sqlalchemy
+
+    from rasad.airflow_service import _cfg_value
+
+    engine = sqlalchemy.create_engine(_cfg_value(home, "database", "sql_alchemy_conn"))
+    try:
+        with engine.connect() as c:
+            row = c.execute(sqlalchemy.text(
+                "SELECT state, hostname, end_date FROM task_instance_history WHERE dag_id = 'rasad_process' "
+                "AND task_id = 'process' AND run_id = :r AND map_index = :m AND try_number = :t"),
+                {"r": run_id, "m": map_index, "t": try_number}).mappings().first()  # fmt: skip
+    finally:
+        engine.dispose()
+    return dict(row) if row else {}
+
+
+def _failed_runs(home: Path) -> list[str]:
+    """Run ids of failed rasad_process runs (Airflow's dag_run table)."""
+    import sqlalchemy
+
+    from rasad.airflow_service import _cfg_value
+
+    engine = sqlalchemy.create_engine(_cfg_value(home, "database", "sql_alchemy_conn"))
+    try:
+        with engine.connect() as c:
+            rows = c.execute(sqlalchemy.text(
+                "SELECT run_id FROM dag_run WHERE dag_id = 'rasad_process' AND state = 'failed'")).fetchall()  # fmt: skip
+    finally:
+        engine.dispose()
+    return [r[0] for r in rows]
 
 
 def _task_processes(home: Path, task_id: str) -> list[int]:
@@ -322,9 +363,13 @@ def _kill_celery_worker_mid_batch(live) -> None:  # noqa: ANN001
     time.sleep(3)
     restart_component(home, name)
     got = _wait(lambda: live["sink"].first_mail().get(item.key), 420, "the item of the killed worker's batch")
-    again = [r for r in _ti_rows(home, "process") if r["id"] == ti["id"]][0]
-    print(f"killed worker's batch mailed {got - t_kill:.1f}s after the kill; try {again['try_number']} "
-          f"{again['state']} on {_worker_of(again['hostname'])}")
+    # Each try is a task instance of its own id in Airflow 3: find the batch by run and map index.
+    (again,) = [r for r in _ti_rows(home, "process") if (r["run_id"], r["map_index"]) == (ti["run_id"], ti["map_index"])]
+    killed = _ti_history(home, ti["run_id"], ti["map_index"], ti["try_number"])
+    print(f"killed try {ti['try_number']} ended {killed.get('state')} "
+          f"{(killed['end_date'].timestamp() - t_kill) if killed.get('end_date') else float('nan'):.1f}s after the kill "
+          f"(heartbeat timeout 60 s); the batch mailed {got - t_kill:.1f}s after the kill; try {again['try_number']} "
+          f"{again['state']} on {_worker_of(again['hostname'])}")  # fmt: skip
     assert again["state"] == "success" and again["try_number"] > ti["try_number"], again
 
 
@@ -337,6 +382,8 @@ def test_new_item_is_mailed_within_a_minute_and_stop_leaves_nothing(live):
     _exactly_once(live)
 
 
+# Five faults, each waited out with real retries and restarts: ~20 min at load 20 on 2 cores.
+@pytest.mark.timeout(2700)
 def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     from rasad import esnode
     from rasad.airflow_service import restart_component, run_airflow, service_pids
@@ -397,7 +444,12 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     _wait(lambda: _task_processes(home, "process") or _task_processes(home, "claim"), 120, "the batch's task", every=0.2)
     esnode.stop_node(base, port=port, home=es_home)
     farm.page = farm_pages  # type: ignore[method-assign]
-    time.sleep(40)  # claim/process retries (3 s, 6 s) all meet the outage
+    # The batch's tries (retries after 3 s, 6 s) all meet the outage: the node stays down
+    # until a run has failed (at least 40 s; a task hop takes longer at high load).
+    t_down = time.monotonic()
+    time.sleep(40)
+    _wait(lambda: _failed_runs(home), 240, "a run failed past its retries during the outage", every=2)
+    print(f"Elasticsearch down for {time.monotonic() - t_down:.0f}s until a run had failed")
     esnode.start_node(base, port=port, home=es_home)
     # The feed now answers 304 (its item was seen before the outage); the safety net and
     # the released claims finish the work.
