@@ -363,8 +363,14 @@ def _kill_celery_worker_mid_batch(live) -> None:  # noqa: ANN001
     time.sleep(3)
     restart_component(home, name)
     got = _wait(lambda: live["sink"].first_mail().get(item.key), 420, "the item of the killed worker's batch")
-    # Each try is a task instance of its own id in Airflow 3: find the batch by run and map index.
-    (again,) = [r for r in _ti_rows(home, "process") if (r["run_id"], r["map_index"]) == (ti["run_id"], ti["map_index"])]
+    # Each try is a task instance of its own id in Airflow 3: find the batch by run and map
+    # index. The mail leaves before the task ends (the run's only batch alerts inline).
+
+    def batch_done() -> dict | None:
+        (row,) = [r for r in _ti_rows(home, "process") if (r["run_id"], r["map_index"]) == (ti["run_id"], ti["map_index"])]
+        return row if row["state"] not in ("running", "queued", "scheduled", "up_for_retry") else None
+
+    again = _wait(batch_done, 180, "the killed batch's retry to end", every=1)
     killed = _ti_history(home, ti["run_id"], ti["map_index"], ti["try_number"])
     print(f"killed try {ti['try_number']} ended {killed.get('state')} "
           f"{(killed['end_date'].timestamp() - t_kill) if killed.get('end_date') else float('nan'):.1f}s after the kill "
