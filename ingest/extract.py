@@ -11,7 +11,7 @@ The path, and why each step is there:
 3. **Parse once** (libxml2 decodes UTF-8 bytes itself: ~2 ms instead of ~3.7 ms for the
    decode-repair-parse that ``trafilatura.extract`` does) and read the metadata from that
    tree: JSON-LD article object, meta tags, a byline search scoped to the article, the date
-   via :mod:`ingest.dates`. trafilatura's own metadata pass is not used: its JSON-LD
+   via :mod:`rasad.ingest.dates`. trafilatura's own metadata pass is not used: its JSON-LD
    minifier and author search (a deep copy of the tree) cost ~10 ms a page, more than the
    10% the benchmark allows for everything we add.
 4. **Prune link farms** on pages with more than 250 links: a 1,500-link mega-menu makes
@@ -19,7 +19,7 @@ The path, and why each step is there:
    from ~40 to ~11 pages/s here. Only navigation-like blocks whose text is ≥70% link text
    (≥85% for unlabelled lists of 40+ links), outside the article, are removed.
 5. **Remove inline related links** («اقرأ أيضاً: <a>…</a>», "Read more: <a>…</a>") between
-   the article's paragraphs: trafilatura keeps them as body text (:mod:`ingest.related_links`).
+   the article's paragraphs: trafilatura keeps them as body text (:mod:`rasad.ingest.related_links`).
 6. **Extract** with trafilatura, comments excluded and precision favoured: token F1 0.954
    against 0.945 for bare ``trafilatura.extract`` on 246 gold pages (baseline file).
 7. **Gate** the result: too little text or a paywall stub is not an article body. Then fall
@@ -39,9 +39,9 @@ from html import unescape
 from lxml.etree import XPath
 from lxml.html import HtmlElement, HTMLParser, fromstring
 
-from ingest.dates import PageDate, find_published_date, resolve_published
-from ingest.language import detect_language
-from ingest.related_links import remove_related_links
+from rasad.ingest.dates import PageDate, find_published_date, resolve_published
+from rasad.ingest.language import detect_language
+from rasad.ingest.related_links import remove_related_links
 
 STATUS_OK = "ok"
 STATUS_NO_TEXT = "no_text"

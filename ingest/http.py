@@ -37,7 +37,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from rasad.settings import Settings
+from rasad.core.settings import Settings
 
 try:  # brotli is a pinned dependency; without it we simply do not advertise "br"
     import brotli
@@ -642,7 +642,7 @@ def fetch_page(url: str, settings: Settings | None = None) -> FetchResult:
     """Fetch one page with a process-wide client (for the CLI)."""
     global _default_client
     if _default_client is None or settings is not None:
-        from rasad.settings import load_settings  # noqa: PLC0415
+        from rasad.core.settings import load_settings  # noqa: PLC0415
 
         _default_client = HttpClient(settings or load_settings())
     return _default_client.fetch_page(url)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.extract import (
+from rasad.ingest.extract import (
     FeedHints,
     clean_byline,
     decode_html,

@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import brotli
 import pytest
 
-from ingest.http import FetchError, HttpClient, parse_robots
-from rasad.settings import load_settings
+from rasad.ingest.http import FetchError, HttpClient, parse_robots
+from rasad.core.settings import load_settings
 
 Route = Callable[["Handler"], None]
 

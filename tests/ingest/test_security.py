@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import brotli
 import pytest
 
-from ingest.feeds import parse_feed
-from ingest.http import FetchError, HttpClient, check_address
+from rasad.ingest.feeds import parse_feed
+from rasad.ingest.http import FetchError, HttpClient, check_address
 from tests.ingest.test_http import HTML, Handler, LoopbackServer, make_settings
 
 MB = 1024 * 1024
