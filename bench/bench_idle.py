@@ -37,7 +37,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from rasad.ingest.feeds import load_registry
-    from rasad.ingest.http import HttpClient
+    from rasad.ingest.http.client import HttpClient
     from rasad.ingest.queue import WorkQueue
     from rasad.ingest.stage import poll_feeds
     from rasad.ingest.store import IngestStore

@@ -134,7 +134,7 @@ def es_url_for_bench(settings) -> tuple[str, object | None]:
 def run(n_feeds: int, n_items: int, workers: int) -> None:
     from rasad.indexing.bulk import index_articles  # noqa: PLC0415
     from rasad.ingest.feeds import FeedSpec  # noqa: PLC0415
-    from rasad.ingest.http import HttpClient  # noqa: PLC0415
+    from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
     from rasad.ingest.stage import fetch_articles, poll_feeds  # noqa: PLC0415
     from rasad.ingest.store import IngestStore  # noqa: PLC0415
     from rasad import esnode  # noqa: PLC0415

@@ -74,10 +74,11 @@ def extracted_to_json(extracted: Any, url: str) -> dict[str, Any]:
 
 def run_extract(args: argparse.Namespace) -> int:
     """Handler of ``rasad extract``: fetch or read the page, extract it, print JSON; 1 if no article."""
-    from rasad.ingest.extract import FeedHints, extract_article
+    from rasad.ingest.extract.article import extract_article
+    from rasad.ingest.extract.model import FeedHints
 
     if is_url(args.source):
-        from rasad.ingest.http import fetch_page  # the project's one HTTP client (timeouts, caps, SSRF guard)
+        from rasad.ingest.http.client import fetch_page  # the project's one HTTP client (timeouts, caps, SSRF guard)
 
         page = fetch_page(args.source)
         body, url, content_type = page.body, args.url or page.url, page.content_type

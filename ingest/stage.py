@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rasad.ingest.dedup import NEAR_DUP_JACCARD, content_hash, minhash_from_stored, minhash_text, title_hash
-from rasad.ingest.extract import FeedHints, extract_article
+from rasad.ingest.extract.article import extract_article
+from rasad.ingest.extract.model import FeedHints
 from rasad.ingest.feeds import FeedItem, FeedSpec, parse_feed
-from rasad.ingest.http import FetchError, HttpClient
+from rasad.ingest.http.client import HttpClient
+from rasad.ingest.http.result import FetchError
 from rasad.ingest.store import FeedState, IngestStore, record_failure, record_success, utcnow
 from rasad.ingest.urls import URLError, canonicalize_url
 from rasad.core import records

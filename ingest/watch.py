@@ -48,7 +48,7 @@ class FeedWatcher:
 
     def __init__(self, shard: int, shards: int, settings: Any = None,
                  prepare: Callable[[Any], Any] | None = None):  # fmt: skip
-        from rasad.ingest.http import HttpClient  # noqa: PLC0415
+        from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
         from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
         from rasad.ingest.store import IngestStore  # noqa: PLC0415
         from rasad.core.es import make_client  # noqa: PLC0415

@@ -144,7 +144,7 @@ def step_poll(settings: Settings | None = None, feeds_file: str | None = None, f
               now: datetime | None = None) -> dict:  # fmt: skip
     """Poll every due feed once and queue the new items (what a watcher does, in this process)."""
     from rasad.ingest.feeds import load_registry  # noqa: PLC0415
-    from rasad.ingest.http import HttpClient  # noqa: PLC0415
+    from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.ingest.stage import poll_feeds  # noqa: PLC0415
     from rasad.ingest.store import IngestStore  # noqa: PLC0415
@@ -198,7 +198,7 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
     from rasad.indexing.bulk import index_articles  # noqa: PLC0415
     from rasad.indexing.events import index_events  # noqa: PLC0415
     from rasad.ingest.feeds import load_registry  # noqa: PLC0415
-    from rasad.ingest.http import HttpClient  # noqa: PLC0415
+    from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue, fallback_id  # noqa: PLC0415
     from rasad.ingest.stage import fetch_articles, item_from_dict  # noqa: PLC0415
     from rasad.ingest.store import IngestStore  # noqa: PLC0415

@@ -37,7 +37,7 @@ def preload() -> float:
         import rasad.alerts.deliver  # noqa: F401, PLC0415
         import rasad.enrich.events.cluster  # noqa: F401, PLC0415
         import rasad.indexing.bulk  # noqa: F401, PLC0415
-        import rasad.ingest.extract  # noqa: F401, PLC0415
+        import rasad.ingest.extract.article  # noqa: F401, PLC0415
         import rasad.ingest.language  # noqa: F401, PLC0415
         from rasad.enrich.tagging import get_tagger  # noqa: PLC0415
         from rasad.core.settings import load_settings  # noqa: PLC0415

@@ -9,7 +9,7 @@ import yaml
 from rasad.enrich.knowledge import TopicScoring, load_knowledge_with_problems
 from rasad.enrich.tagger_engine import _length_factor, _position_weigher
 from rasad.enrich.tagging import Tagger, get_tagger
-from rasad.ingest.extract import extract_article
+from rasad.ingest.extract.article import extract_article
 
 PROJECT = Path(__file__).resolve().parents[2]
 DEMO_SITE = PROJECT / "examples" / "demo" / "site"

@@ -63,7 +63,8 @@ class PageTarget(Target):
 
     def check(self, value: dict[str, Any]) -> None:
         from rasad.ingest.dates import normalize_date_text, parse_arabic_date
-        from rasad.ingest.extract import FeedHints, extract_article
+        from rasad.ingest.extract.article import extract_article
+        from rasad.ingest.extract.model import FeedHints
 
         h = value["hints"]
         hints = None

@@ -13,7 +13,7 @@ from html import escape
 from rasad.indexing.bulk import index_articles
 from rasad.ingest.dedup import content_hash, minhash_text
 from rasad.ingest.feeds import FeedSpec
-from rasad.ingest.http import HttpClient
+from rasad.ingest.http.client import HttpClient
 from rasad.ingest.stage import fetch_articles, poll_feeds
 from rasad.ingest.store import IngestStore
 from rasad.core import records

@@ -9,7 +9,7 @@ from datetime import timedelta
 from rasad.ingest.feeds import FeedSpec
 from rasad.ingest.queue import CLAIMED, DONE, FAILED, MAX_ATTEMPTS, NEW, WorkQueue
 from rasad.ingest.stage import poll_feeds
-from rasad.ingest.http import HttpClient
+from rasad.ingest.http.client import HttpClient
 from rasad.ingest.store import IngestStore
 from rasad.pipeline import step_claim, step_process_batch, step_setup
 from tests.ingest.test_dedup import NOW, article_html, feed_route, rss, story_paragraphs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rasad.ingest.feeds import FeedItem, FeedSpec
-from rasad.ingest.http import HttpClient
+from rasad.ingest.http.client import HttpClient
 from rasad.ingest.stage import fetch_articles, poll_feeds
 from rasad.ingest.store import HEALTH_FAILING, HEALTH_FLAGGED, HEALTH_OK, IngestStore, backoff_seconds
 from rasad.core import records

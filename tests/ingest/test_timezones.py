@@ -13,7 +13,8 @@ import pytest
 from lxml import html
 
 from rasad.ingest.dates import PageDate, find_published_date, load_timezone, resolve_published
-from rasad.ingest.extract import FeedHints, extract_article
+from rasad.ingest.extract.article import extract_article
+from rasad.ingest.extract.model import FeedHints
 from rasad.ingest.feeds import FeedItem, FeedSpec, parse_feed, validate_registry
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "ingest"
@@ -250,7 +251,7 @@ def test_extract_cli_timezone(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_stage_reads_page_times_in_the_feeds_zone_and_records_the_choice(settings, es) -> None:
-    from rasad.ingest.http import HttpClient
+    from rasad.ingest.http.client import HttpClient
     from rasad.ingest.stage import fetch_articles
     from rasad.ingest.store import IngestStore
     from rasad.pipeline import step_setup

@@ -26,4 +26,4 @@ def test_preload_loads_the_stages_and_the_tagger_in_the_parent():
         " len(t._TAGGERS))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600)
-    assert out.stdout.strip().splitlines()[-1] == "['rasad.alerts.deliver', 'elasticsearch', 'spacy', 'trafilatura'] 1"
+    assert out.stdout.strip().splitlines()[-1] == "['elasticsearch', 'rasad.alerts.deliver', 'spacy', 'trafilatura'] 1"
