@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from lxml.etree import XPath
 from lxml.html import HtmlElement
+
 from rasad.ingest.dates import PageDate, find_published_date, resolve_published
 from rasad.ingest.extract.bylines import clean_byline
 from rasad.ingest.extract.decode import parse_html

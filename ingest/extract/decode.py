@@ -7,6 +7,7 @@ import re
 import threading
 
 from lxml.html import HtmlElement, HTMLParser, fromstring
+
 from rasad.ingest.extract.sniff import split_content_type
 
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lxml.html import HtmlElement
+
 from rasad.ingest.extract.bylines import find_byline
 from rasad.ingest.extract.jsonld import read_jsonld_article
 

@@ -38,8 +38,14 @@ from rasad.core.settings import Settings
 from rasad.ingest.http.bodies import CHUNK, _decoders, _is_binary_type, brotli
 from rasad.ingest.http.gates import _HostGate
 from rasad.ingest.http.result import FetchError, FetchResult
-from rasad.ingest.http.robots import (MAX_CRAWL_DELAY, ROBOTS_FAILURE_TTL, ROBOTS_MAX_BYTES, ROBOTS_TTL, RobotsRules,
-                                      parse_robots)
+from rasad.ingest.http.robots import (
+    MAX_CRAWL_DELAY,
+    ROBOTS_FAILURE_TTL,
+    ROBOTS_MAX_BYTES,
+    ROBOTS_TTL,
+    RobotsRules,
+    parse_robots,
+)
 from rasad.ingest.http.ssrf import METADATA_HOSTS, check_address
 
 log = logging.getLogger(__name__)
