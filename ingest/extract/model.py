@@ -11,7 +11,6 @@ STATUS_NOT_HTML = "not_html"
 STATUS_PAYWALL = "paywall"
 
 
-
 @dataclass
 class FeedHints:
     """What the feed said about an item, used to fill gaps the page leaves."""
