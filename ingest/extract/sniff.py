@@ -1,4 +1,4 @@
-"""Refusing what is not HTML (documents, images, archives, feeds served as pages) from type and first bytes."""
+"""Refusing what is not HTML (documents, images, archives, feeds served as pages) by type and first bytes."""
 
 from __future__ import annotations
 
