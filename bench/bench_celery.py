@@ -54,8 +54,8 @@ def ti_rows(home: Path) -> list[dict]:
 
 
 def count_indexed(es_url: str, prefix: str) -> int:
-    from rasad.es import make_client
-    from rasad.settings import load_settings
+    from rasad.core.es import make_client
+    from rasad.core.settings import load_settings
 
     s = load_settings(env={"RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": prefix})
     es = make_client(s)
@@ -67,8 +67,8 @@ def count_indexed(es_url: str, prefix: str) -> int:
 
 
 def feeds_polled(es_url: str, prefix: str) -> int:
-    from rasad.es import make_client
-    from rasad.settings import load_settings
+    from rasad.core.es import make_client
+    from rasad.core.settings import load_settings
 
     s = load_settings(env={"RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": prefix})
     try:

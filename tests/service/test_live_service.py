@@ -260,7 +260,7 @@ def _worker_of(hostname: str | None) -> str:
 
 def _queue_batches(live, urls: set[str]) -> dict[str, str]:  # noqa: ANN001
     """Page URL -> the batch that processed it, from the work queue."""
-    from ingest.queue import WorkQueue
+    from rasad.ingest.queue import WorkQueue
 
     es, s = _es(live)
     index = WorkQueue(es, s).index
