@@ -409,8 +409,8 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     farm.add_item(1, time.time())
     time.sleep(3)
     restart_component(home, "triggerer")
-    print("after triggerer SIGKILL:", round(_publish_and_wait(live, 0, 150, "after the triggerer restart"), 1), "s")
-    _wait(lambda: len(live["sink"].first_mail()) >= 3, 120, "the item published while the triggerer was down")
+    print("after triggerer SIGKILL:", round(_publish_and_wait(live, 0, 300, "after the triggerer restart"), 1), "s")
+    _wait(lambda: len(live["sink"].first_mail()) >= 3, 240, "the item published while the triggerer was down")
     _exactly_once(live)
 
     # 2. The scheduler dies (SIGKILL); its orphans are stopped by the restart.
@@ -420,7 +420,8 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     item = farm.add_item(1, time.time())
     time.sleep(3)
     restart_component(home, "scheduler")
-    _wait(lambda: live["sink"].first_mail().get(item.key), 180, "the item published while the scheduler was down")
+    got = _wait(lambda: live["sink"].first_mail().get(item.key), 300, "the item published while the scheduler was down")
+    print("after scheduler SIGKILL:", round(got - item.publish_at, 1), "s")
     _exactly_once(live)
 
     # 3. A task process killed mid-batch (under Celery: the whole worker running it); a
@@ -461,7 +462,7 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     # the released claims finish the work.
     _wait(lambda: live["sink"].first_mail().get(item.key), 300, "the item queued before the outage")
     _exactly_once(live)
-    print("after the Elasticsearch outage:", round(_publish_and_wait(live, 0, 180), 1), "s")
+    print("after the Elasticsearch outage:", round(_publish_and_wait(live, 0, 300), 1), "s")
 
     # 5. `airflow db clean` removes old XCom and runs; clearing finished tasks still works.
     env = {"AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
@@ -475,7 +476,7 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
                           timeout=300, check=False)  # fmt: skip
         assert res.returncode == 0, res.stderr[-2000:]
     time.sleep(30)
-    print("after clearing tasks:", round(_publish_and_wait(live, 1, 180), 1), "s")
+    print("after clearing tasks:", round(_publish_and_wait(live, 1, 300), 1), "s")
     _exactly_once(live)
     from rasad.airflow_service import airflow_json
 
