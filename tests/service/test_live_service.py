@@ -457,7 +457,7 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     time.sleep(40)
     _wait(lambda: _failed_runs(home), 240, "a run failed past its retries during the outage", every=2)
     print(f"Elasticsearch down for {time.monotonic() - t_down:.0f}s until a run had failed")
-    esnode.start_node(base, port=port, home=es_home)
+    esnode.start_node(base, port=port, home=es_home, wait=480)  # a JVM start takes minutes at load 20
     # The feed now answers 304 (its item was seen before the outage); the safety net and
     # the released claims finish the work.
     _wait(lambda: live["sink"].first_mail().get(item.key), 300, "the item queued before the outage")
