@@ -19,6 +19,7 @@ time, and the load before and after; then the ratio of 2 workers to 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -29,8 +30,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import free_port, own_es_node  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 from tests.service.farm import RULES, FeedFarm, TimingSink  # noqa: E402
+
+
+@contextlib.contextmanager
+def es_node():
+    """A node of the bench's own, stopped by pid afterwards (also when its start timed out).
+
+    Like tests.conftest.own_es_node, with room for a JVM start at load 20 (minutes)."""
+    from rasad import esnode
+    from rasad.core.settings import load_settings
+
+    base = load_settings()
+    port = free_port()
+    home = base.cache_path / "nodes" / f"bench-celery-{port}-{os.getpid()}"
+    try:
+        yield esnode.start_node(base, port=port, home=home, wait=600).url
+    finally:
+        esnode.stop_node(base, port=port, home=home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def load() -> str:
@@ -156,7 +175,8 @@ def main() -> int:
     print(f"bench_celery: {args.items} items on {args.hosts} hosts, {args.concurrency} slot(s) per worker; "
           f"{os.cpu_count()} cores, load {load()}", flush=True)  # fmt: skip
     results = []
-    with own_es_node("bench-celery") as (_base, es_url, _port, _home), tempfile.TemporaryDirectory() as tmp:
+    with es_node() as es_url, tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o711)  # PostgreSQL (as the postgres user) traverses it
         for w in [int(x) for x in args.workers.split(",")]:
             r = one_round(w, args, es_url, Path(tmp))
             results.append(r)
