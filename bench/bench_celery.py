@@ -142,8 +142,16 @@ def one_round(workers: int, args: argparse.Namespace, es_url: str, tmp: Path) ->
                 farm.add_item(0, published, host=n % args.hosts)
             wait(lambda: count_indexed(es_url, prefix) >= args.items, args.timeout, f"{args.items} articles indexed")
             indexed_at = time.time()
-            wait(lambda: all(r["end_date"] for r in ti_rows(home)) and ti_rows(home), 120, "the batches' ends")
-            rows = [r for r in ti_rows(home) if r["state"] == "success"]
+            print(f"{workers} worker(s): {args.items} articles indexed {indexed_at - published:.1f}s after publication",
+                  flush=True)  # fmt: skip
+
+            def batches() -> list[dict]:
+                # Only the mapped batches: a run whose claim found nothing (the first, empty poll's
+                # event) has one unmapped `process` row (map_index -1) and no batch.
+                return [r for r in ti_rows(home) if r["map_index"] >= 0]
+
+            wait(lambda: batches() and all(r["end_date"] for r in batches()), 300, "the batches' ends")
+            rows = [r for r in batches() if r["state"] == "success"]
             indexed = count_indexed(es_url, prefix)
             load_after = load()
         finally:
