@@ -8,7 +8,7 @@ process, so the CPU measured in this process is ours only. Printed: CPU seconds 
 system) of the whole idle cycle, requests answered 304, the documents written during it
 per index (nothing may be written), the node's CPU for information, and, apart from the
 bar, a round in which every feed's stored clock is due for refreshing (what every feed
-costs once per ingest.store.CLOCK_REFRESH). Bar: < 1 s of CPU, no write at all.
+costs once per rasad.ingest.store.CLOCK_REFRESH). Bar: < 1 s of CPU, no write at all.
 
     .venv/bin/python bench/bench_idle.py [--feeds 500] [--profile out.prof]
 """
@@ -52,11 +52,11 @@ def main() -> int:
 
     import logging
 
-    import ingest.store
+    import rasad.ingest.store
     from bench.harness import FarmProcess, node_and_farm
-    from ingest.queue import WorkQueue
-    from ingest.watch import FeedWatcher
-    from rasad.es import make_client
+    from rasad.ingest.queue import WorkQueue
+    from rasad.ingest.watch import FeedWatcher
+    from rasad.core.es import make_client
     from rasad.pipeline import step_alert, step_claim
     from tests.conftest import free_port
 
@@ -114,12 +114,12 @@ def main() -> int:
 
         idle = cycle("idle")
         # Once per CLOCK_REFRESH every feed's clock is saved: all of them at once, as a worst case.
-        saved_refresh = ingest.store.CLOCK_REFRESH
-        ingest.store.CLOCK_REFRESH = timedelta(0)
+        saved_refresh = rasad.ingest.store.CLOCK_REFRESH
+        rasad.ingest.store.CLOCK_REFRESH = timedelta(0)
         try:
             refresh = cycle("refresh")
         finally:
-            ingest.store.CLOCK_REFRESH = saved_refresh
+            rasad.ingest.store.CLOCK_REFRESH = saved_refresh
         watcher.close()
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cpus, load {load_start[0]:.2f} at start, "

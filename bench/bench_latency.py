@@ -54,7 +54,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from rasad.airflow_service import ServiceConfig, start_service, stop_service
-    from rasad.es import make_client
+    from rasad.core.es import make_client
 
     farm = FeedFarm(feeds=args.feeds, hosts=args.hosts, port=free_port())
     sink = TimingSink(free_port())

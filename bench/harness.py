@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rasad.settings import Settings
+from rasad.core.settings import Settings
 from tests.conftest import free_port, own_es_node
 from tests.service.farm import RULES, FeedFarm
 
