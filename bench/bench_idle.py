@@ -43,6 +43,29 @@ def node_cpu(home: Path) -> float:
         return 0.0
 
 
+def bare_conditional_gets(urls: list[str], etags: dict[str, str]) -> float:
+    """CPU of the same conditional GETs with bare http.client, one kept-alive connection per host:
+    the floor any client in Python pays, measured in the same run as the baseline."""
+    import http.client  # noqa: PLC0415
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    conns: dict[str, http.client.HTTPConnection] = {}
+    c0 = cpu()
+    for url in urls:
+        parts = urlsplit(url)
+        conn = conns.get(parts.netloc)
+        if conn is None:
+            conn = conns[parts.netloc] = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        conn.request("GET", parts.path, headers={"If-None-Match": etags[url], "User-Agent": "bench"})
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 304, (url, resp.status)
+    spent = cpu() - c0
+    for conn in conns.values():
+        conn.close()
+    return spent
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--feeds", type=int, default=500)
@@ -120,6 +143,10 @@ def main() -> int:
             refresh = cycle("refresh")
         finally:
             rasad.ingest.store.CLOCK_REFRESH = saved_refresh
+        urls = [farm.layout.feed_url(f) for f in range(args.feeds)]
+        stored = watcher.store.load_states([f"farm-{f}" for f in range(args.feeds)])
+        etags = {farm.layout.feed_url(f): stored[f"farm-{f}"].etag or "" for f in range(args.feeds)}
+        floor = bare_conditional_gets(urls, etags)
         watcher.close()
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cpus, load {load_start[0]:.2f} at start, "
@@ -130,6 +157,8 @@ def main() -> int:
           f"{idle['alerted']} articles to alert")  # fmt: skip
     print(f"CPU in our process: {idle['cpu']:.2f} s (wall {idle['wall']:.2f} s; the node: {idle['node']:.2f} s); "
           f"bar < 1 s")  # fmt: skip
+    print(f"baseline, same run: {args.feeds} bare http.client conditional GETs (kept alive): CPU {floor:.2f} s; "
+          f"idle cycle / baseline = {idle['cpu'] / floor:.1f}x")  # fmt: skip
     print(f"documents written during the idle cycle: {idle['writes'] or 'none'} (bar: none, event state included)")
     print(f"clock-refresh round (every feed's state saved, once per {saved_refresh}): CPU {refresh['cpu']:.2f} s, "
           f"node {refresh['node']:.2f} s, written {refresh['writes'] or 'none'}")  # fmt: skip
