@@ -8,6 +8,7 @@ of its own process counts ours only, not the farm's (the farm stands for the web
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -16,9 +17,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rasad.core.settings import Settings
-from tests.conftest import free_port, own_es_node
+from rasad.core.settings import Settings, load_settings
+from tests.conftest import free_port
 from tests.service.farm import RULES, FeedFarm
+
+NODE_START_WAIT = 900.0  # a loaded shared machine can take minutes to start a node
+
+
+@contextlib.contextmanager
+def own_node(tag: str, wait: float = NODE_START_WAIT) -> Iterator[tuple[Settings, str, int, Path]]:
+    """A throwaway node (like tests.conftest.own_es_node, with a longer start wait), stopped by
+    its pid afterwards, also when its start timed out (the node may come up after its launcher)."""
+    from rasad import esnode  # noqa: PLC0415
+
+    base = load_settings()
+    port = free_port()
+    home = base.cache_path / "nodes" / f"{tag}-{port}-{os.getpid()}"
+    try:
+        info = esnode.start_node(base, port=port, home=home, wait=wait)
+        yield base, info.url, port, home
+    finally:
+        esnode.stop_node(base, port=port, home=home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @dataclass
@@ -37,7 +57,7 @@ def node_and_farm(tag: str, farm: Any, interval: str, keep: bool = False) -> Ite
     ``keep``: leave the node and the temp dir in place afterwards (to look at what was stored).
     """
     with contextlib.ExitStack() as stack:
-        base, es_url, _port, es_home = stack.enter_context(own_es_node(tag))
+        base, es_url, _port, es_home = stack.enter_context(own_node(tag))
         tmp = Path(tempfile.mkdtemp(prefix=f"rasad-{tag}-"))
         if not keep:
             stack.callback(shutil.rmtree, tmp, ignore_errors=True)
