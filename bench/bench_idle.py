@@ -80,7 +80,7 @@ def main() -> int:
     from rasad.ingest.queue import WorkQueue
     from rasad.ingest.watch import FeedWatcher
     from rasad.core.es import make_client
-    from rasad.pipeline import step_alert, step_claim
+    from rasad.pipeline import ensure_setup, step_alert, step_claim
     from tests.conftest import free_port
 
     # Importing the watcher configures Airflow's logging, which would print (and format) a line
@@ -93,7 +93,7 @@ def main() -> int:
         es = make_client(s)
         for f in range(args.feeds):
             farm.add_item(f, time.time() - 3600)
-        watcher = FeedWatcher(0, 1, settings=s)  # sets the indices up, as the trigger does
+        watcher = FeedWatcher(0, 1, settings=s, prepare=ensure_setup)  # as rasad.triggers wires it
         first = watcher.poll_round()
         # Drain the first round's items so the idle cycle has nothing left to claim or alert.
         t = datetime.now(timezone.utc)

@@ -48,6 +48,7 @@ def _wait_due(watcher) -> None:
 
 def test_idle_rounds_write_nothing_and_keep_the_schedule(settings, es, tmp_path, monkeypatch):
     from rasad.ingest.watch import FeedWatcher
+    from rasad.pipeline import ensure_setup
 
     healthy = [True]
     with LoopbackServer() as site:
@@ -67,7 +68,7 @@ def test_idle_rounds_write_nothing_and_keep_the_schedule(settings, es, tmp_path,
                             "    poll_interval: 1s\n", encoding="utf-8")  # fmt: skip
         s = settings.replace(allow_private_networks=True, respect_robots=False, retries=0, poll_jitter=0.0,
                              feeds_file=str(registry))  # fmt: skip
-        watcher = FeedWatcher(0, 1, settings=s)
+        watcher = FeedWatcher(0, 1, settings=s, prepare=ensure_setup)
         assert watcher.poll_round().queued == 1
         v1 = _version(es, s, "f1")
 
@@ -83,7 +84,7 @@ def test_idle_rounds_write_nothing_and_keep_the_schedule(settings, es, tmp_path,
 
         # A restart: the lagging stored clock means one early poll, then the interval again.
         watcher.close()
-        watcher = FeedWatcher(0, 1, settings=s)
+        watcher = FeedWatcher(0, 1, settings=s, prepare=ensure_setup)
         assert watcher.poll_round().polled == 1
         assert watcher.poll_round().polled == 0 and len(site.requests) == n + 1
 
