@@ -126,7 +126,7 @@ def test_two_concurrent_cycles_cannot_overwrite_each_others_events(settings, es)
 def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(settings, es, monkeypatch):
     import enrich.event_store as store_mod
 
-    monkeypatch.setattr(store_mod, "PART_BYTES", 2048)  # force many parts on a small stream
+    monkeypatch.setattr(store_mod, "PART_BYTES", 256)  # force many parts on a small stream
     setup_indices(es, settings)
     arts = articles()
     cluster_articles(arts[:40], settings, es)
