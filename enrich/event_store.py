@@ -41,6 +41,7 @@ from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
 from rasad.es import replica_count, single_index
+from rasad.records import now_iso
 from rasad.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class EventStateStore:
         self._ensure()
         states = [e.export_state() for e in clusterer.events.values()]
         self._write_events(states, [], version=1)
-        self._commit(clusterer, "migrated", batch=1, claim=False)
+        self._commit(clusterer, now_iso(), batch=1, claim=False)
         clusterer.take_changes()
         return clusterer
 
