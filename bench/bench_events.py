@@ -14,7 +14,7 @@ Printed, in one run:
   and the ratio to the baseline (CPU time and wall time, both: the machine is shared);
 * at checkpoints: active events, index sizes, RSS and live Python memory blocks; peak RSS;
 * the exported state at the end (60,000+ events): export time, JSON size, zlib size (what
-  ``enrich.event_store`` stores), and the time to rebuild a clusterer from it.
+  ``rasad.enrich.event_store`` stores), and the time to rebuild a clusterer from it.
 
     .venv/bin/python bench/bench_events.py [--articles 200000] [--days 6] [--json]
 
@@ -50,7 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from enrich.events import ClusterConfig, ClusterItem, EventClusterer  # noqa: E402
+from rasad.enrich.events import ClusterConfig, ClusterItem, EventClusterer  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 VOCABULARY = 50_000
@@ -344,7 +344,7 @@ def build_state(n_events: int, batch: int, seed: int = 11) -> tuple[EventCluster
     are what the clusterer makes of real text. Entity and topic ids are drawn from Zipf laws (the
     corpus has no tags). Times are spread evenly over the window; the batch comes just after.
     """
-    from enrich.events.cluster import Event  # noqa: PLC0415
+    from rasad.enrich.events.cluster import Event  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)
     texts = corpus_texts()
@@ -427,9 +427,9 @@ def item_json(it: ClusterItem) -> dict[str, Any]:
 
 def assign_child(path: Path) -> int:
     """The fresh process: load what the batch needs, assign it, save; print the figures as JSON."""
-    from enrich.event_store import EventStateStore  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
-    from rasad.settings import load_settings  # noqa: PLC0415
+    from rasad.enrich.event_store import EventStateStore  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.core.settings import load_settings  # noqa: PLC0415
 
     counter = RequestCounter()
     counter.install()
@@ -466,10 +466,10 @@ def run_store(n_events: int, batch: int, reference: bool) -> dict[str, Any]:
 
     from elasticsearch import helpers  # noqa: PLC0415
 
-    from enrich.event_store import BULK_BYTES, EventStateStore, event_model_doc  # noqa: PLC0415
+    from rasad.enrich.event_store import BULK_BYTES, EventStateStore, event_model_doc  # noqa: PLC0415
     from rasad import esnode  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
-    from rasad.settings import load_settings  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.core.settings import load_settings  # noqa: PLC0415
 
     out: dict[str, Any] = {"batch": batch}
     base = load_settings()

@@ -39,10 +39,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
-from enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
-from rasad.es import replica_count, single_index
-from rasad.records import now_iso
-from rasad.settings import Settings
+from rasad.core.es import replica_count, single_index
+from rasad.core.records import now_iso
+from rasad.core.settings import Settings
+from rasad.enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
 
 log = logging.getLogger(__name__)
 STATE_ID = "clusterer"

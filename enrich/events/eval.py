@@ -22,8 +22,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
-from enrich.events.metrics import score_bcubed, score_nmi, score_pairwise
+from rasad.enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
+from rasad.enrich.events.metrics import score_bcubed, score_nmi, score_pairwise
 
 ORDERS = ("News", "News-T")
 # Table 2 of Yin et al., "Model-based Clustering of Short Text Streams" (KDD 2018): NMI.
@@ -130,9 +130,9 @@ def evaluate_stored(rows: list[dict[str, Any]], batch: int, settings: Any = None
     """``evaluate_stream`` through the Elasticsearch event store, under a throwaway index prefix."""
     import uuid  # noqa: PLC0415
 
-    from enrich.event_store import EventStateStore  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
-    from rasad.settings import load_settings  # noqa: PLC0415
+    from rasad.enrich.event_store import EventStateStore  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.core.settings import load_settings  # noqa: PLC0415
 
     base = settings or load_settings()
     s = base.replace(index_prefix=f"{base.index_prefix}-eval{uuid.uuid4().hex[:8]}")

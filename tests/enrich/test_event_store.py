@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from enrich.stage import cluster_articles
-from indexing.events import index_events
-from indexing.setup import setup_indices
-from rasad.records import Article, EntityTag, TopicTag
-from rasad.settings import load_settings
+from rasad.enrich.stage import cluster_articles
+from rasad.indexing.events import index_events
+from rasad.indexing.setup import setup_indices
+from rasad.core.records import Article, EntityTag, TopicTag
+from rasad.core.settings import load_settings
 
 STREAM = Path(__file__).resolve().parents[1] / "resources" / "enrich" / "events" / "stream.jsonl"
 
@@ -111,7 +111,7 @@ def test_reprocessing_the_same_articles_changes_nothing(settings, es):
 def test_two_concurrent_cycles_cannot_overwrite_each_others_events(settings, es):
     from elasticsearch import ConflictError
 
-    from enrich.event_store import EventStateStore
+    from rasad.enrich.event_store import EventStateStore
 
     setup_indices(es, settings)
     first, second = EventStateStore(es, settings), EventStateStore(es, settings)
@@ -125,7 +125,7 @@ def test_two_concurrent_cycles_cannot_overwrite_each_others_events(settings, es)
 
 
 def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(settings, es, monkeypatch):
-    import enrich.event_store as store_mod
+    import rasad.enrich.event_store as store_mod
 
     monkeypatch.setattr(store_mod, "PART_BYTES", 256)  # force many parts on a small stream
     setup_indices(es, settings)
@@ -133,8 +133,8 @@ def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(setting
     cluster_articles(arts[:40], settings, es)
     st = store_mod.EventStateStore(es, settings)
     reloaded = st.load()
-    from enrich.events.cluster import ClusterItem, EventClusterer
-    from enrich.stage import _arrival_key
+    from rasad.enrich.events.cluster import ClusterItem, EventClusterer
+    from rasad.enrich.stage import _arrival_key
 
     reference = EventClusterer()  # the same articles, never stored
     for a in sorted(articles()[:40], key=_arrival_key):
@@ -153,8 +153,8 @@ def test_clustering_raises_when_elasticsearch_is_down_so_the_batch_is_retried():
     # work queue; the retry clusters the same articles against the saved state.
     import pytest
 
-    from enrich.stage import cluster_articles as cluster
-    from rasad.es import OUTAGE_ERRORS, make_client
+    from rasad.enrich.stage import cluster_articles as cluster
+    from rasad.core.es import OUTAGE_ERRORS, make_client
     from tests.conftest import free_port
 
     s = load_settings(es_url=f"http://127.0.0.1:{free_port()}")  # nobody listens there
@@ -168,7 +168,7 @@ def test_state_saved_by_the_earlier_one_document_format_still_loads(settings, es
     import zlib
     from base64 import b64encode
 
-    import enrich.event_store as store_mod
+    import rasad.enrich.event_store as store_mod
 
     setup_indices(es, settings)
     arts = articles()[:20]
@@ -229,8 +229,8 @@ def test_a_merge_across_cycles_is_stored_and_followed(settings, es):
 
 
 def stream_items():
-    from enrich.events.cluster import ClusterItem
-    from enrich.stage import _arrival_key
+    from rasad.enrich.events.cluster import ClusterItem
+    from rasad.enrich.stage import _arrival_key
 
     return [ClusterItem.from_article(a) for a in sorted(articles(), key=_arrival_key)]
 
@@ -255,8 +255,8 @@ def trace(assignments) -> list[tuple]:
 
 def stored_run(es, settings, items, cuts, config):
     """Assign items in batches split at ``cuts``, each batch with a fresh client and store (partial load)."""
-    from enrich.event_store import EventStateStore
-    from rasad.es import make_client
+    from rasad.enrich.event_store import EventStateStore
+    from rasad.core.es import make_client
 
     out = []
     bounds = [0, *cuts, len(items)]
@@ -275,8 +275,8 @@ SMALL = dict(max_active_events=5, window_hours=1.5)  # eviction by the cap and b
 def test_batches_in_fresh_stores_give_what_one_in_memory_model_gives(settings, es, cuts):
     """Restart equivalence: the whole stream in one in-memory model vs. split at arbitrary points,
     each part loading only what it needs; small windows, so eviction (with tied clocks) is exercised."""
-    from enrich.event_store import EventStateStore
-    from enrich.events.cluster import ClusterConfig, EventClusterer
+    from rasad.enrich.event_store import EventStateStore
+    from rasad.enrich.events.cluster import ClusterConfig, EventClusterer
 
     config = ClusterConfig(**SMALL)
     items = tied_stream()
@@ -291,7 +291,7 @@ def test_batches_in_fresh_stores_give_what_one_in_memory_model_gives(settings, e
 
 
 def test_the_bilingual_stream_is_unchanged_through_the_store(settings, es):
-    from enrich.events.cluster import EventClusterer
+    from rasad.enrich.events.cluster import EventClusterer
 
     items = stream_items()
     memory = EventClusterer()
@@ -301,8 +301,8 @@ def test_the_bilingual_stream_is_unchanged_through_the_store(settings, es):
 
 def test_a_batch_loads_only_the_events_it_can_meet(settings, es):
     """A batch about one story reads that story's event, not the other active events."""
-    from enrich.event_store import EventStateStore
-    from enrich.events.cluster import ClusterItem
+    from rasad.enrich.event_store import EventStateStore
+    from rasad.enrich.events.cluster import ClusterItem
 
     items = stream_items()
     stored_run(es, settings, items, [], None)
@@ -320,10 +320,10 @@ def test_a_batch_loads_only_the_events_it_can_meet(settings, es):
 WRITER = r"""
 import json, sys, time
 from pathlib import Path
-from enrich.event_store import EventStateStore
-from enrich.events.cluster import ClusterItem
-from rasad.es import make_client
-from rasad.settings import load_settings
+from rasad.enrich.event_store import EventStateStore
+from rasad.enrich.events.cluster import ClusterItem
+from rasad.core.es import make_client
+from rasad.core.settings import load_settings
 from elasticsearch import ConflictError
 s = load_settings()
 rows = json.loads(sys.argv[1])
@@ -348,7 +348,7 @@ def test_two_writer_processes_on_one_state_one_wins_the_other_writes_nothing(set
     import subprocess
     import sys
 
-    from enrich.event_store import EventStateStore
+    from rasad.enrich.event_store import EventStateStore
 
     items = stream_items()
     stored_run(es, settings, items[:30], [], None)
@@ -369,7 +369,7 @@ def test_two_writer_processes_on_one_state_one_wins_the_other_writes_nothing(set
     assert sorted(next(iter(o)) for o in outs) == ["conflict", "saved"]
     winner = 0 if "saved" in outs[0] else 1
     # The stored state is exactly the winner's: the state before plus its batch, nothing of the loser's.
-    from enrich.events.cluster import EventClusterer
+    from rasad.enrich.events.cluster import EventClusterer
 
     expected = EventClusterer.from_state(before)
     for it in (items[30:45], items[45:])[winner]:
@@ -382,7 +382,7 @@ def test_a_state_of_the_previous_generation_format_is_converted_once(settings, e
     from base64 import b64encode
 
     import enrich.event_store as store_mod
-    from enrich.events.cluster import EventClusterer
+    from rasad.enrich.events.cluster import EventClusterer
 
     items = stream_items()
     memory = EventClusterer()
