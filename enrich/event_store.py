@@ -53,7 +53,7 @@ PART_BYTES = 6 * 1024 * 1024
 COMPRESS_LEVEL = 1
 # Elasticsearch ranks candidates with float features (9 significant bits): ask for more than the
 # clusterer scores, so a near tie at the cut-off cannot leave a true candidate out.
-CANDIDATE_SLACK = 2
+CANDIDATE_SLACK = 10
 MGET_IDS = 500  # events per mget: ~4-10 KB each, far below 10 MB a response
 SEARCHES_PER_MSEARCH = 250
 AGG_KEYS = 20_000  # keys per terms aggregation (its buckets stay below search.max_buckets)
@@ -74,9 +74,12 @@ STATE_MAPPING = {
     },
 }
 MODEL_MAPPING = {
+    # No _source: a document is read back only as its stored state, and fetching stored fields
+    # from small documents is several times faster than from a source that also holds the vectors.
+    "_source": {"enabled": False},
     "dynamic": "strict",
     "properties": {
-        "state": {"type": "object", "enabled": False},  # Event.export_state(), stored, not indexed
+        "state": {"type": "binary", "store": True},  # zlib-compressed JSON of Event.export_state()
         "vec": {"type": "sparse_vector"},
         "leads": {"type": "keyword"},
         "touch_seq": {"type": "long"},
@@ -98,8 +101,14 @@ def event_model_doc(state: dict[str, Any]) -> dict[str, Any]:
             vec[key] = w / norm
     leads += ["e:" + k for k in state["entities"]]
     leads += ["t:" + k for k in state["topics"]]
-    return {"state": state, "vec": vec, "leads": leads, "touch_seq": state["touch_seq"],
+    blob = zlib.compress(json.dumps(state, separators=(",", ":")).encode(), COMPRESS_LEVEL)
+    return {"state": b64encode(blob).decode("ascii"), "vec": vec, "leads": leads, "touch_seq": state["touch_seq"],
             "last_touch_s": state["last_touch_s"]}  # fmt: skip
+
+
+def _state_of(hit: dict[str, Any]) -> dict[str, Any]:
+    """The exported event state in a hit or mget doc that asked for the stored ``state`` field."""
+    return json.loads(zlib.decompress(b64decode(hit["fields"]["state"][0])))
 
 
 class EventStateStore:
@@ -189,7 +198,7 @@ class EventStateStore:
         self._check_pending(src)
         self._batch = src.get("batch", 0)
         shared = self._read_parts(src)
-        events = [h["_source"]["state"] for h in self._scan({"match_all": {}}, source=True)]
+        events = [_state_of(h) for h in self._scan({"match_all": {}}, source=True)]
         return EventClusterer.from_parts(shared, events, active=len(events))
 
     def load_for(self, items: list[ClusterItem], config: ClusterConfig | None = None) -> EventClusterer:
@@ -228,18 +237,19 @@ class EventStateStore:
                 text_counts.setdefault(kind, {})[int(rest)] = n
         wanted: dict[str, None] = {}
         searches: list[dict[str, Any]] = []
-        size = cfg.candidates * CANDIDATE_SLACK
+        size = cfg.candidates + CANDIDATE_SLACK
         for p in previews:
             lang = p.item.language
             wanted[f"ev-{p.item.id}"] = None  # an id the article would start an event under, if taken
             text, entities = p.probes(cfg, text_counts.get(lang, {}), lang_counts.get(lang, 0), id_counts)
             if text:
                 should = [{"term": {"vec": {"value": f"{lang}:{b}", "boost": w}}} for b, w in text]
-                searches.append({"size": size, "_source": False, "query": {"bool": {"should": should}}})
+                searches.append({"size": size, "_source": False, "track_total_hits": False,
+                                 "query": {"bool": {"should": should}}})  # fmt: skip
             if len(entities) >= cfg.cross_min_shared_entities:
                 should = [{"constant_score": {"filter": {"term": {"leads": "e:" + k}}, "boost": idf}}
                           for k, idf in entities]  # fmt: skip
-                searches.append({"size": size, "_source": False, "query": {"bool": {
+                searches.append({"size": size, "_source": False, "track_total_hits": False, "query": {"bool": {
                     "should": should, "minimum_should_match": cfg.cross_min_shared_entities}}})  # fmt: skip
         for hit in self._msearch(searches):
             wanted[hit["_id"]] = None
@@ -302,7 +312,8 @@ class EventStateStore:
             kw: dict[str, Any] = {"search_after": after} if after is not None else {}
             n = page if limit is None else min(page, limit - seen)
             res = self.es.search(index=self.model_index, query=query, size=n, sort=[{"touch_seq": "asc"}],
-                                 **({"source_includes": ["state"]} if source else {"source": False}), **kw)  # fmt: skip
+                                 source=False, track_total_hits=False,
+                                 **({"stored_fields": ["state"]} if source else {}), **kw)  # fmt: skip
             hits = res["hits"]["hits"]
             if not hits:
                 return
@@ -313,8 +324,8 @@ class EventStateStore:
     def _mget_states(self, ids: list[str]) -> list[dict[str, Any]]:
         out = []
         for i in range(0, len(ids), MGET_IDS):
-            docs = self.es.mget(index=self.model_index, ids=ids[i : i + MGET_IDS], source_includes=["state"])["docs"]
-            out += [d["_source"]["state"] for d in docs if d.get("found")]
+            docs = self.es.mget(index=self.model_index, ids=ids[i : i + MGET_IDS], stored_fields=["state"])["docs"]
+            out += [_state_of(d) for d in docs if d.get("found")]
         return out
 
     # ----- save -----------------------------------------------------------------------------
@@ -337,11 +348,11 @@ class EventStateStore:
         """Take the head for this save (ConflictError if someone saved since our load)."""
         if self._version is None:
             head = {"format": FORMAT, "pending": batch, "batch": 0, "events": 0, "updated_at": now}
-            res = self.es.create(index=self.index, id=STATE_ID, document=head, refresh="wait_for")
+            res = self.es.create(index=self.index, id=STATE_ID, document=head)
         else:
             head = self._src | {"pending": batch}
             res = self.es.index(index=self.index, id=STATE_ID, document=head, if_seq_no=self._version[0],
-                                if_primary_term=self._version[1], refresh="wait_for")  # fmt: skip
+                                if_primary_term=self._version[1])  # fmt: skip
         self._version = (res["_seq_no"], res["_primary_term"])
 
     def _write_events(self, changed: list[dict[str, Any]], removed: list[str], version: int) -> None:
@@ -378,9 +389,9 @@ class EventStateStore:
                 "bytes": len(raw), "batch": batch, "pending": None, "updated_at": now}  # fmt: skip
         try:
             if self._version is None:
-                res = self.es.create(index=self.index, id=STATE_ID, document=head, refresh="wait_for")
-            else:
-                res = self.es.index(index=self.index, id=STATE_ID, document=head, refresh="wait_for",
+                res = self.es.create(index=self.index, id=STATE_ID, document=head)
+            else:  # no refresh: the head and parts are read by id, which is real-time
+                res = self.es.index(index=self.index, id=STATE_ID, document=head,
                                     if_seq_no=self._version[0], if_primary_term=self._version[1])  # fmt: skip
         except Exception:
             self._delete_parts(gen, len(chunks))  # our generation never became current
