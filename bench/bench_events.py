@@ -355,6 +355,9 @@ def build_state(n_events: int, batch: int, seed: int = 11) -> tuple[EventCluster
     window_s = cfg.window_hours * 3600.0
     clock0 = START.timestamp() + window_s
     entity_p, topic_p = zipf_weights(ENTITIES, 1.0), zipf_weights(30, 1.0)
+    # Drawn at once: rng.choice with p= walks the whole distribution on every call.
+    ent_draws = iter(rng.choice(ENTITIES, size=n_events + batch, p=entity_p).tolist())
+    topic_draws = iter(rng.choice(30, size=n_events + 2 * batch, p=topic_p).tolist())
     states: list[dict] = []
     used: list[tuple[str, list[str], list[str]]] = []  # (lang, windows, entity ids) of each event
     step = window_s / n_events  # the oldest half hour of the window leaves during the batch
@@ -365,8 +368,8 @@ def build_state(n_events: int, batch: int, seed: int = 11) -> tuple[EventCluster
         i += 1
         members = windows[reuse : reuse + 1 + int(rng.integers(0, 3))] or windows[:1]
         t = clock0 - window_s + len(states) * step
-        ents = [f"ent.{int(rng.choice(ENTITIES, p=entity_p))}", f"gpe.{int(rng.integers(0, 60))}"]
-        topic = f"topic.{int(rng.choice(30, p=topic_p))}"
+        ents = [f"ent.{next(ent_draws)}", f"gpe.{int(rng.integers(0, 60))}"]
+        topic = f"topic.{next(topic_draws)}"
         ev = Event(f"ev-b{len(states):06d}", first_seen_s=t, last_seen_s=t, last_touch_s=t)
         centroid: dict[int, float] = {}
         for k, text in enumerate(members):
@@ -405,7 +408,7 @@ def build_state(n_events: int, batch: int, seed: int = 11) -> tuple[EventCluster
         if rng.random() < 0.7:
             lang, windows = pool[order[(i + j) % len(order)]]
             text = windows[-1]  # an article's last window: least likely used above
-            ents = [f"ent.{int(rng.choice(ENTITIES, p=entity_p))}", f"gpe.{int(rng.integers(0, 60))}"]
+            ents = [f"ent.{next(ent_draws)}", f"gpe.{int(rng.integers(0, 60))}"]
         else:
             k = n_events - 1 - int(rng.integers(0, n_events // 3))
             lang, members, ents = used[k]
@@ -413,7 +416,7 @@ def build_state(n_events: int, batch: int, seed: int = 11) -> tuple[EventCluster
             drop = set(rng.choice(len(words), size=min(2, len(words) - 1), replace=False).tolist()) if len(words) > 2 else set()
             text = " ".join(w for n, w in enumerate(words) if n not in drop)
         items.append(ClusterItem(f"batch{j:04d}", when, text, language=lang, entity_ids=list(ents),
-                                 topic_ids=[f"topic.{int(rng.choice(30, p=topic_p))}"],
+                                 topic_ids=[f"topic.{next(topic_draws)}"],
                                  source=f"source{int(rng.integers(0, 300))}"))  # fmt: skip
     builder._ext_active = n_events  # the events live in the documents, not in this builder
     return builder, states, items
