@@ -557,7 +557,9 @@ def print_store(r: dict[str, Any]) -> None:
           f"merged {c['merged']}; active after {c['active_after']:,}; RSS {c['rss_mb']} MB")  # fmt: skip
     print(f"  HTTP: {h['requests']} requests, largest request body {h['max_request_bytes'] / 1e6:.2f} MB, "
           f"largest response {h['max_response_bytes'] / 1e6:.2f} MB (bar: none over 10 MB; biggest: {h['biggest'][1]}), "
-          f"{h['sent_bytes'] / 1e6:.1f} MB sent, {h['received_bytes'] / 1e6:.1f} MB received")  # fmt: skip
+          f"{h['sent_bytes'] / 1e6:.1f} MB sent, {h['received_bytes'] / 1e6:.1f} MB received; "
+          f"{h['http_seconds']} s waiting on Elasticsearch, the rest of the I/O time is this process' decoding "
+          f"and building; slowest: {[(t, r) for t, r, _, _ in h['slowest'][:4]]}")  # fmt: skip
     if "reference" in r:
         ref = r["reference"]
         print(f"  the same batch through the whole in-memory model: {ref['same_assignment']}/{ref['articles']} "
