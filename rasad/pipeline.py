@@ -191,6 +191,14 @@ def step_claim(run_key: str, settings: Settings | None = None, now: datetime | N
     return [{**b.to_dict(), "only": len(batches) == 1} for b in batches]
 
 
+def _extractor(s: Settings) -> Any:
+    """Where pages are extracted: the process's warm pool (``extract_workers``), or None for in-thread."""
+    from ingest.extract_pool import resolve_workers, shared_pool  # noqa: PLC0415
+
+    n = resolve_workers(s.extract_workers)
+    return shared_pool(n, s.extract_timeout).call if n else None
+
+
 def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
                        now: datetime | None = None) -> dict:  # fmt: skip
     """Fetch, extract, dedup, tag, cluster and index one claimed batch; close its queue items."""
@@ -226,7 +234,8 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
 
     client = HttpClient(s)
     try:
-        rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers)
+        rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers,
+                             extract=_extractor(s))  # fmt: skip
     finally:
         client.close()
     lap("fetch_s")
