@@ -158,6 +158,17 @@ class ExtractPool:
             f.result()
         return self
 
+    def warm_in_background(self) -> None:
+        """Start the workers in a thread (while feeds are polled, say); errors surface on first use."""
+
+        def go() -> None:
+            try:
+                self.warm()
+            except Exception as e:  # noqa: BLE001 -- the first page will start the pool again and raise
+                log.warning("extraction pool did not start in the background: %s", e)
+
+        threading.Thread(target=go, daemon=True, name="extract-pool-warm").start()
+
     def pids(self) -> list[int]:
         """Process ids of the current workers."""
         with self._lock:

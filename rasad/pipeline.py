@@ -191,12 +191,12 @@ def step_claim(run_key: str, settings: Settings | None = None, now: datetime | N
     return [{**b.to_dict(), "only": len(batches) == 1} for b in batches]
 
 
-def _extractor(s: Settings) -> Any:
-    """Where pages are extracted: the process's warm pool (``extract_workers``), or None for in-thread."""
+def _extract_pool(s: Settings) -> Any:
+    """This process's warm extraction pool (``extract_workers``), or None: extract in the download threads."""
     from ingest.extract_pool import resolve_workers, shared_pool  # noqa: PLC0415
 
     n = resolve_workers(s.extract_workers)
-    return shared_pool(n, s.extract_timeout).call if n else None
+    return shared_pool(n, s.extract_timeout) if n else None
 
 
 def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
@@ -232,10 +232,11 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
         timings[name] = round(t - clock[0], 2)
         clock[0] = t
 
+    pool = _extract_pool(s)
     client = HttpClient(s)
     try:
         rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers,
-                             extract=_extractor(s))  # fmt: skip
+                             extract=pool.call if pool else None)  # fmt: skip
     finally:
         client.close()
     lap("fetch_s")
@@ -409,6 +410,9 @@ def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, r
     this machine's disk) and running the command again resumes from the queue.
     """
     s = _settings(settings)
+    pool = _extract_pool(s)
+    if pool is not None:  # the workers start while the feeds are polled
+        pool.warm_in_background()
     setup = step_setup(s)
     polled = step_poll(s, feeds_file, force=force)
     summary = process_queue(s, feeds_file, rules_file)
