@@ -31,15 +31,15 @@ from typing import Any
 
 from elasticsearch import ConflictError, Elasticsearch
 
-from alerts.items import AlertItem, item_from_match, item_from_signal
-from alerts.match import match_articles, match_signal
-from alerts.outbox import FAILED, PENDING, SENDING, SENT, EsOutbox, item_doc, mail_doc
-from alerts.plan import MAILED, MailSchedule, OutboxView, classify_new, schedule_mails
-from alerts.render import build_mail, wire_text
-from alerts.rules import AlertRule
-from alerts.smtp import SmtpConfig, SmtpFailure, SmtpSender, smtp_config
-from rasad.records import Article, utc_iso
-from rasad.settings import Settings
+from rasad.alerts.items import AlertItem, item_from_match, item_from_signal
+from rasad.alerts.match import match_articles, match_signal
+from rasad.alerts.outbox import FAILED, PENDING, SENDING, SENT, EsOutbox, item_doc, mail_doc
+from rasad.alerts.plan import MAILED, MailSchedule, OutboxView, classify_new, schedule_mails
+from rasad.alerts.render import build_mail, wire_text
+from rasad.alerts.rules import AlertRule
+from rasad.alerts.smtp import SmtpConfig, SmtpFailure, SmtpSender, smtp_config
+from rasad.core.records import Article, utc_iso
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 STALE_SENDING = timedelta(minutes=10)  # far longer than any SMTP timeout: a claim this old is a dead worker's

@@ -12,9 +12,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.labels import entity_names, topic_labels
-from alerts.match import RuleMatch
-from rasad.records import Article, Mention
+from rasad.alerts.labels import entity_names, topic_labels
+from rasad.alerts.match import RuleMatch
+from rasad.core.records import Article, Mention
 
 SNIPPET_WIDTH = 280
 ARTICLE, SIGNAL = "article", "signal"

@@ -9,7 +9,7 @@ from typing import Any
 @lru_cache(maxsize=1)
 def _knowledge() -> Any:
     # Signals carry only ids; the seeds give them the names an analyst reads.
-    from enrich.knowledge import load_knowledge  # noqa: PLC0415 - earlier stage, loaded on first use
+    from rasad.enrich.knowledge import load_knowledge  # noqa: PLC0415 - earlier stage, loaded on first use
 
     try:
         return load_knowledge()

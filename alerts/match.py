@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from alerts.labels import entity_names, topic_labels
-from alerts.rules import ARTICLE_KIND, SIGNAL_OF_KIND, AlertRule
-from rasad.records import Article, Mention
+from rasad.alerts.labels import entity_names, topic_labels
+from rasad.alerts.rules import ARTICLE_KIND, SIGNAL_OF_KIND, AlertRule
+from rasad.core.records import Article, Mention
 
 
 @dataclass
@@ -30,7 +30,7 @@ class RuleMatch:
 
 @lru_cache(maxsize=256)
 def _matcher(phrases: tuple[str, ...]):  # noqa: ANN202 - returns enrich.tagging.KeywordMatcher
-    from enrich.tagging import KeywordMatcher  # noqa: PLC0415 - heavy; only when keywords are used
+    from rasad.enrich.tagging import KeywordMatcher  # noqa: PLC0415 - heavy; only when keywords are used
 
     return KeywordMatcher(list(phrases))
 

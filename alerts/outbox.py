@@ -17,11 +17,11 @@ from typing import Any
 
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
-from alerts.items import AlertItem
-from alerts.plan import EVENT, RESERVATION_STALE, MailPlan, delivery_key, signals_of
-from rasad.es import single_index
-from rasad.records import parse_iso, utc_iso
-from rasad.settings import Settings
+from rasad.alerts.items import AlertItem
+from rasad.alerts.plan import EVENT, RESERVATION_STALE, MailPlan, delivery_key, signals_of
+from rasad.core.es import single_index
+from rasad.core.records import parse_iso, utc_iso
+from rasad.core.settings import Settings
 
 ITEM, MAIL, DELIVERY = "item", "mail", "delivery"
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
-from alerts.items import ARTICLE, SIGNAL, AlertItem
-from alerts.rules import AlertRule
-from rasad.records import parse_iso
+from rasad.alerts.items import ARTICLE, SIGNAL, AlertItem
+from rasad.alerts.rules import AlertRule
+from rasad.core.records import parse_iso
 
 QUEUED, MAILED, FOLDED, SNOOZED = "queued", "mailed", "folded", "snoozed"
 HOUR = timedelta(hours=1)

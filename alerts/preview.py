@@ -14,9 +14,9 @@ from email.message import EmailMessage
 
 from elasticsearch import Elasticsearch, NotFoundError
 
-from alerts.deliver import collect_items, render_schedule
-from alerts.outbox import EsOutbox
-from alerts.plan import (
+from rasad.alerts.deliver import collect_items, render_schedule
+from rasad.alerts.outbox import EsOutbox
+from rasad.alerts.plan import (
     EmptyOutbox,
     MailPlan,
     OutboxView,
@@ -25,10 +25,10 @@ from alerts.plan import (
     classify_new,
     schedule_mails,
 )
-from alerts.rules import AlertRule
-from alerts.smtp import smtp_config
-from rasad.records import Article, utc_iso
-from rasad.settings import Settings
+from rasad.alerts.rules import AlertRule
+from rasad.alerts.smtp import smtp_config
+from rasad.core.records import Article, utc_iso
+from rasad.core.settings import Settings
 
 _SINCE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

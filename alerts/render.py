@@ -17,10 +17,10 @@ from email.utils import format_datetime, parseaddr
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-from alerts.items import SIGNAL, AlertItem
-from alerts.plan import EVENTS, MailPlan, signals_of
-from alerts.rules import AlertRule
-from rasad.records import parse_iso
+from rasad.alerts.items import SIGNAL, AlertItem
+from rasad.alerts.plan import EVENTS, MailPlan, signals_of
+from rasad.alerts.rules import AlertRule
+from rasad.core.records import parse_iso
 
 # Lone surrogates (\ud800-\udfff) too: a JSON feed can carry them, and no mail can encode them.
 _CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]+")

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from rasad.yamllines import MAX_FLOW_DEPTH, error_line, flow_too_deep, item_key_lines, safe_load, top_key_lines
+from rasad.core.yamllines import MAX_FLOW_DEPTH, error_line, flow_too_deep, item_key_lines, safe_load, top_key_lines
 
 RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s<>,;\"'()\[\]\\]+@[A-Za-z0-9.-]+\.?[A-Za-z0-9-]*$")
@@ -129,7 +129,7 @@ def parse_snooze(value: Any, tz: str) -> str:
 
 def _phrase_problems(phrases: tuple[str, ...]) -> list[str]:
     # A phrase of only punctuation or diacritics normalises to nothing and could never match.
-    from enrich.normalize import normalize_pattern  # noqa: PLC0415 - light, but keeps rules importable alone
+    from rasad.enrich.normalize import normalize_pattern  # noqa: PLC0415 - light, but keeps rules importable alone
 
     return [p for p in phrases if not normalize_pattern(p.rstrip("*"))]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from rasad.settings import Settings
+from rasad.core.settings import Settings
 
 
 @dataclass(frozen=True)

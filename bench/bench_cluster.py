@@ -4,7 +4,7 @@
 
 Starts a single node, then (after stopping it) a cluster of ``--nodes`` nodes from the same
 server zip, each on free loopback ports with 512m heap (settings es_heap). On each it writes
-the same prepared documents with ``indexing.bulk.index_article_actions`` (bench_indexing's
+the same prepared documents with ``rasad.indexing.bulk.index_article_actions`` (bench_indexing's
 part 1, our indexer only) into fresh indices from the templates, best of ``--rounds``:
 the single node with 0 replicas, the cluster with the settings' defaults (``auto``: 1
 replica, so every document is written twice) and, for comparison, the cluster with 0
@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_indexing import drop, fresh, free_port, seed_vocabulary, synthetic_articles, time_ours  # noqa: E402
 
-from indexing.bulk import article_action  # noqa: E402
+from rasad.indexing.bulk import article_action  # noqa: E402
 from rasad import esnode  # noqa: E402
-from rasad.es import describe_cluster, make_client  # noqa: E402
-from rasad.settings import Settings, load_settings  # noqa: E402
+from rasad.core.es import describe_cluster, make_client  # noqa: E402
+from rasad.core.settings import Settings, load_settings  # noqa: E402
 
 
 def load() -> str:

@@ -62,9 +62,9 @@ def _vm_hwm_mb(pid: int) -> float | None:
 
 def child(feeds_file: str, rules_file: str) -> None:
     """One full cycle in this fresh process, as ``rasad run`` does; prints a RESULT json line."""
-    from ingest import extract_pool  # noqa: PLC0415
+    from rasad.ingest import extract_pool  # noqa: PLC0415
     from rasad.pipeline import run_cycle  # noqa: PLC0415
-    from rasad.settings import load_settings  # noqa: PLC0415
+    from rasad.core.settings import load_settings  # noqa: PLC0415
 
     s = load_settings()
     t0 = time.monotonic()

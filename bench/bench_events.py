@@ -14,7 +14,7 @@ Printed, in one run:
   and the ratio to the baseline (CPU time and wall time, both: the machine is shared);
 * at checkpoints: active events, index sizes, RSS and live Python memory blocks; peak RSS;
 * the exported state at the end (60,000+ events): export time, JSON size, zlib size (what
-  ``enrich.event_store`` stores), and the time to rebuild a clusterer from it.
+  ``rasad.enrich.event_store`` stores), and the time to rebuild a clusterer from it.
 
     .venv/bin/python bench/bench_events.py [--articles 200000] [--days 6] [--json]
 """
@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from enrich.events import ClusterConfig, ClusterItem, EventClusterer  # noqa: E402
+from rasad.enrich.events import ClusterConfig, ClusterItem, EventClusterer  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 VOCABULARY = 50_000

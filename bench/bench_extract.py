@@ -98,7 +98,7 @@ def run_bench(groups: dict[str, list[tuple[bytes, str]]], rounds: int) -> dict[s
     """Seconds spent by ours and bare per group, alternating the two page by page."""
     import trafilatura
 
-    from ingest.extract import extract_article
+    from rasad.ingest.extract.article import extract_article
 
     # Warm both paths (imports, lazily built models, regex caches) outside the clock.
     for body, url in [pages[0] for pages in groups.values() if pages]:
@@ -130,7 +130,7 @@ def run_bench(groups: dict[str, list[tuple[bytes, str]]], rounds: int) -> dict[s
     # What link farms cost our path without the pruning step (the figure that justifies it).
     heavy = groups.get("link_heavy") or []
     if heavy:
-        import ingest.extract as extract_module
+        import rasad.ingest.extract.article as extract_module  # where the threshold is read
 
         threshold = extract_module.LINK_HEAVY_THRESHOLD
         extract_module.LINK_HEAVY_THRESHOLD = 10**9

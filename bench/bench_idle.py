@@ -36,14 +36,14 @@ def main() -> int:
     ap.add_argument("--hosts", type=int, default=10)
     args = ap.parse_args()
 
-    from ingest.feeds import load_registry
-    from ingest.http import HttpClient
-    from ingest.queue import WorkQueue
-    from ingest.stage import poll_feeds
-    from ingest.store import IngestStore
-    from rasad.es import make_client, single_index
+    from rasad.ingest.feeds import load_registry
+    from rasad.ingest.http.client import HttpClient
+    from rasad.ingest.queue import WorkQueue
+    from rasad.ingest.stage import poll_feeds
+    from rasad.ingest.store import IngestStore
+    from rasad.core.es import make_client, single_index
     from rasad.pipeline import step_alert, step_claim, step_setup
-    from rasad.settings import load_settings
+    from rasad.core.settings import load_settings
     from tests.conftest import free_port, own_es_node
     from tests.service.farm import RULES, FeedFarm
 

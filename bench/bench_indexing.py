@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_indexing.py [--docs 5000] [--rounds 4] [--stream 100000]
 
 Starts its own Elasticsearch node on a free loopback port (or uses RASAD_ES_URL when set).
-Part 1 writes the same prepared documents with ``indexing.bulk.index_article_actions``
+Part 1 writes the same prepared documents with ``rasad.indexing.bulk.index_article_actions``
 (month re-routing lookup, classification, dead-letter, outbox handling) and with plain
 ``elasticsearch.helpers.bulk``, alternating, each into fresh indices created from the same
 templates, and prints docs/s and the ratio (bar: >= 0.8). Part 2 streams synthetic articles
@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from elasticsearch import helpers  # noqa: E402
 
-from indexing.bulk import CHUNK_BYTES, CHUNK_DOCS, article_action, index_article_actions, index_article_stream  # noqa: E402
-from indexing.setup import setup_indices  # noqa: E402
+from rasad.indexing.bulk import CHUNK_BYTES, CHUNK_DOCS, article_action, index_article_actions, index_article_stream  # noqa: E402
+from rasad.indexing.setup import setup_indices  # noqa: E402
 from rasad import esnode  # noqa: E402
-from rasad.es import make_client  # noqa: E402
-from rasad.records import Article, EntityTag, TopicTag  # noqa: E402
-from rasad.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
+from rasad.core.es import make_client  # noqa: E402
+from rasad.core.records import Article, EntityTag, TopicTag  # noqa: E402
+from rasad.core.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
 
 ENTITIES = [("taliban", "group", "Taliban", "طالبان"), ("russia", "place", "Russia", "روسيا"),
             ("vladimir_putin", "person", "Vladimir Putin", "فلاديمير بوتين"),

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rasad.settings import load_settings  # noqa: E402
+from rasad.core.settings import load_settings  # noqa: E402
 
 HOSTS = [f"site{k}.farm" for k in range(10)]
 
@@ -110,7 +110,7 @@ class FarmHandler(BaseHTTPRequestHandler):
 
 def es_url_for_bench(settings) -> tuple[str, object | None]:
     """A reachable Elasticsearch: RASAD_ES_URL if it answers, else a node started here."""
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     if os.environ.get("RASAD_ES_URL"):
         try:
@@ -132,13 +132,13 @@ def es_url_for_bench(settings) -> tuple[str, object | None]:
 
 
 def run(n_feeds: int, n_items: int, workers: int) -> None:
-    from indexing.bulk import index_articles  # noqa: PLC0415
-    from ingest.feeds import FeedSpec  # noqa: PLC0415
-    from ingest.http import HttpClient  # noqa: PLC0415
-    from ingest.stage import fetch_articles, poll_feeds  # noqa: PLC0415
-    from ingest.store import IngestStore  # noqa: PLC0415
+    from rasad.indexing.bulk import index_articles  # noqa: PLC0415
+    from rasad.ingest.feeds import FeedSpec  # noqa: PLC0415
+    from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
+    from rasad.ingest.stage import fetch_articles, poll_feeds  # noqa: PLC0415
+    from rasad.ingest.store import IngestStore  # noqa: PLC0415
     from rasad import esnode  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.pipeline import step_setup  # noqa: PLC0415
 
     base = load_settings()

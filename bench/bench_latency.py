@@ -56,8 +56,8 @@ def main() -> int:
     args = ap.parse_args()
 
     from rasad.airflow_service import ServiceConfig, start_service, stop_service
-    from rasad.es import make_client
-    from rasad.settings import load_settings
+    from rasad.core.es import make_client
+    from rasad.core.settings import load_settings
 
     base = load_settings()
     tmp = Path(tempfile.mkdtemp(prefix="rasad-latency-"))

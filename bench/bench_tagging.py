@@ -18,7 +18,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from enrich.tagging import get_tagger
+from rasad.enrich.tagging import get_tagger
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "arabic-news" / "saudinewsnet"
 

@@ -60,7 +60,7 @@ def main() -> int:
         child(Path(args.child))
         return 0
 
-    from rasad.settings import load_settings
+    from rasad.core.settings import load_settings
     from tests.conftest import free_port, own_es_node
     from tests.service.farm import RULES, FeedFarm, TimingSink
 

@@ -157,7 +157,7 @@ def extract_bare(page: GoldPage) -> str:
 
 def extract_ours(page: GoldPage) -> str:
     """The project's extraction path, text only."""
-    from ingest.extract import extract_article
+    from rasad.ingest.extract.article import extract_article
 
     return extract_article(page.body, page.url or "", None).text
 
@@ -209,7 +209,7 @@ def evaluate_fundus_dates(root: Path) -> dict[str, int]:
 
     import trafilatura
 
-    from ingest.extract import extract_article
+    from rasad.ingest.extract.article import extract_article
 
     counts = {"pages": 0, "ours_exact": 0, "bare_same_day": 0}
     folder = root / "fundus"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import sys
 import time
@@ -22,28 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fuzz.engine import MEMORY_LIMIT_MB, TIME_LIMIT, Stats, fuzz, minimise, run_one  # noqa: E402
+from tests.fuzz.engine import MEMORY_LIMIT_MB, TIME_LIMIT, Stats, fuzz_pool, minimise, run_one  # noqa: E402
 from tests.fuzz.targets import load_target  # noqa: E402
-
-
-def _worker(args: tuple[str, int, int, int, int, str | None, int, float | None]) -> Stats:
-    name, seed, start, stop, step, crash_dir, progress, max_seconds = args
-    return fuzz(load_target(name), seed, range(start, stop, step), Path(crash_dir) if crash_dir else None,
-                progress_every=progress, label=f"#{start}", max_seconds=max_seconds)  # fmt: skip
-
-
-def run(name: str, inputs: int, seed: int, workers: int, crash_dir: str | None, progress: int,
-        max_seconds: float | None = None) -> Stats:  # fmt: skip
-    """Fuzz ``inputs`` inputs of target ``name`` over ``workers`` processes; the merged figures."""
-    jobs = [(name, seed, w, inputs, workers, crash_dir, progress, max_seconds) for w in range(workers)]
-    if workers == 1:
-        return _worker(jobs[0])
-    with mp.get_context("spawn").Pool(workers) as pool:
-        parts = pool.map(_worker, jobs)
-    total = Stats(name, seed)
-    for p in parts:
-        total.merge(p)
-    return total
 
 
 def report(stats: Stats, wall: float, load_before: tuple[float, float, float]) -> dict:
@@ -95,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()
     t0 = time.perf_counter()
-    stats = run(args.target, args.inputs, args.seed, args.workers, args.crash_dir, args.progress, args.max_seconds)
+    stats = fuzz_pool(args.target, args.seed, args.inputs, args.workers, args.crash_dir, args.progress,
+                      args.max_seconds)
     fig = report(stats, time.perf_counter() - t0, load)
     print(f"target {fig['target']} (seed {fig['seed']}, {args.workers} worker(s))")
     print(f"  inputs            {fig['inputs']} (of {args.inputs} asked)")

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from enrich.knowledge import load_knowledge_with_problems
+from rasad.enrich.knowledge import load_knowledge_with_problems
 
 
 def _read_input(path: str) -> str:
@@ -42,7 +42,7 @@ def format_tag_result(language: str, entities: list[Any], topics: list[Any]) -> 
 
 def run_tag(args: argparse.Namespace) -> int:
     """Tag a text file (first line = title when --title-line) and print the JSON result."""
-    from enrich.tagging import get_tagger, guess_language
+    from rasad.enrich.tagging import get_tagger, guess_language
 
     raw = _read_input(args.file)
     title, text = "", raw
@@ -66,8 +66,8 @@ def run_seeds_check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in the seeds data")
         return 1
-    from enrich.tagger_coverage import check_coverage
-    from enrich.tagging import get_tagger
+    from rasad.enrich.tagger_coverage import check_coverage
+    from rasad.enrich.tagging import get_tagger
 
     tagger = get_tagger(args.seeds)
     k = tagger.knowledge
@@ -117,8 +117,8 @@ def iter_corpus(path: str, limit: int | None = None) -> Iterator[tuple[str, str]
 
 def run_seeds_suggest(args: argparse.Namespace) -> int:
     """Print candidate new aliases and entities mined from a corpus."""
-    from enrich.suggest import suggest_candidates
-    from enrich.tagging import get_tagger
+    from rasad.enrich.suggest import suggest_candidates
+    from rasad.enrich.tagging import get_tagger
 
     tagger = get_tagger(args.seeds)
     suggestions = suggest_candidates(tagger, iter_corpus(args.corpus, args.limit), top=args.top)
@@ -157,7 +157,7 @@ def add_seeds_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m enrich.cli_tag``) until the rasad CLI wires these in."""
+    """Stand-alone entry point (``python -m rasad.enrich.cli_tag``) until the rasad CLI wires these in."""
     parser = argparse.ArgumentParser(prog="rasad")
     subs = parser.add_subparsers(dest="command", required=True)
     add_tag_parser(subs)

@@ -19,9 +19,9 @@ from base64 import b64decode, b64encode
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
-from enrich.events.cluster import ClusterConfig, EventClusterer
-from rasad.es import replica_count, single_index
-from rasad.settings import Settings
+from rasad.enrich.events.cluster import ClusterConfig, EventClusterer
+from rasad.core.es import replica_count, single_index
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 STATE_ID = "clusterer"

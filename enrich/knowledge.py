@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from enrich.normalize import is_arabic, normalize_pattern
+from rasad.enrich.normalize import is_arabic, normalize_pattern
 
 DEFAULT_SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
 ENTITY_TYPES = ("person", "group", "organization", "institution", "place", "media", "event")

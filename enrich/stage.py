@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from rasad.records import Article, now_iso
-from rasad.settings import Settings
+from rasad.core.records import Article, now_iso
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class EnrichResult:
 
 def tag_articles(articles: list[Article], settings: Settings) -> list[Article]:
     """Tag every article against the seeds' entities and taxonomy (a failure leaves one article untagged)."""
-    from enrich.tagging import get_tagger, tag_article  # noqa: PLC0415 - spaCy is heavy
+    from rasad.enrich.tagging import get_tagger, tag_article  # noqa: PLC0415 - spaCy is heavy
 
     tagger = get_tagger(settings.path(settings.seeds_dir))
     out: list[Article] = []
@@ -66,9 +66,9 @@ def signal_record(sig: object, event_doc: dict | None) -> dict:
 
 def cluster_articles(articles: list[Article], settings: Settings, es: object | None = None) -> EnrichResult:
     """Assign each article to an event (state loaded from and saved to Elasticsearch)."""
-    from enrich.event_store import EventStateStore  # noqa: PLC0415
-    from enrich.events.cluster import ClusterItem  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.enrich.event_store import EventStateStore  # noqa: PLC0415
+    from rasad.enrich.events.cluster import ClusterItem  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     store = EventStateStore(es or make_client(settings), settings)  # type: ignore[arg-type]
     # Elasticsearch being down raises here: the batch's task fails with nothing acknowledged,

@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from enrich.normalize import normalize_text, split_proclitic
-from enrich.tagging import Tagger
+from rasad.enrich.normalize import normalize_text, split_proclitic
+from rasad.enrich.tagging import Tagger
 
 _WORD_RE = re.compile(r"[\u0621-\u064a]{3,}|[a-z][a-z'-]{2,}")
 _STOP = set(normalize_text(

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enrich.knowledge import read_yaml
-from enrich.normalize import normalize_pattern
-from enrich.tagger_match import PatternScanner, scan_text
-from enrich.tagging import Tagger
+from rasad.enrich.knowledge import read_yaml
+from rasad.enrich.normalize import normalize_pattern
+from rasad.enrich.tagger_match import PatternScanner, scan_text
+from rasad.enrich.tagging import Tagger
 
 
 @dataclass

@@ -21,8 +21,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from enrich.knowledge import Alias, Entity, Knowledge, Topic, TopicScoring
-from enrich.tagger_match import Hit, PatternScanner, ScannedText, scan_text
+from rasad.enrich.knowledge import Alias, Entity, Knowledge, Topic, TopicScoring
+from rasad.enrich.tagger_match import Hit, PatternScanner, ScannedText, scan_text
 
 _LATIN_ALNUM_RE = re.compile(r"[^A-Za-z0-9]")
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from enrich.tagging import Tagger
+from rasad.enrich.tagging import Tagger
 
 _MARK_RE = re.compile(r"\[([^\[\]|]+)\|([a-z0-9_\-]+)\]")
 _HEADER_RE = re.compile(r"^## (\S+) \|(.*)$")
@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     """Print entity and topic figures per labelled file, per item kind, and for all files together."""
     import argparse  # noqa: PLC0415 - only the command line needs it
 
-    from enrich.tagging import get_tagger  # noqa: PLC0415
+    from rasad.enrich.tagging import get_tagger  # noqa: PLC0415
 
-    ap = argparse.ArgumentParser(prog="python -m enrich.tagger_eval", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m rasad.enrich.tagger_eval", description=main.__doc__)
     ap.add_argument("files", nargs="+", help="labelled files; the language is the name's suffix (_ar, _en) or guessed")
     ap.add_argument("--errors", action="store_true", help="also list every wrong or missed entity and topic")
     args = ap.parse_args(argv)

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import ahocorasick
 
-from enrich.normalize import (
+from rasad.enrich.normalize import (
     ARTICLE_PROCLITICS,
     MAX_PROCLITIC,
     PLAIN_PROCLITICS,

@@ -30,10 +30,10 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-from enrich.knowledge import DEFAULT_SEEDS_DIR, Knowledge, load_knowledge
-from enrich.tagger_engine import EntityMention, TagEngine, TopicResult
-from enrich.tagger_match import KeywordMatcher, ScannedText
-from rasad.records import Article, EntityTag, Mention, TopicTag
+from rasad.enrich.knowledge import DEFAULT_SEEDS_DIR, Knowledge, load_knowledge
+from rasad.enrich.tagger_engine import EntityMention, TagEngine, TopicResult
+from rasad.enrich.tagger_match import KeywordMatcher, ScannedText
+from rasad.core.records import Article, EntityTag, Mention, TopicTag
 
 # Bump when the code changes what gets tagged; the data hash is added to it.
 CODE_VERSION = "tagger-2"  # 2: topic evidence weighted by position, thresholds by length

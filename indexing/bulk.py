@@ -25,10 +25,10 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, helpers
 
-from enrich.normalize import search_form
-from rasad.es import OUTAGE_ERRORS, article_index, single_index
-from rasad.records import Article, now_iso
-from rasad.settings import Settings
+from rasad.enrich.normalize import search_form
+from rasad.core.es import OUTAGE_ERRORS, article_index, single_index
+from rasad.core.records import Article, now_iso
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 CHUNK_BYTES = 8 * 1024 * 1024

@@ -1,6 +1,6 @@
 """Kibana saved objects for Rasad: generated here, kept as NDJSON in ``kibana/``, imported over HTTP.
 
-``python -m indexing.kibana`` regenerates ``kibana/rasad.ndjson`` from the seeds (one saved
+``python -m rasad.indexing.kibana`` regenerates ``kibana/rasad.ndjson`` from the seeds (one saved
 search per taxonomy topic, one "top entities" panel per entity type), so the dashboard
 follows the seeds instead of drifting from them. ``rasad kibana import`` loads the file
 through Kibana's saved-objects API. ``referenced_fields`` lists every field a saved object
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from rasad.settings import PROJECT_ROOT, Settings
+from rasad.core.settings import PROJECT_ROOT, Settings
 
 KIBANA_DIR = PROJECT_ROOT / "kibana"
 NDJSON_FILE = KIBANA_DIR / "rasad.ndjson"
@@ -355,7 +355,7 @@ def import_saved_objects(settings: Settings, url: str | None = None, folder: Pat
 
 def main() -> None:
     """Regenerate ``kibana/rasad.ndjson`` from the seeds."""
-    from rasad.settings import load_settings  # noqa: PLC0415
+    from rasad.core.settings import load_settings  # noqa: PLC0415
 
     s = load_settings()
     objects = build_objects(s.path(s.seeds_dir))

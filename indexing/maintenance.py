@@ -15,10 +15,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 
-from ingest.queue import WorkQueue
-from ingest.store import HEALTH_FAILING, HEALTH_FLAGGED, IngestStore
-from rasad.es import single_index
-from rasad.settings import Settings
+from rasad.ingest.queue import WorkQueue
+from rasad.ingest.store import HEALTH_FAILING, HEALTH_FLAGGED, IngestStore
+from rasad.core.es import single_index
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

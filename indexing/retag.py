@@ -1,7 +1,7 @@
 """Re-tag stored articles in place when the seeds (entities, taxonomy) change.
 
 Articles are read back from Elasticsearch (their stored title and text: nothing is
-downloaded again), re-tagged with ``enrich.tagging``, and written back to the very
+downloaded again), re-tagged with ``rasad.enrich.tagging``, and written back to the very
 index and id they came from. Only the tag fields change; each write is conditional on
 the document's sequence number, so an article the pipeline rewrote meanwhile is not
 clobbered with stale text (it is counted as ``conflicts`` and is tagged by that run).
@@ -18,10 +18,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from indexing.bulk import CHUNK_DOCS, MAX_RETRIES, TRANSIENT_STATUSES
-from indexing.search import parse_since
-from rasad.records import Article, utc_iso
-from rasad.settings import Settings
+from rasad.indexing.bulk import CHUNK_DOCS, MAX_RETRIES, TRANSIENT_STATUSES
+from rasad.indexing.search import parse_since
+from rasad.core.records import Article, utc_iso
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 TAG_FIELDS = ("entities", "topics", "tagger_version", "entity_ids", "topic_ids", "entities_by_type")
@@ -81,7 +81,7 @@ def retag_articles(es: Elasticsearch, settings: Settings, since: str | None = No
                    progress: bool = True, now: datetime | None = None,
                    topics: list[str] | None = None) -> RetagReport:  # fmt: skip
     """Re-enrich stored articles from their stored text and update them in place."""
-    from enrich.tagging import get_tagger, tag_article  # noqa: PLC0415 - spaCy is heavy
+    from rasad.enrich.tagging import get_tagger, tag_article  # noqa: PLC0415 - spaCy is heavy
 
     tagger = get_tagger(settings.path(settings.seeds_dir))
     report = RetagReport(tagger_version=str(getattr(tagger, "version", "")))

@@ -1,6 +1,6 @@
 """Full-text search over stored articles, the same on every cluster.
 
-The query goes through ``enrich.normalize.search_form`` exactly as the indexed
+The query goes through ``rasad.enrich.normalize.search_form`` exactly as the indexed
 ``*_search`` fields did, so «طالبان» finds «لطالبان» and «وطالبان» and «موسكو» finds
 «بموسكو» even on a node without the ``arabic`` analyzer. Where setup installed
 ``.arabic`` subfields, they are searched too (their light stemming can add plural and
@@ -24,10 +24,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from enrich.normalize import search_form
-from indexing.setup import installed_analyzers
-from rasad.records import parse_iso, utc_iso
-from rasad.settings import Settings
+from rasad.enrich.normalize import search_form
+from rasad.indexing.setup import installed_analyzers
+from rasad.core.records import parse_iso, utc_iso
+from rasad.core.settings import Settings
 
 SEARCH_FIELDS = ("title_search^3", "summary_search^2", "text_search")
 ARABIC_FIELDS = ("title.arabic^3", "summary.arabic^2", "text.arabic")

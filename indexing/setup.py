@@ -27,8 +27,8 @@ from typing import Any
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
 
-from rasad.es import article_index, configured_replicas, replica_count, single_index
-from rasad.settings import Settings
+from rasad.core.es import article_index, configured_replicas, replica_count, single_index
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"

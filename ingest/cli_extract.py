@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rasad.records import utc_iso
+from rasad.core.records import utc_iso
 
 
 def add_extract_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def add_extract_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _timezone_arg(value: str) -> str:
-    from ingest.dates import load_timezone
+    from rasad.ingest.dates import load_timezone
 
     try:
         load_timezone(value)
@@ -74,10 +74,11 @@ def extracted_to_json(extracted: Any, url: str) -> dict[str, Any]:
 
 def run_extract(args: argparse.Namespace) -> int:
     """Handler of ``rasad extract``: fetch or read the page, extract it, print JSON; 1 if no article."""
-    from ingest.extract import FeedHints, extract_article
+    from rasad.ingest.extract.article import extract_article
+    from rasad.ingest.extract.model import FeedHints
 
     if is_url(args.source):
-        from ingest.http import fetch_page  # the project's one HTTP client (timeouts, caps, SSRF guard)
+        from rasad.ingest.http.client import fetch_page  # the project's one HTTP client (timeouts, caps, SSRF guard)
 
         page = fetch_page(args.source)
         body, url, content_type = page.body, args.url or page.url, page.content_type

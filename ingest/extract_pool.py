@@ -1,4 +1,4 @@
-"""Extraction on every core: a pool of warm worker processes for :func:`ingest.extract.extract_article`.
+"""Extraction on every core: a pool of warm worker processes for :func:`rasad.ingest.extract.article.extract_article`.
 
 Extraction is pure CPU in Python and lxml and holds the GIL, so threads only add switching
 (issue 13: 171 ms of CPU a page in an 8-thread pool against 66 ms in a plain loop). Downloads
@@ -12,7 +12,7 @@ Why it is built this way:
   threads; forking it can copy a held lock into the child. The fork server imports the
   extraction modules once and forks each worker from that clean, warm process.
 - **Warm and bounded**: the fork server builds the language models once
-  (:mod:`ingest.pool_warmup`), every worker forks with them, and each worker is replaced
+  (:mod:`rasad.ingest.pool_warmup`), every worker forks with them, and each worker is replaced
   after ``MAX_TASKS_PER_CHILD`` pages, so lxml/libxml2 fragmentation cannot grow
   without bound. The pool is made once per process and reused by every batch.
 - **One bad page never stops the others**: a page that takes longer than the timeout is
@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 # Pages a worker extracts before it is replaced by a fresh fork (bounded memory).
 MAX_TASKS_PER_CHILD = 1000
 # Modules the fork server imports once, so every worker starts with them loaded.
-PRELOAD = ["ingest.pool_warmup"]
-DEFAULT_JOB = "ingest.extract:extract_article"
+PRELOAD = ["rasad.ingest.pool_warmup"]
+DEFAULT_JOB = "rasad.ingest.extract.article:extract_article"
 
 
 class ExtractionTimeout(Exception):

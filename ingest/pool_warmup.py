@@ -8,8 +8,8 @@ after ``MAX_TASKS_PER_CHILD`` pages). Importing it anywhere else is harmless but
 
 from __future__ import annotations
 
-import ingest.extract  # noqa: F401 -- the job itself and trafilatura with it
-from ingest.language import detect_language
+import rasad.ingest.extract.article  # noqa: F401 -- the job itself and trafilatura with it
+from rasad.ingest.language import detect_language
 
 # lingua builds its models on first use: use each once.
 detect_language("موسكو وطالبان تبحثان التعاون الأمني في كابول")

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
-from rasad.es import single_index
-from rasad.records import article_id, parse_iso, utc_iso
-from rasad.settings import Settings
+from rasad.core.es import single_index
+from rasad.core.records import article_id, parse_iso, utc_iso
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class WorkQueue:
             return
         if not self.es.indices.exists(index=self.index):
             try:
-                from rasad.es import replica_count  # noqa: PLC0415
+                from rasad.core.es import replica_count  # noqa: PLC0415
 
                 self.es.indices.create(index=self.index, mappings=MAPPING, settings={
                     "number_of_shards": 1, "number_of_replicas": replica_count(self.es, self.s)})  # fmt: skip

@@ -16,17 +16,19 @@ from datetime import datetime, timedelta
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ingest.dedup import NEAR_DUP_JACCARD, content_hash, minhash_from_stored, minhash_text, title_hash
-from ingest.extract import Extracted, FeedHints, extract_article
-from ingest.feeds import FeedItem, FeedSpec, parse_feed
-from ingest.http import FetchError, HttpClient
-from ingest.store import FeedState, IngestStore, record_failure, record_success, utcnow
-from ingest.urls import URLError, canonicalize_url
-from rasad import records
-from rasad.records import Article, article_id, parse_iso, utc_iso
+from rasad.ingest.dedup import NEAR_DUP_JACCARD, content_hash, minhash_from_stored, minhash_text, title_hash
+from rasad.ingest.extract.article import extract_article
+from rasad.ingest.extract.model import Extracted, FeedHints
+from rasad.ingest.feeds import FeedItem, FeedSpec, parse_feed
+from rasad.ingest.http.client import HttpClient
+from rasad.ingest.http.result import FetchError
+from rasad.ingest.store import FeedState, IngestStore, record_failure, record_success, utcnow
+from rasad.ingest.urls import URLError, canonicalize_url
+from rasad.core import records
+from rasad.core.records import Article, article_id, parse_iso, utc_iso
 
 if TYPE_CHECKING:
-    from ingest.queue import WorkQueue
+    from rasad.ingest.queue import WorkQueue
 
 log = logging.getLogger(__name__)
 NEAR_DUP_WINDOW = timedelta(days=3)
@@ -89,7 +91,7 @@ def _poll_one(spec: FeedSpec, state: FeedState, client: HttpClient, now: datetim
 
 def queue_entries(items: list[FeedItem]) -> list[tuple[str, dict]]:
     """Feed items as (queue id, item dict) pairs; one entry per canonical URL."""
-    from ingest.queue import fallback_id, queue_id  # noqa: PLC0415
+    from rasad.ingest.queue import fallback_id, queue_id  # noqa: PLC0415
 
     out: dict[str, dict] = {}
     for item in items:
@@ -122,7 +124,7 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, qu
     """
     import random  # noqa: PLC0415
 
-    from ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
 
     queue = queue or WorkQueue(store.es, store.s)
     now = now or utcnow()

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError, helpers
 
-from rasad.es import single_index
-from rasad.records import parse_iso, utc_iso
-from rasad.settings import Settings
+from rasad.core.es import single_index
+from rasad.core.records import parse_iso, utc_iso
+from rasad.core.settings import Settings
 
 HEALTH_OK = "ok"
 HEALTH_FAILING = "failing"  # failing, backing off, still polled

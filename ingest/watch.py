@@ -1,10 +1,8 @@
-"""Feed watching in Airflow's triggerer: poll a shard of feeds, queue new items, fire an event.
+"""Feed watching: one polling round over a shard of feeds, queueing the new items.
 
-``FeedWatchTrigger`` is attached to an asset with an ``AssetWatcher`` (dags/rasad_assets.py).
-The triggerer imports it by class path, so it lives in the installed package, and its
-identity is its class path plus kwargs: those stay small and stable (shard number and
-shard count); the feed list is read from the registry named by the settings, re-read
-when the file changes.
+``FeedWatcher`` is the synchronous half of ``rasad.triggers.FeedWatchTrigger`` (the Airflow
+trigger lives with the wiring, which owns the Elasticsearch setup it runs first). The feed
+list is read from the registry named by the settings, re-read when the file changes.
 
 Each round polls the shard's due feeds with conditional GETs through the one HTTP client
 (SSRF guard, size caps, robots.txt, per-host concurrency and delay, Retry-After), in
@@ -16,17 +14,14 @@ nothing.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +46,13 @@ class RoundReport:
 class FeedWatcher:
     """The synchronous half of the trigger: one polling round over a shard (runs in a thread)."""
 
-    def __init__(self, shard: int, shards: int, settings: Any = None):
-        from ingest.http import HttpClient  # noqa: PLC0415
-        from ingest.queue import WorkQueue  # noqa: PLC0415
-        from ingest.store import IngestStore  # noqa: PLC0415
-        from rasad.es import make_client  # noqa: PLC0415
-        from rasad.settings import load_settings  # noqa: PLC0415
+    def __init__(self, shard: int, shards: int, settings: Any = None,
+                 prepare: Callable[[Any], Any] | None = None):  # fmt: skip
+        from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
+        from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
+        from rasad.ingest.store import IngestStore  # noqa: PLC0415
+        from rasad.core.es import make_client  # noqa: PLC0415
+        from rasad.core.settings import load_settings  # noqa: PLC0415
 
         self.shard, self.shards = shard, shards
         self.s = settings or load_settings()
@@ -64,15 +60,14 @@ class FeedWatcher:
         self.store = IngestStore(es, self.s)
         self.queue = WorkQueue(es, self.s)
         self.client = HttpClient(self.s)
-        from rasad.pipeline import ensure_setup  # noqa: PLC0415
-
-        ensure_setup(self.s)  # templates before the first feed state or queue item is written
+        if prepare is not None:  # the wiring passes its setup: templates before the first write
+            prepare(self.s)
         self._registry: tuple[float, list[Any]] | None = None
         self._next: dict[str, float] = {}  # feed id -> monotonic time it is next due
 
     def specs(self) -> list[Any]:
         """The shard's enabled feeds, re-read when the registry file changes."""
-        from ingest.feeds import load_registry  # noqa: PLC0415
+        from rasad.ingest.feeds import load_registry  # noqa: PLC0415
 
         path = Path(self.s.path(self.s.feeds_file))
         mtime = path.stat().st_mtime
@@ -84,8 +79,8 @@ class FeedWatcher:
 
     def poll_round(self) -> RoundReport:
         """Poll the feeds due now; queue their items before their state advances."""
-        from ingest.stage import poll_feeds  # noqa: PLC0415
-        from rasad.records import parse_iso  # noqa: PLC0415
+        from rasad.ingest.stage import poll_feeds  # noqa: PLC0415
+        from rasad.core.records import parse_iso  # noqa: PLC0415
 
         specs = self.specs()
         mono = time.monotonic()
@@ -109,41 +104,3 @@ class FeedWatcher:
 
     def close(self) -> None:
         self.client.close()
-
-
-class FeedWatchTrigger(BaseEventTrigger):
-    """Watch shard ``shard`` of ``shards`` of the feed registry; fire when new items are queued."""
-
-    def __init__(self, shard: int = 0, shards: int = 1):
-        super().__init__()
-        self.shard = int(shard)
-        self.shards = int(shards)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__qualname__}", {"shard": self.shard, "shards": self.shards})
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        watcher: FeedWatcher | None = None
-        failures = 0
-        while True:
-            try:
-                if watcher is None:
-                    watcher = await asyncio.to_thread(FeedWatcher, self.shard, self.shards)
-                rep = await asyncio.to_thread(watcher.poll_round)
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # a bad registry or Elasticsearch down: keep watching, back off
-                failures += 1
-                delay = min(ERROR_BACKOFF_CAP, 2.0 * 2 ** min(failures, 5))
-                log.warning("feed watch shard %d/%d: %s: %s (retry in %.0fs)", self.shard, self.shards,
-                            type(e).__name__, e, delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                continue
-            if rep.queued:
-                log.info("shard %d/%d: %d feed(s) polled, %d new item(s) queued", self.shard, self.shards,
-                         rep.polled, rep.queued)  # fmt: skip
-                # Counts only: the consumer reads the queue, so a coalesced event loses nothing.
-                yield TriggerEvent({"shard": self.shard, "queued": rep.queued, "polled": rep.polled,
-                                    "at": datetime.now(timezone.utc).isoformat()})  # fmt: skip
-            await asyncio.sleep(rep.next_due)

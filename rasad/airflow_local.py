@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rasad.settings import PROJECT_ROOT
+from rasad.core.settings import PROJECT_ROOT
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
-from rasad.settings import PROJECT_ROOT, load_settings
+from rasad.core.settings import PROJECT_ROOT, load_settings
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
-from rasad.settings import SettingsError, load_settings
+from rasad.core.settings import SettingsError, load_settings
+from rasad.report import print_summary
 
 
 def _print_json(data: object) -> None:
@@ -30,49 +31,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_summary(d: dict) -> None:
-    """Human-readable cycle summary."""
-    rows = [
-        ("feeds polled", d["feeds_polled"]),
-        ("  not modified", d["feeds_not_modified"]),
-        ("  failed", d["feeds_failed"]),
-        ("items seen", d["items_seen"]),
-        ("  new in the work queue", d.get("items_queued", 0)),
-        ("batches processed", d.get("batches", 0)),
-        ("new articles", d["new_articles"]),
-        ("  of which near-duplicates (kept, linked)", d["near_duplicates"]),
-        ("duplicates skipped", d["duplicates"]),
-        ("articles tagged", d["tagged"]),
-        ("new events", d["events_new"]),
-        ("articles indexed", d["indexed"]),
-        ("  dead-lettered", d["dead_lettered"]),
-        ("pages to retry later (transient failures)", d.get("retry_later", 0)),
-        ("alert matches", d["alerts_matched"]),
-        ("  already alerted (earlier runs)", d["alerts_already_sent"]),
-        ("  folded into an earlier alert", d["alerts_folded"]),
-        ("  snoozed", d["alerts_snoozed"]),
-        ("  waiting for a digest", d["alerts_waiting"]),
-        ("alert mails sent", d["alerts_sent"]),
-        ("  to retry (SMTP unavailable)", d["alerts_retry_later"]),
-        ("  failed", d["alerts_failed"]),
-    ]
-    rows += [(f"  to {r}", n) for r, n in sorted((d.get("alerts_mails_by_recipient") or {}).items())]
-    width = max(len(k) for k, _ in rows)
-    if d.get("cluster"):
-        print(f"{'writing to':<{width}}  {d['cluster']}")
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
-    if d["failures"]:
-        print("failures by reason:")
-        for k, v in sorted(d["failures"].items()):
-            print(f"  {k:<{width - 2}}  {v}")
-    for e in d["errors"][:20]:
-        print(f"  ! {e}")
-
-
-# --------------------------------------------------------------------------- es
-
-
 def _local_cluster_home(s, args: argparse.Namespace) -> Path | None:
     """The folder of a local cluster started by `rasad es start --nodes N`, if a node of it runs."""
     from rasad import esnode  # noqa: PLC0415
@@ -86,7 +44,7 @@ def _local_cluster_home(s, args: argparse.Namespace) -> Path | None:
 
 
 def _print_cluster(s, info) -> None:
-    from rasad.es import describe_cluster, make_client  # noqa: PLC0415
+    from rasad.core.es import describe_cluster, make_client  # noqa: PLC0415
 
     for n in info.nodes:
         state = "running" if n.running else "not running"
@@ -127,7 +85,7 @@ def cmd_es(args: argparse.Namespace) -> int:
         info = esnode.node_status(s, port=args.port, home=home)
         print(f"{'running' if info.running else 'not running'} at {info.url} (pid {info.pid}, home {info.home})")
         if info.running:
-            from rasad.es import describe_cluster, make_client  # noqa: PLC0415
+            from rasad.core.es import describe_cluster, make_client  # noqa: PLC0415
 
             print(describe_cluster(make_client(s.replace(es_url=info.url))))
             if s.es_url:
@@ -150,7 +108,7 @@ def cmd_es(args: argparse.Namespace) -> int:
 
 def cmd_feeds(args: argparse.Namespace) -> int:
     if args.action == "check":
-        from ingest.feeds import validate_registry  # noqa: PLC0415
+        from rasad.ingest.feeds import validate_registry  # noqa: PLC0415
 
         path = Path(args.file)
         try:
@@ -163,8 +121,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             print(p)
         print(f"{len(specs)} valid feed(s), {len(problems)} problem(s)")
         return 1 if problems else 0
-    from ingest.store import IngestStore  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.ingest.store import IngestStore  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = load_settings()
     states = IngestStore(make_client(s), s).all_states()
@@ -184,8 +142,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    from ingest.queue import WorkQueue  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = load_settings()
     q = WorkQueue(make_client(s), s)
@@ -290,7 +248,7 @@ def add_airflow_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _events_eval(args: argparse.Namespace) -> int:
-    from enrich.events.eval import main as eval_main  # noqa: PLC0415
+    from rasad.enrich.events.eval import main as eval_main  # noqa: PLC0415
 
     return eval_main(list(args.extra) + list(args.rest))
 
@@ -341,10 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Subcommands owned by the stage packages register themselves (imported here, lazily,
     # so `rasad --help` stays quick and each package keeps its own CLI next to its code).
-    from alerts.cli_alerts import add_alerts_parser  # noqa: PLC0415
-    from enrich.cli_tag import add_seeds_parser, add_tag_parser  # noqa: PLC0415
-    from indexing.cli_index import add_index_parsers  # noqa: PLC0415
-    from ingest.cli_extract import add_extract_parser  # noqa: PLC0415
+    from rasad.alerts.cli_alerts import add_alerts_parser  # noqa: PLC0415
+    from rasad.enrich.cli_tag import add_seeds_parser, add_tag_parser  # noqa: PLC0415
+    from rasad.indexing.cli_index import add_index_parsers  # noqa: PLC0415
+    from rasad.ingest.cli_extract import add_extract_parser  # noqa: PLC0415
 
     add_extract_parser(sub)
     add_tag_parser(sub)
@@ -376,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
     except Exception as e:
-        from alerts.rules import RulesError  # noqa: PLC0415
-        from ingest.feeds import RegistryError  # noqa: PLC0415
+        from rasad.alerts.rules import RulesError  # noqa: PLC0415
+        from rasad.ingest.feeds import RegistryError  # noqa: PLC0415
         from rasad.esnode import NodeError  # noqa: PLC0415
 
         if isinstance(e, (RegistryError, RulesError, NodeError)):

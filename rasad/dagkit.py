@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from rasad.settings import SMTP_CONN_ID, load_settings
+from rasad.core.settings import SMTP_CONN_ID, load_settings
 
 OWNER = "rasad"
 
@@ -57,7 +57,7 @@ def feed_assets() -> Any:
     """
     from airflow.sdk import Asset, AssetAny, AssetWatcher  # noqa: PLC0415
 
-    from ingest.watch import FeedWatchTrigger  # noqa: PLC0415
+    from rasad.triggers import FeedWatchTrigger  # noqa: PLC0415
 
     shards = max(1, load_settings().watch_shards)
     return AssetAny(*[

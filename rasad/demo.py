@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from rasad.settings import PROJECT_ROOT
+from rasad.core.settings import PROJECT_ROOT
 
 SITE_DIR = PROJECT_ROOT / "examples" / "demo" / "site"
 PLACEHOLDER = b"{{BASE_URL}}"

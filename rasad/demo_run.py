@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from rasad.settings import load_settings
+from rasad.core.settings import load_settings
 
 DEMO_SITE_PORT = 8765
 
@@ -62,7 +62,7 @@ def run_demo(use_airflow: bool = True) -> int:
             summary.add(process_queue(s).to_dict())
         time.sleep(0.5)  # let the SMTP sink finish writing the last message
         summary_d = summary.to_dict()
-    from rasad.cli import print_summary  # noqa: PLC0415
+    from rasad.report import print_summary  # noqa: PLC0415
 
     print()
     print_summary(summary_d)

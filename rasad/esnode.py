@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from rasad.settings import Settings
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

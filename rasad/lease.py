@@ -16,9 +16,9 @@ from types import TracebackType
 
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
-from rasad.es import single_index
-from rasad.records import parse_iso, utc_iso
-from rasad.settings import Settings
+from rasad.core.es import single_index
+from rasad.core.records import parse_iso, utc_iso
+from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rasad.settings import Settings, load_settings
+from rasad.core.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 MAX_ERRORS = 20  # error lines a step returns (the summary's, not a log of everything)
@@ -91,9 +91,9 @@ def _now(now: datetime | None) -> datetime:
 
 def step_setup(settings: Settings | None = None) -> dict:
     """Install index templates, indices and the work queue (idempotent); name the cluster."""
-    from indexing.setup import setup_indices  # noqa: PLC0415
-    from ingest.queue import WorkQueue  # noqa: PLC0415
-    from rasad.es import describe_cluster, make_client  # noqa: PLC0415
+    from rasad.indexing.setup import setup_indices  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.core.es import describe_cluster, make_client  # noqa: PLC0415
 
     s = _settings(settings)
     es = make_client(s)
@@ -109,7 +109,7 @@ def _setup_version() -> str:
     import hashlib  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    import indexing  # noqa: PLC0415
+    from rasad import indexing  # noqa: PLC0415
 
     h = hashlib.sha256()
     for p in sorted((Path(indexing.__file__).parent / "templates").glob("*")):
@@ -125,7 +125,7 @@ def ensure_setup(settings: Settings | None = None) -> bool:
     """
     from elasticsearch import NotFoundError  # noqa: PLC0415
 
-    from rasad.es import make_client, single_index  # noqa: PLC0415
+    from rasad.core.es import make_client, single_index  # noqa: PLC0415
 
     s = _settings(settings)
     es = make_client(s)
@@ -143,12 +143,12 @@ def ensure_setup(settings: Settings | None = None) -> bool:
 def step_poll(settings: Settings | None = None, feeds_file: str | None = None, force: bool = False,
               now: datetime | None = None) -> dict:  # fmt: skip
     """Poll every due feed once and queue the new items (what a watcher does, in this process)."""
-    from ingest.feeds import load_registry  # noqa: PLC0415
-    from ingest.http import HttpClient  # noqa: PLC0415
-    from ingest.queue import WorkQueue  # noqa: PLC0415
-    from ingest.stage import poll_feeds  # noqa: PLC0415
-    from ingest.store import IngestStore  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.ingest.feeds import load_registry  # noqa: PLC0415
+    from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.ingest.stage import poll_feeds  # noqa: PLC0415
+    from rasad.ingest.store import IngestStore  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
     ensure_setup(s)  # feed states and queue items land in indices made from our templates
@@ -177,8 +177,8 @@ def step_poll(settings: Settings | None = None, feeds_file: str | None = None, f
 
 def step_claim(run_key: str, settings: Settings | None = None, now: datetime | None = None) -> list[dict]:
     """Claim what the queue holds into batches grouped by host; returns [{id, items, hosts}]."""
-    from ingest.queue import WorkQueue  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
     # The first task of every run: templates and indices exist before anything writes
@@ -193,7 +193,7 @@ def step_claim(run_key: str, settings: Settings | None = None, now: datetime | N
 
 def _extract_pool(s: Settings) -> Any:
     """This process's warm extraction pool (``extract_workers``), or None: extract in the download threads."""
-    from ingest.extract_pool import resolve_workers, shared_pool  # noqa: PLC0415
+    from rasad.ingest.extract_pool import resolve_workers, shared_pool  # noqa: PLC0415
 
     n = resolve_workers(s.extract_workers)
     return shared_pool(n, s.extract_timeout) if n else None
@@ -202,16 +202,16 @@ def _extract_pool(s: Settings) -> Any:
 def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
                        now: datetime | None = None) -> dict:  # fmt: skip
     """Fetch, extract, dedup, tag, cluster and index one claimed batch; close its queue items."""
-    from enrich.stage import cluster_articles, tag_articles  # noqa: PLC0415
-    from indexing.bulk import index_articles  # noqa: PLC0415
-    from indexing.events import index_events  # noqa: PLC0415
-    from ingest.feeds import load_registry  # noqa: PLC0415
-    from ingest.http import HttpClient  # noqa: PLC0415
-    from ingest.queue import WorkQueue, fallback_id  # noqa: PLC0415
-    from ingest.stage import fetch_articles, item_from_dict  # noqa: PLC0415
-    from ingest.store import IngestStore  # noqa: PLC0415
-    from rasad import records  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.enrich.stage import cluster_articles, tag_articles  # noqa: PLC0415
+    from rasad.indexing.bulk import index_articles  # noqa: PLC0415
+    from rasad.indexing.events import index_events  # noqa: PLC0415
+    from rasad.ingest.feeds import load_registry  # noqa: PLC0415
+    from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue, fallback_id  # noqa: PLC0415
+    from rasad.ingest.stage import fetch_articles, item_from_dict  # noqa: PLC0415
+    from rasad.ingest.store import IngestStore  # noqa: PLC0415
+    from rasad.core import records  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.lease import Lease  # noqa: PLC0415
 
     s = _settings(settings)
@@ -289,7 +289,7 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
 
 
 def _load_articles(es: Any, s: Settings, ids: list[str]) -> list[Any]:
-    from rasad.records import Article  # noqa: PLC0415
+    from rasad.core.records import Article  # noqa: PLC0415
 
     out = []
     for i in range(0, len(ids), 500):
@@ -303,7 +303,7 @@ def _load_articles(es: Any, s: Settings, ids: list[str]) -> list[Any]:
 
 
 def _load_signals(es: Any, s: Settings, article_ids: list[str]) -> list[dict]:
-    from rasad.es import single_index  # noqa: PLC0415
+    from rasad.core.es import single_index  # noqa: PLC0415
 
     out = []
     for i in range(0, len(article_ids), 500):
@@ -321,10 +321,10 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
     run died before its alert step are picked up here. Mails are keyed per rule and
     article, so a retry never sends one twice.
     """
-    from alerts.deliver import send_alerts  # noqa: PLC0415
-    from alerts.rules import load_rules  # noqa: PLC0415
-    from ingest.queue import WorkQueue  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.alerts.deliver import send_alerts  # noqa: PLC0415
+    from rasad.alerts.rules import load_rules  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
     now = _now(now)
@@ -356,9 +356,9 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
 
 def step_digest(settings: Settings | None = None, rules_file: str | None = None, now: datetime | None = None) -> dict:
     """Deliver whatever digests (and retries of earlier mails) are due now."""
-    from alerts.deliver import send_alerts  # noqa: PLC0415
-    from alerts.rules import load_rules  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.alerts.deliver import send_alerts  # noqa: PLC0415
+    from rasad.alerts.rules import load_rules  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
     rules = load_rules(s.path(rules_file or s.rules_file))
@@ -423,8 +423,8 @@ def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, r
 
 def maintenance_report(settings: Settings | None = None, now: datetime | None = None) -> dict:
     """Feed health, queue and dead-letter summary, and retention (the daily maintenance)."""
-    from indexing.maintenance import run_retention, summarize_health  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.indexing.maintenance import run_retention, summarize_health  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
     now = _now(now)

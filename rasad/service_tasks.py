@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from rasad.settings import load_settings
+from rasad.core.settings import load_settings
 
 log = logging.getLogger(__name__)
 XCOM_KEEP_DAYS = 7
@@ -17,8 +17,8 @@ XCOM_KEEP_DAYS = 7
 
 def maintenance(now: datetime | None = None) -> dict:
     """Feed-health report (mailed to the operator), queue and dead-letter summary, retention."""
-    from alerts.smtp import SmtpSender, smtp_config  # noqa: PLC0415
-    from indexing.maintenance import health_mail  # noqa: PLC0415
+    from rasad.alerts.smtp import SmtpSender, smtp_config  # noqa: PLC0415
+    from rasad.indexing.maintenance import health_mail  # noqa: PLC0415
     from rasad.pipeline import maintenance_report  # noqa: PLC0415
 
     s = load_settings()
@@ -57,8 +57,8 @@ def clean_airflow_db(now: datetime | None = None, days: int = XCOM_KEEP_DAYS) ->
 
 def retag(since: str | None = None, topics: list[str] | None = None, force: bool = False) -> dict:
     """Re-tag stored articles (the `rasad retag` code), returning its counts."""
-    from indexing.retag import retag_articles  # noqa: PLC0415
-    from rasad.es import make_client  # noqa: PLC0415
+    from rasad.indexing.retag import retag_articles  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = load_settings()
     rep = retag_articles(make_client(s), s, since=since, force=force, progress=False, topics=topics or None)

@@ -34,19 +34,19 @@ def preload() -> float:
         import elasticsearch  # noqa: F401, PLC0415
         import trafilatura  # noqa: F401, PLC0415
 
-        import alerts.deliver  # noqa: F401, PLC0415
-        import enrich.events.cluster  # noqa: F401, PLC0415
-        import indexing.bulk  # noqa: F401, PLC0415
-        import ingest.extract  # noqa: F401, PLC0415
-        import ingest.language  # noqa: F401, PLC0415
-        from enrich.tagging import get_tagger  # noqa: PLC0415
-        from rasad.settings import load_settings  # noqa: PLC0415
+        import rasad.alerts.deliver  # noqa: F401, PLC0415
+        import rasad.enrich.events.cluster  # noqa: F401, PLC0415
+        import rasad.indexing.bulk  # noqa: F401, PLC0415
+        import rasad.ingest.extract.article  # noqa: F401, PLC0415
+        import rasad.ingest.language  # noqa: F401, PLC0415
+        from rasad.enrich.tagging import get_tagger  # noqa: PLC0415
+        from rasad.core.settings import load_settings  # noqa: PLC0415
 
         s = load_settings()
         get_tagger(s.path(s.seeds_dir))
         # Language models load on first use: use each once (single-threaded detection).
-        ingest.language.detect_language("موسكو وطالبان تبحثان التعاون الأمني في كابول")
-        ingest.language.detect_language("Moscow and the Taliban discuss security cooperation in Kabul")
+        rasad.ingest.language.detect_language("موسكو وطالبان تبحثان التعاون الأمني في كابول")
+        rasad.ingest.language.detect_language("Moscow and the Taliban discuss security cooperation in Kabul")
     except Exception as e:  # a warm start is an optimisation; tasks import what is missing
         log.warning("preloading the pipeline failed (%s: %s); tasks will import it themselves", type(e).__name__, e)
     return time.monotonic() - t0

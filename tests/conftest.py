@@ -39,7 +39,7 @@ def own_es_node(tag: str):
     """A throwaway node of one's own (stopped and removed afterwards): for tests and benchmarks
     that stop and start it, or must not share the session's. Yields (settings, url, port, home)."""
     from rasad import esnode
-    from rasad.settings import load_settings
+    from rasad.core.settings import load_settings
 
     base = load_settings()
     port = free_port()
@@ -64,7 +64,7 @@ def es_cluster():
         yield None
         return
     from rasad import esnode
-    from rasad.settings import load_settings
+    from rasad.core.settings import load_settings
 
     s = load_settings()
     ports = set()
@@ -87,7 +87,7 @@ def es_node(es_cluster):
         yield es_cluster.url
         return
     from rasad import esnode
-    from rasad.settings import load_settings
+    from rasad.core.settings import load_settings
 
     s = load_settings()
     port = free_port()
@@ -105,7 +105,7 @@ def settings(es_node, tmp_path, monkeypatch):
     The same values are put in the environment, because Airflow tasks and CLI commands
     load their settings from it.
     """
-    from rasad.settings import load_settings
+    from rasad.core.settings import load_settings
 
     env = {
         "RASAD_ES_URL": es_node,
@@ -123,7 +123,7 @@ def settings(es_node, tmp_path, monkeypatch):
 @pytest.fixture
 def es(settings):
     """Client for the test node; the test's indices are deleted afterwards."""
-    from rasad.es import make_client
+    from rasad.core.es import make_client
 
     client = make_client(settings)
     yield client

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from rasad import esnode  # noqa: E402 - after the path line above
-from rasad.settings import load_settings  # noqa: E402
+from rasad.core.settings import load_settings  # noqa: E402
 
 s = load_settings()
 dist = esnode.ensure_distribution(s)

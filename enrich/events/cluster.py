@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from enrich.events.features import DecayedFrequency, hash_feature
-from enrich.events.signals import (
+from rasad.enrich.events.features import DecayedFrequency, hash_feature
+from rasad.enrich.events.signals import (
     BurstDetector,
     Signal,
     SIGNAL_BREAKING,
@@ -50,10 +50,10 @@ from enrich.events.signals import (
     merged_signal,
     new_signal,
 )
-from enrich.events.tokens import tokenize_text
+from rasad.enrich.events.tokens import tokenize_text
 
 if TYPE_CHECKING:
-    from rasad.records import Article
+    from rasad.core.records import Article
 
 # 3: merged-event links and Event.merged_ids; 2: title vectors as [buckets, weights] like centroids
 # (1: [[bucket, weight], ...]). Versions 1 and 2 still load.
@@ -94,7 +94,7 @@ class ClusterItem:
     @classmethod
     def from_article(cls, article: "Article") -> "ClusterItem":
         """Build an item from an enriched ``Article`` (published time, else fetch time)."""
-        from rasad.records import parse_iso
+        from rasad.core.records import parse_iso
 
         published = parse_iso(article.published)
         fetched = parse_iso(article.fetched_at)

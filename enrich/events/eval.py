@@ -22,8 +22,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
-from enrich.events.metrics import score_bcubed, score_nmi, score_pairwise
+from rasad.enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
+from rasad.enrich.events.metrics import score_bcubed, score_nmi, score_pairwise
 
 ORDERS = ("News", "News-T")
 # Table 2 of Yin et al., "Model-based Clustering of Short Text Streams" (KDD 2018): NMI.

@@ -1,6 +1,6 @@
 """Tokens for event similarity: normalised, stop-worded, Arabic- and English-aware.
 
-Text is folded by the project's shared normaliser (:func:`enrich.normalize.normalize_text`:
+Text is folded by the project's shared normaliser (:func:`rasad.enrich.normalize.normalize_text`:
 hamza carriers, alef maqsura, ta marbuta, diacritics, tatweel, Persian letter shapes,
 Arabic-Indic digits, case), the same folding the tagger and alerts use. The tokeniser
 then strips the definite article and its proclitic combinations, which is enough for
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from enrich.normalize import normalize_text
+from rasad.enrich.normalize import normalize_text
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 # The definite article with the proclitics that attach to it, longest first.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rasad.records import Article, EntityTag, Mention, TopicTag, article_id
+from rasad.core.records import Article, EntityTag, Mention, TopicTag, article_id
 from tests.alerts.smtp_servers import ScriptedSmtp
 from tests.conftest import free_port
 
@@ -18,7 +18,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def outbox_settings(settings, es, tmp_path):
     """Settings with the alert outbox template installed on the test node (fresh prefix per test)."""
-    from indexing.setup import load_template
+    from rasad.indexing.setup import load_template
 
     es.indices.put_index_template(
         name=settings.index("alerts"), **load_template("alerts", settings.index_prefix)
@@ -39,7 +39,7 @@ def smtp(outbox_settings):
 @pytest.fixture
 def demo_env(settings, es, demo_feeds, mail_sink, monkeypatch, tmp_path):
     """Settings (from the environment, as the CLI reads them) for a demo cycle with the demo rules."""
-    from rasad.settings import load_settings
+    from rasad.core.settings import load_settings
 
     rules = tmp_path / "rules.yaml"
     shutil.copy(PROJECT / "examples" / "demo" / "rules.yaml", rules)

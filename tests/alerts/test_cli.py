@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from alerts.cli_alerts import add_alerts_parser
+from rasad.alerts.cli_alerts import add_alerts_parser
 
 PROJECT = Path(__file__).resolve().parents[2]
 DEMO_RULES = PROJECT / "examples" / "demo" / "rules.yaml"
@@ -93,7 +93,7 @@ def _comparable(mails: list[dict]) -> list[tuple]:
 
 def test_preview_shows_what_the_pipeline_then_sends(demo_env, es, mail_sink):
     """Preview from the stored articles first, then the alert step sends exactly those mails."""
-    from alerts.outbox import EsOutbox
+    from rasad.alerts.outbox import EsOutbox
     from rasad.pipeline import step_alert, step_claim, step_poll, step_process_batch, step_setup
 
     s, rules = demo_env
@@ -125,8 +125,8 @@ def test_preview_shows_what_the_pipeline_then_sends(demo_env, es, mail_sink):
 
 def test_preview_of_a_later_hour_matches_the_digest_the_pipeline_sends(demo_env, es, mail_sink, tmp_path):
     """run_cycle, then preview the next hour: the hourly digest previewed is the digest sent."""
-    from alerts.deliver import send_alerts
-    from alerts.rules import load_rules
+    from rasad.alerts.deliver import send_alerts
+    from rasad.alerts.rules import load_rules
     from rasad.pipeline import run_cycle
 
     s, rules = demo_env

@@ -10,10 +10,10 @@ import sys
 import textwrap
 from datetime import timedelta
 
-from alerts.deliver import STALE_SENDING, AlertReport, deliver_pending, record_and_schedule, send_alerts
-from alerts.outbox import EsOutbox
-from alerts.rules import validate_rules
-from rasad.settings import PROJECT_ROOT
+from rasad.alerts.deliver import STALE_SENDING, AlertReport, deliver_pending, record_and_schedule, send_alerts
+from rasad.alerts.outbox import EsOutbox
+from rasad.alerts.rules import validate_rules
+from rasad.core.settings import PROJECT_ROOT
 from tests.alerts.conftest import at, make_article
 from tests.alerts.smtp_servers import ScriptedHandler, ScriptedSmtp
 from tests.conftest import free_port
@@ -140,11 +140,11 @@ def _run_in_fresh_process(settings, rules_text: str, articles, now: str) -> dict
     """send_alerts in a new Python process: nothing survives from this one but the outbox."""
     code = textwrap.dedent("""
         import dataclasses, json, sys
-        from alerts.deliver import send_alerts
-        from alerts.rules import validate_rules
-        from rasad.es import make_client
-        from rasad.records import Article, parse_iso
-        from rasad.settings import load_settings
+        from rasad.alerts.deliver import send_alerts
+        from rasad.alerts.rules import validate_rules
+        from rasad.core.es import make_client
+        from rasad.core.records import Article, parse_iso
+        from rasad.core.settings import load_settings
         data = json.load(sys.stdin)
         s = load_settings().replace(rules_file=data["rules_file"])
         rules, problems = validate_rules(data["rules"])
@@ -331,7 +331,7 @@ def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbo
     t0 = at("2025-11-22 10:00")
     outbox = EsOutbox(es, s)
     outbox.ensure()
-    from alerts.deliver import collect_items
+    from rasad.alerts.deliver import collect_items
 
     record_and_schedule(
         outbox,
@@ -343,8 +343,8 @@ def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbo
         t0,
     )
     code = (
-        "from alerts.deliver import deliver_pending; from rasad.es import make_client;"
-        "from rasad.settings import load_settings; from rasad.records import parse_iso;"
+        "from rasad.alerts.deliver import deliver_pending; from rasad.core.es import make_client;"
+        "from rasad.core.settings import load_settings; from rasad.core.records import parse_iso;"
         "s = load_settings(); deliver_pending(make_client(s), s, now=parse_iso('2025-11-22T10:00:00Z'))"
     )
     env = {

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts.deliver import send_alerts
-from alerts.rules import validate_rules
-from rasad.settings import PROJECT_ROOT
+from rasad.alerts.deliver import send_alerts
+from rasad.alerts.rules import validate_rules
+from rasad.core.settings import PROJECT_ROOT
 from tests.alerts.conftest import at, make_article
 from tests.alerts.smtp_servers import ScriptedHandler, ScriptedSmtp
 from tests.conftest import free_port
@@ -67,7 +67,7 @@ def check_headers(msg, recipient: str, everyone: set[str], domain: str) -> None:
 
 def test_demo_cycle_sends_one_inbox_per_recipient(demo_env, es, mail_sink, demo_site, capsys):
     """Bar 1: each recipient gets each article at most once per cycle; the analyst <= 3 mails; +1 for one more."""
-    from rasad.cli import print_summary
+    from rasad.report import print_summary
     from rasad.pipeline import run_cycle, step_alert
 
     s, _rules = demo_env
@@ -96,9 +96,9 @@ def test_demo_cycle_sends_one_inbox_per_recipient(demo_env, es, mail_sink, demo_
     # cycle's alert step picks it up (the service's path, without re-fetching a page).
     from datetime import datetime, timezone
 
-    from indexing.bulk import index_articles
-    from ingest.queue import WorkQueue
-    from rasad.records import Article
+    from rasad.indexing.bulk import index_articles
+    from rasad.ingest.queue import WorkQueue
+    from rasad.core.records import Article
 
     art = Article.from_doc({k: v for k, v in new.items()
                             if not k.endswith("_search") and k not in ("timestamp", "indexed_at")})  # fmt: skip
@@ -242,11 +242,11 @@ def _cycle_process(settings, articles, now: str, start_at: float, folder: Path) 
     """A cycle in its own process that starts send_alerts at ``start_at`` (so two really overlap)."""
     code = textwrap.dedent("""
         import dataclasses, json, sys, time
-        from alerts.deliver import send_alerts
-        from alerts.rules import validate_rules
-        from rasad.es import make_client
-        from rasad.records import Article, parse_iso
-        from rasad.settings import load_settings
+        from rasad.alerts.deliver import send_alerts
+        from rasad.alerts.rules import validate_rules
+        from rasad.core.es import make_client
+        from rasad.core.records import Article, parse_iso
+        from rasad.core.settings import load_settings
         data = json.load(open(sys.argv[1], encoding="utf-8"))
         s = load_settings().replace(rules_file=data["rules_file"])
         rules, _ = validate_rules(data["rules"])
@@ -279,7 +279,7 @@ def test_two_concurrent_cycles_never_deliver_an_article_twice(es, outbox_setting
         )  # fmt: skip
         for n in range(1, 19)
     ]
-    from alerts.outbox import EsOutbox
+    from rasad.alerts.outbox import EsOutbox
 
     EsOutbox(es, s).ensure()
     handler = ScriptedHandler()
@@ -310,15 +310,15 @@ def test_two_concurrent_cycles_never_deliver_an_article_twice(es, outbox_setting
 
 def test_a_mail_whose_article_another_mail_reserved_is_not_stored(es, smtp):
     """The conflict path of two runs, made deterministic: the second plan to reserve an article yields."""
-    from alerts.outbox import EsOutbox
-    from alerts.plan import EmptyOutbox, OverlayOutbox, QUEUED, schedule_mails
+    from rasad.alerts.outbox import EsOutbox
+    from rasad.alerts.plan import EmptyOutbox, OverlayOutbox, QUEUED, schedule_mails
 
     s = smtp.settings
     outbox = EsOutbox(es, s)
     outbox.ensure()
     rules = rules_from(CONCURRENT_RULES)[:1]
     a1, a2, a3 = (make_article(f"طالبان {n}", "طالبان", url=f"https://news.example/r/{n}") for n in (1, 2, 3))
-    from alerts.deliver import collect_items
+    from rasad.alerts.deliver import collect_items
 
     now = at("2025-11-22 10:00")
 
@@ -358,9 +358,9 @@ def test_a_crash_between_reserving_and_storing_the_mail_holds_then_sends_once(es
     """What a run killed after reserving its deliveries leaves: the articles wait RESERVATION_STALE, then go once."""
     from datetime import timedelta
 
-    from alerts.deliver import collect_items
-    from alerts.outbox import EsOutbox
-    from alerts.plan import RESERVATION_STALE, EmptyOutbox, OverlayOutbox, QUEUED, schedule_mails
+    from rasad.alerts.deliver import collect_items
+    from rasad.alerts.outbox import EsOutbox
+    from rasad.alerts.plan import RESERVATION_STALE, EmptyOutbox, OverlayOutbox, QUEUED, schedule_mails
 
     s = smtp.settings
     outbox = EsOutbox(es, s)

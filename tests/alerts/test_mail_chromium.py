@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from alerts.items import item_from_match
-from alerts.match import match_article
-from alerts.plan import MailPlan
-from alerts.render import build_mail
-from alerts.rules import validate_rules
+from rasad.alerts.items import item_from_match
+from rasad.alerts.match import match_article
+from rasad.alerts.plan import MailPlan
+from rasad.alerts.render import build_mail
+from rasad.alerts.rules import validate_rules
 from tests.alerts.conftest import at, make_article
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

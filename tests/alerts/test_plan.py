@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from datetime import datetime, timezone
 
-from alerts.items import ARTICLE, AlertItem
-from alerts.plan import (
+from rasad.alerts.items import ARTICLE, AlertItem
+from rasad.alerts.plan import (
     FOLDED,
     QUEUED,
     SNOOZED,
@@ -19,7 +19,7 @@ from alerts.plan import (
     period_start,
     schedule_mails,
 )
-from alerts.rules import validate_rules
+from rasad.alerts.rules import validate_rules
 from tests.alerts.conftest import at
 
 

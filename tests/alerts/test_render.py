@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from alerts.deliver import send_alerts
-from alerts.items import item_from_match
-from alerts.match import match_article
-from alerts.plan import MailPlan
-from alerts.render import build_mail, highlight_html, kibana_event_url, safe_header, safe_url, wire_text
-from alerts.rules import validate_rules
+from rasad.alerts.deliver import send_alerts
+from rasad.alerts.items import item_from_match
+from rasad.alerts.match import match_article
+from rasad.alerts.plan import MailPlan
+from rasad.alerts.render import build_mail, highlight_html, kibana_event_url, safe_header, safe_url, wire_text
+from rasad.alerts.rules import validate_rules
 from tests.alerts.conftest import at, make_article
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -150,7 +150,7 @@ def test_arabic_and_english_items_carry_their_direction_and_the_footer_names_the
 
 @pytest.mark.parametrize("seed", ["000_fb7922bf096f1193.txt", "004_2d74ac5e9dc5bed1.txt"])
 def test_highlights_come_from_the_tagger_offsets(seed):
-    from enrich.tagging import tag_article
+    from rasad.enrich.tagging import tag_article
 
     title, _, body = (PROJECT / "seeds" / seed).read_text(encoding="utf-8").partition("\n")
     a = tag_article(make_article(title.strip(), body.strip()))

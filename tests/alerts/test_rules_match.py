@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
-from alerts.match import match_article, match_signal
-from alerts.rules import load_rules, validate_rules
-from rasad.records import EntityTag, Mention, TopicTag
+from rasad.alerts.match import match_article, match_signal
+from rasad.alerts.rules import load_rules, validate_rules
+from rasad.core.records import EntityTag, Mention, TopicTag
 from tests.alerts.conftest import make_article
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.smtp import SmtpConfig, SmtpFailure, SmtpSender, config_from_connection, smtp_config
+from rasad.alerts.smtp import SmtpConfig, SmtpFailure, SmtpSender, config_from_connection, smtp_config
 from tests.alerts.smtp_servers import ScriptedSmtp
 from tests.conftest import free_port
 

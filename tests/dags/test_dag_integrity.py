@@ -64,7 +64,7 @@ def test_process_dag_is_event_driven_with_a_timed_safety_net(bag, monkeypatch):
     for a in assets:
         (w,) = a.watchers
         path, kwargs = w.trigger.serialize()
-        assert path == "ingest.watch.FeedWatchTrigger"
+        assert path == "rasad.triggers.FeedWatchTrigger"
         assert set(kwargs) == {"shard", "shards"}  # small, stable identity
         idents.add((kwargs["shard"], kwargs["shards"]))
     assert idents == {(0, 3), (1, 3), (2, 3)}

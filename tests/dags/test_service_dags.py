@@ -9,9 +9,9 @@ from tests.indexing.conftest import make_article
 
 def test_maintenance_reports_feed_health_retention_and_mails_the_operator(settings, es, mail_sink, airflow_db,
                                                                          monkeypatch):  # fmt: skip
-    from indexing.bulk import index_articles
-    from ingest.queue import WorkQueue
-    from ingest.store import FeedState, IngestStore
+    from rasad.indexing.bulk import index_articles
+    from rasad.ingest.queue import WorkQueue
+    from rasad.ingest.store import FeedState, IngestStore
     from rasad.airflow_local import run_dag_test
     from rasad.pipeline import step_setup
 
@@ -42,7 +42,7 @@ def test_maintenance_reports_feed_health_retention_and_mails_the_operator(settin
 
 
 def test_retag_dag_takes_since_and_topics(settings, es, airflow_db):
-    from indexing.bulk import index_articles
+    from rasad.indexing.bulk import index_articles
     from rasad.airflow_local import run_dag_test
     from rasad.pipeline import step_setup
 

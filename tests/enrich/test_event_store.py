@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from enrich.stage import cluster_articles
-from indexing.events import index_events
-from indexing.setup import setup_indices
-from rasad.records import Article, EntityTag, TopicTag
-from rasad.settings import load_settings
+from rasad.enrich.stage import cluster_articles
+from rasad.indexing.events import index_events
+from rasad.indexing.setup import setup_indices
+from rasad.core.records import Article, EntityTag, TopicTag
+from rasad.core.settings import load_settings
 
 STREAM = Path(__file__).resolve().parents[1] / "resources" / "enrich" / "events" / "stream.jsonl"
 
@@ -110,7 +110,7 @@ def test_reprocessing_the_same_articles_changes_nothing(settings, es):
 def test_two_concurrent_cycles_cannot_overwrite_each_others_events(settings, es):
     from elasticsearch import ConflictError
 
-    from enrich.event_store import EventStateStore
+    from rasad.enrich.event_store import EventStateStore
 
     setup_indices(es, settings)
     first, second = EventStateStore(es, settings), EventStateStore(es, settings)
@@ -124,7 +124,7 @@ def test_two_concurrent_cycles_cannot_overwrite_each_others_events(settings, es)
 
 
 def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(settings, es, monkeypatch):
-    import enrich.event_store as store_mod
+    import rasad.enrich.event_store as store_mod
 
     monkeypatch.setattr(store_mod, "PART_BYTES", 2048)  # force many parts on a small stream
     setup_indices(es, settings)
@@ -132,8 +132,8 @@ def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(setting
     cluster_articles(arts[:40], settings, es)
     st = store_mod.EventStateStore(es, settings)
     reloaded = st.load()
-    from enrich.events.cluster import ClusterItem, EventClusterer
-    from enrich.stage import _arrival_key
+    from rasad.enrich.events.cluster import ClusterItem, EventClusterer
+    from rasad.enrich.stage import _arrival_key
 
     reference = EventClusterer()  # the same articles, never stored
     for a in sorted(articles()[:40], key=_arrival_key):
@@ -152,8 +152,8 @@ def test_clustering_raises_when_elasticsearch_is_down_so_the_batch_is_retried():
     # work queue; the retry clusters the same articles against the saved state.
     import pytest
 
-    from enrich.stage import cluster_articles as cluster
-    from rasad.es import OUTAGE_ERRORS, make_client
+    from rasad.enrich.stage import cluster_articles as cluster
+    from rasad.core.es import OUTAGE_ERRORS, make_client
     from tests.conftest import free_port
 
     s = load_settings(es_url=f"http://127.0.0.1:{free_port()}")  # nobody listens there
@@ -167,7 +167,7 @@ def test_state_saved_by_the_earlier_one_document_format_still_loads(settings, es
     import zlib
     from base64 import b64encode
 
-    import enrich.event_store as store_mod
+    import rasad.enrich.event_store as store_mod
 
     setup_indices(es, settings)
     arts = articles()[:20]

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from enrich.events import SIGNAL_MERGED, ClusterConfig, ClusterItem, EventClusterer
-from enrich.events.metrics import score_bcubed, score_nmi, score_pairwise
-from enrich.events.tokens import tokenize_text
-from rasad.records import Article, EntityTag, TopicTag
+from rasad.enrich.events import SIGNAL_MERGED, ClusterConfig, ClusterItem, EventClusterer
+from rasad.enrich.events.metrics import score_bcubed, score_nmi, score_pairwise
+from rasad.enrich.events.tokens import tokenize_text
+from rasad.core.records import Article, EntityTag, TopicTag
 
 PROJECT = Path(__file__).resolve().parents[2]
 STREAM = PROJECT / "tests" / "resources" / "enrich" / "events" / "stream.jsonl"
@@ -134,7 +134,7 @@ def test_same_events_under_another_hash_seed(rows, clustered):
     _, trace = clustered
     script = (
         "import json,sys;from tests.enrich.test_events import load_rows,run_stream;"
-        "from enrich.events import EventClusterer;"
+        "from rasad.enrich.events import EventClusterer;"
         "print(json.dumps(run_stream(EventClusterer(), load_rows())))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from enrich.events.eval import PAPER_NMI, evaluate_stream, load_stream, main, resolve_stream
+from rasad.enrich.events.eval import PAPER_NMI, evaluate_stream, load_stream, main, resolve_stream
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "story-clustering"
 # Pinned a little under what the shipped ClusterConfig measures

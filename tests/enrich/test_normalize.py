@@ -2,7 +2,7 @@
 
 import time
 
-from enrich.normalize import match_mapped, normalize_text, normalize_with_offsets, search_form
+from rasad.enrich.normalize import match_mapped, normalize_text, normalize_with_offsets, search_form
 
 
 def test_letter_forms_diacritics_digits_quotes():

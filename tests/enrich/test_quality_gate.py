@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from enrich.tagger_eval import evaluate, read_labelled
-from enrich.tagging import get_tagger
+from rasad.enrich.tagger_eval import evaluate, read_labelled
+from rasad.enrich.tagging import get_tagger
 
 RES = Path(__file__).resolve().parents[1] / "resources" / "enrich"
 BASELINE = json.loads((RES / "baseline.json").read_text(encoding="utf-8"))

@@ -3,8 +3,8 @@
 import shutil
 from pathlib import Path
 
-from enrich.cli_tag import main
-from enrich.knowledge import expand_templates, load_knowledge_with_problems
+from rasad.enrich.cli_tag import main
+from rasad.enrich.knowledge import expand_templates, load_knowledge_with_problems
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 

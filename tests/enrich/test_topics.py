@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from enrich.knowledge import TopicScoring, load_knowledge_with_problems
-from enrich.tagger_engine import _length_factor, _position_weigher
-from enrich.tagging import Tagger, get_tagger
-from ingest.extract import extract_article
+from rasad.enrich.knowledge import TopicScoring, load_knowledge_with_problems
+from rasad.enrich.tagger_engine import _length_factor, _position_weigher
+from rasad.enrich.tagging import Tagger, get_tagger
+from rasad.ingest.extract.article import extract_article
 
 PROJECT = Path(__file__).resolve().parents[2]
 DEMO_SITE = PROJECT / "examples" / "demo" / "site"
@@ -94,7 +94,7 @@ def test_nested_keyword_is_one_piece_of_evidence(tagger):
     # «مقتل» inside «أسفر عن مقتل», «الكهرباء» and «كهرباء» on one span: each counts once
     engine = tagger.engine
     scanned = engine.scan("أسفر عن مقتل")
-    from enrich.tagger_engine import _first_keyword_hits
+    from rasad.enrich.tagger_engine import _first_keyword_hits
 
     spans = [(h.start, h.end, h.target.payload[1]) for h in scanned.hits
              if h.target.kind == "keyword" and h.target.payload[0] == "security.attacks"]
@@ -152,7 +152,7 @@ def test_a_keyword_that_is_the_entity_mention_counts_once(tagger):
 
 
 def test_weighted_keywords_are_parsed_and_checked():
-    from enrich.knowledge import parse_topics
+    from rasad.enrich.knowledge import parse_topics
 
     problems: list[str] = []
     topics = parse_topics({"topics": [{

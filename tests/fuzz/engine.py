@@ -238,3 +238,31 @@ def minimise(target: Target, value: Any, still_fails: Any = None, budget: float 
                 value, improved = smaller, True
                 break
     return value
+
+
+def _pool_worker(args: tuple[str, int, int, int, int, str | None, int, float | None]) -> Stats:
+    from tests.fuzz.targets import load_target
+
+    name, seed, start, stop, step, crash_dir, progress, max_seconds = args
+    return fuzz(load_target(name), seed, range(start, stop, step), Path(crash_dir) if crash_dir else None,
+                progress_every=progress, label=f"#{start}", max_seconds=max_seconds)  # fmt: skip
+
+
+def fuzz_pool(name: str, seed: int, inputs: int, workers: int, crash_dir: str | None = None, progress: int = 0,
+              max_seconds: float | None = None) -> Stats:  # fmt: skip
+    """Inputs ``0..inputs-1`` of target ``name`` interleaved over ``workers`` spawned processes; merged figures.
+
+    Each worker runs the target's own setup; the inputs are the same as in one process (they depend
+    on (seed, index) only), so a finding is replayed the same way.
+    """
+    import multiprocessing as mp
+
+    jobs = [(name, seed, w, inputs, workers, crash_dir, progress, max_seconds) for w in range(workers)]
+    if workers == 1:
+        return _pool_worker(jobs[0])
+    with mp.get_context("spawn").Pool(workers) as pool:
+        parts = pool.map(_pool_worker, jobs)
+    total = Stats(name, seed)
+    for part in parts:
+        total.merge(part)
+    return total

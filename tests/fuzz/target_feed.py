@@ -46,9 +46,9 @@ class FeedTarget(Target):
         return [(b, ctype, url) for b in super().shrink(body)]
 
     def check(self, value: tuple[bytes, str | None, str]) -> None:
-        from ingest import feeds
-        from ingest.urls import URLError, canonicalize_url
-        from rasad.records import article_id
+        from rasad.ingest import feeds
+        from rasad.ingest.urls import URLError, canonicalize_url
+        from rasad.core.records import article_id
 
         body, ctype, url = value
         parsed = feeds.parse_feed(body, "fuzz", url, None, ctype)

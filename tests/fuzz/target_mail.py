@@ -109,10 +109,10 @@ class MailTarget(Target):
     def check(self, value: dict[str, Any]) -> None:
         from lxml import html as lhtml
 
-        from alerts.items import AlertItem
-        from alerts.plan import MailPlan
-        from alerts.render import build_mail, wire_text
-        from alerts.rules import AlertRule
+        from rasad.alerts.items import AlertItem
+        from rasad.alerts.plan import MailPlan
+        from rasad.alerts.render import build_mail, wire_text
+        from rasad.alerts.rules import AlertRule
 
         rule = AlertRule(name=value["rule"], recipients=("analyst@example.org",), timezone=value["timezone"],
                          mode=value["mode"] if value["mode"] != "throttled" else "immediate")  # fmt: skip

@@ -28,7 +28,7 @@ class PageTarget(Target):
     extension = "page"
 
     def setup(self) -> None:
-        from ingest.language import detect_language
+        from rasad.ingest.language import detect_language
 
         self.seeds = page_seeds()
         # lingua builds a detector per script on first use (seconds, ~200 MB): load them all now,
@@ -62,8 +62,9 @@ class PageTarget(Target):
         return [{**value, "body": b} for b in super().shrink(value["body"])]
 
     def check(self, value: dict[str, Any]) -> None:
-        from ingest.dates import normalize_date_text, parse_arabic_date
-        from ingest.extract import FeedHints, extract_article
+        from rasad.ingest.dates import normalize_date_text, parse_arabic_date
+        from rasad.ingest.extract.article import extract_article
+        from rasad.ingest.extract.model import FeedHints
 
         h = value["hints"]
         hints = None

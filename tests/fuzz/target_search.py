@@ -39,11 +39,11 @@ class SearchTarget(Target):
         self._pid: int | None = None
 
     def setup(self) -> None:
-        from indexing.bulk import index_articles
-        from indexing.setup import setup_indices
-        from rasad.es import make_client
-        from rasad.records import Article, EntityTag, TopicTag
-        from rasad.settings import load_settings
+        from rasad.indexing.bulk import index_articles
+        from rasad.indexing.setup import setup_indices
+        from rasad.core.es import make_client
+        from rasad.core.records import Article, EntityTag, TopicTag
+        from rasad.core.settings import load_settings
 
         if self.es is None:
             from rasad import esnode
@@ -140,7 +140,7 @@ class SearchTarget(Target):
         return out + [{k: v for k, v in value.items() if k != extra} for extra in value if extra != "text"]
 
     def _tokens(self, text: str) -> list[str]:
-        from enrich.normalize import search_form
+        from rasad.enrich.normalize import search_form
 
         res = self.es.indices.analyze(index=self.analyzer_index, field="text_search", text=search_form(text))
         return [t["token"] for t in res["tokens"]]
@@ -148,8 +148,8 @@ class SearchTarget(Target):
     def check(self, value: dict[str, Any]) -> None:
         from elasticsearch import ApiError, TransportError
 
-        from enrich.normalize import search_form
-        from indexing.search import SearchError, SearchQuery, render_json, render_table, search_articles
+        from rasad.enrich.normalize import search_form
+        from rasad.indexing.search import SearchError, SearchQuery, render_json, render_table, search_articles
 
         q = SearchQuery(**value)
         try:

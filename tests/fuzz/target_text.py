@@ -16,8 +16,8 @@ class TextTarget(Target):
     extension = "json"
 
     def setup(self) -> None:
-        from enrich.knowledge import load_knowledge
-        from enrich.tagging import get_tagger
+        from rasad.enrich.knowledge import load_knowledge
+        from rasad.enrich.tagging import get_tagger
 
         self.texts = text_seeds()
         kn = load_knowledge()
@@ -54,7 +54,7 @@ class TextTarget(Target):
             [{**value, "title": ""}] if value["title"] else [])  # fmt: skip
 
     def check(self, value: dict[str, Any]) -> None:
-        from enrich.normalize import match_form, match_mapped, normalize_mapped, normalize_text, search_form
+        from rasad.enrich.normalize import match_form, match_mapped, normalize_mapped, normalize_text, search_form
 
         for name in ("title", "text"):
             s = value[name]

@@ -94,8 +94,8 @@ class YamlTarget(Target):
         return [(kind, t) for t in out + super().shrink(text)]
 
     def check(self, value: tuple[str, str]) -> None:
-        from alerts.rules import RulesError, load_rules
-        from ingest.feeds import RegistryError, load_registry
+        from rasad.alerts.rules import RulesError, load_rules
+        from rasad.ingest.feeds import RegistryError, load_registry
 
         kind, text = value
         path = self.dir / f"{kind}-{os.getpid()}.yaml"

@@ -20,7 +20,7 @@ SETTINGS = settings(derandomize=True, database=None, max_examples=400, deadline=
 @SETTINGS
 @given(HOSTILE | st.text(max_size=200))
 def test_normalisation_is_idempotent_and_maps_back_into_the_text(s):
-    from enrich.normalize import match_form, match_mapped, normalize_mapped, normalize_text
+    from rasad.enrich.normalize import match_form, match_mapped, normalize_mapped, normalize_text
 
     n = normalize_text(s)
     assert normalize_text(n) == n
@@ -33,7 +33,7 @@ def test_normalisation_is_idempotent_and_maps_back_into_the_text(s):
 @SETTINGS
 @given(HOSTILE, HOSTILE)
 def test_every_mention_quotes_its_field(title, text):
-    from enrich.tagging import get_tagger
+    from rasad.enrich.tagging import get_tagger
 
     entities, topics = get_tagger().tag(title, text)
     fields = {"title": title, "text": text}
@@ -44,7 +44,7 @@ def test_every_mention_quotes_its_field(title, text):
 @SETTINGS
 @given(st.text(max_size=120))
 def test_canonical_urls_are_https_and_stable(tail):
-    from ingest.urls import URLError, canonicalize_url
+    from rasad.ingest.urls import URLError, canonicalize_url
 
     for url in (f"http://www.example.org/{tail}", f"https://[::1]:8080/{tail}?utm_source=x&{tail}=1"):
         try:
@@ -57,7 +57,7 @@ def test_canonical_urls_are_https_and_stable(tail):
 @SETTINGS
 @given(st.text(max_size=200))
 def test_mail_headers_and_links_stay_safe(value):
-    from alerts.render import safe_header, safe_url
+    from rasad.alerts.render import safe_header, safe_url
 
     header = safe_header(value)
     assert "\r" not in header and "\n" not in header and len(header) <= 180

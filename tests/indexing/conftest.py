@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rasad.records import Article, EntityTag, Mention, TopicTag
+from rasad.core.records import Article, EntityTag, Mention, TopicTag
 
 PROJECT = Path(__file__).resolve().parents[2]
 SEEDS = PROJECT / "seeds"

@@ -6,9 +6,9 @@ import pytest
 
 import dataclasses
 
-from indexing.bulk import TRANSIENT, IndexingUnavailable, classify_failure, index_articles
-from indexing.setup import setup_indices
-from rasad.es import single_index
+from rasad.indexing.bulk import TRANSIENT, IndexingUnavailable, classify_failure, index_articles
+from rasad.indexing.setup import setup_indices
+from rasad.core.es import single_index
 from tests.indexing.conftest import make_article
 
 

@@ -10,12 +10,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import yaml
 
-from indexing.bulk import index_articles
-from indexing.events import index_events
-from indexing.kibana import (DATA_VIEWS, NDJSON_FILE, KibanaError, build_objects, import_objects,
+from rasad.indexing.bulk import index_articles
+from rasad.indexing.events import index_events
+from rasad.indexing.kibana import (DATA_VIEWS, NDJSON_FILE, KibanaError, build_objects, import_objects,
                              import_saved_objects, read_ndjson, referenced_fields, to_ndjson, with_prefix)  # fmt: skip
-from indexing.setup import setup_indices
-from rasad.es import single_index
+from rasad.indexing.setup import setup_indices
+from rasad.core.es import single_index
 from tests.conftest import free_port
 from tests.indexing.conftest import SEEDS, entity_articles
 
@@ -23,8 +23,8 @@ NUMERIC = {"long", "integer", "short", "byte", "double", "float", "half_float", 
 
 
 def _store_one_of_each(es, settings, seeds) -> None:
-    from enrich.events.cluster import Event
-    from ingest.store import FeedState
+    from rasad.enrich.events.cluster import Event
+    from rasad.ingest.store import FeedState
 
     setup_indices(es, settings)
     assert index_articles(es, settings, [*seeds, *entity_articles()]).errors == []
@@ -83,7 +83,7 @@ def _operation(objects, use) -> str:
 
 def test_ndjson_is_up_to_date_with_the_seeds():
     assert NDJSON_FILE.read_text(encoding="utf-8") == to_ndjson(build_objects(SEEDS)), (
-        "kibana/rasad.ndjson is stale: run .venv/bin/python -m indexing.kibana")
+        "kibana/rasad.ndjson is stale: run .venv/bin/python -m rasad.indexing.kibana")
 
 
 def test_saved_search_per_topic_and_panels_resolve():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from indexing.bulk import article_action
-from indexing.setup import load_template
-from rasad.records import Article
+from rasad.indexing.bulk import article_action
+from rasad.indexing.setup import load_template
+from rasad.core.records import Article
 from tests.indexing.conftest import entity_articles
 
 
@@ -28,19 +28,19 @@ def test_every_article_field_is_mapped(settings):
 
 
 def test_every_event_field_is_mapped(settings):
-    from enrich.events.cluster import Event
+    from rasad.enrich.events.cluster import Event
 
     props = load_template("events", "x")["template"]["mappings"]["properties"]
     ev = Event(id="e1", first_seen_s=1.7e9, last_seen_s=1.7e9 + 60, last_touch_s=0.0, titles={"ar": "عنوان"})
-    from indexing.events import event_document
+    from rasad.indexing.events import event_document
 
     doc = event_document(ev.to_doc(), "2025-05-02T10:00:00Z")
     assert set(doc) <= set(props), sorted(set(doc) - set(props))
 
 
 def test_indexed_article_adds_only_entity_type_fields(es, settings):
-    from indexing.bulk import index_articles
-    from indexing.setup import setup_indices
+    from rasad.indexing.bulk import index_articles
+    from rasad.indexing.setup import setup_indices
 
     setup_indices(es, settings)
     declared = _mapped(load_template("articles", "x")["template"]["mappings"]["properties"])

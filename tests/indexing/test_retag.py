@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from indexing.bulk import index_articles
-from indexing.cli_index import add_index_parsers
-from indexing.retag import retag_articles
-from indexing.setup import setup_indices
+from rasad.indexing.bulk import index_articles
+from rasad.indexing.cli_index import add_index_parsers
+from rasad.indexing.retag import retag_articles
+from rasad.indexing.setup import setup_indices
 
 
 def _stored(es, settings) -> dict[str, dict]:

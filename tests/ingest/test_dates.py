@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import html
 
-from ingest.dates import (
+from rasad.ingest.dates import (
     PageDate,
     date_from_url,
     find_published_date,

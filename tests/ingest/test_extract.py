@@ -10,16 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest.extract import (
-    FeedHints,
-    clean_byline,
-    decode_html,
-    extract_article,
-    html_fragment_to_text,
-    parse_html,
-    prune_link_farms,
-    sniff_not_html,
-)
+from rasad.ingest.extract.article import extract_article
+from rasad.ingest.extract.bylines import clean_byline
+from rasad.ingest.extract.decode import decode_html, parse_html
+from rasad.ingest.extract.feedtext import html_fragment_to_text
+from rasad.ingest.extract.linkfarms import prune_link_farms
+from rasad.ingest.extract.model import FeedHints
+from rasad.ingest.extract.sniff import sniff_not_html
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "ingest"
 PAGES = RESOURCES / "pages"

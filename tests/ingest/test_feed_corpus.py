@@ -15,7 +15,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from ingest.feeds import FeedParse, parse_feed
+from rasad.ingest.feeds import FeedParse, parse_feed
 from tests.conftest import RESOURCES, SHARED
 
 FIXTURES = RESOURCES / "ingest" / "feeds"

@@ -7,7 +7,7 @@ from datetime import timezone
 
 import pytest
 
-from ingest.feeds import RegistryError, check_entities, load_registry, parse_feed, parse_interval, validate_registry
+from rasad.ingest.feeds import RegistryError, check_entities, load_registry, parse_feed, parse_interval, validate_registry
 from rasad.cli import main
 
 GOOD = """version: 1

@@ -17,8 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import brotli
 import pytest
 
-from ingest.http import FetchError, HttpClient, parse_robots
-from rasad.settings import load_settings
+from rasad.ingest.http.client import HttpClient
+from rasad.ingest.http.result import FetchError
+from rasad.ingest.http.robots import parse_robots
+from rasad.core.settings import load_settings
 
 Route = Callable[["Handler"], None]
 

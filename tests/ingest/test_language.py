@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.language import count_scripts, detect_language
+from rasad.ingest.language import count_scripts, detect_language
 
 LANGID_TSV = Path(__file__).resolve().parents[1] / "resources" / "ingest" / "langid.tsv"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
-from ingest.queue import CLAIMED, DONE, NEW, WorkQueue, queue_id
+from rasad.ingest.queue import CLAIMED, DONE, NEW, WorkQueue, queue_id
 from rasad.lease import Lease, LeaseTimeout
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from lxml import html
 
-from ingest.extract import extract_article, html_fragment_to_text
-from ingest.related_links import remove_related_links
+from rasad.ingest.extract.article import extract_article
+from rasad.ingest.extract.feedtext import html_fragment_to_text
+from rasad.ingest.related_links import remove_related_links
 
 FIXTURES = Path(__file__).resolve().parents[1] / "resources" / "ingest" / "related_links"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))

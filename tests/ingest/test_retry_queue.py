@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ingest.feeds import FeedSpec
-from ingest.queue import CLAIMED, DONE, FAILED, MAX_ATTEMPTS, NEW, WorkQueue
-from ingest.stage import poll_feeds
-from ingest.http import HttpClient
-from ingest.store import IngestStore
+from rasad.ingest.feeds import FeedSpec
+from rasad.ingest.queue import CLAIMED, DONE, FAILED, MAX_ATTEMPTS, NEW, WorkQueue
+from rasad.ingest.stage import poll_feeds
+from rasad.ingest.http.client import HttpClient
+from rasad.ingest.store import IngestStore
 from rasad.pipeline import step_claim, step_process_batch, step_setup
 from tests.ingest.test_dedup import NOW, article_html, feed_route, rss, story_paragraphs
 from tests.ingest.test_http import Handler, LoopbackServer

@@ -12,8 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import brotli
 import pytest
 
-from ingest.feeds import parse_feed
-from ingest.http import FetchError, HttpClient, check_address
+from rasad.ingest.feeds import parse_feed
+from rasad.ingest.http.client import HttpClient
+from rasad.ingest.http.result import FetchError
+from rasad.ingest.http.ssrf import check_address
 from tests.ingest.test_http import HTML, Handler, LoopbackServer, make_settings
 
 MB = 1024 * 1024

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from lxml import html
 
-from ingest.dates import PageDate, find_published_date, load_timezone, resolve_published
-from ingest.extract import FeedHints, extract_article
-from ingest.feeds import FeedItem, FeedSpec, parse_feed, validate_registry
+from rasad.ingest.dates import PageDate, find_published_date, load_timezone, resolve_published
+from rasad.ingest.extract.article import extract_article
+from rasad.ingest.extract.model import FeedHints
+from rasad.ingest.feeds import FeedItem, FeedSpec, parse_feed, validate_registry
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "ingest"
 RELATED = RESOURCES / "related_links"
@@ -222,7 +223,7 @@ def test_feeds_check_cli_reports_a_bad_timezone(tmp_path: Path, capsys: pytest.C
 
 
 def test_shipped_registries_name_valid_zones() -> None:
-    from rasad.settings import PROJECT_ROOT
+    from rasad.core.settings import PROJECT_ROOT
 
     for name in ("config/feeds.yaml", "examples/demo/feeds.yaml"):
         text = (PROJECT_ROOT / name).read_text(encoding="utf-8")
@@ -250,9 +251,9 @@ def test_extract_cli_timezone(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_stage_reads_page_times_in_the_feeds_zone_and_records_the_choice(settings, es) -> None:
-    from ingest.http import HttpClient
-    from ingest.stage import fetch_articles
-    from ingest.store import IngestStore
+    from rasad.ingest.http.client import HttpClient
+    from rasad.ingest.stage import fetch_articles
+    from rasad.ingest.store import IngestStore
     from rasad.pipeline import step_setup
     from tests.ingest.test_http import LoopbackServer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.urls import URLError, canonicalize_url, unwrap_amp_cache
+from rasad.ingest.urls import URLError, canonicalize_url, unwrap_amp_cache
 
 CANON = "https://example.com/world/2025/11/story-1"
 VARIANTS = [

@@ -11,8 +11,8 @@ import pytest
 
 from rasad import esnode
 from rasad.cli import main
-from rasad.es import describe_cluster, es_hosts, make_client
-from rasad.settings import SettingsError, load_settings
+from rasad.core.es import describe_cluster, es_hosts, make_client
+from rasad.core.settings import SettingsError, load_settings
 from tests.conftest import free_port
 
 

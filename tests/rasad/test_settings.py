@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rasad.settings import SettingsError, load_settings
+from rasad.core.settings import SettingsError, load_settings
 
 
 def test_defaults_then_file_then_environment(tmp_path):
@@ -20,7 +20,7 @@ def test_defaults_then_file_then_environment(tmp_path):
 
 
 def test_no_cluster_configured_is_a_clear_error_not_a_write_to_9200():
-    from rasad.es import make_client
+    from rasad.core.es import make_client
 
     with pytest.raises(SettingsError, match="RASAD_ES_URL.*rasad_elasticsearch"):
         make_client(load_settings(env={}))

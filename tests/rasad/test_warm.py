@@ -21,9 +21,9 @@ def test_preload_loads_the_stages_and_the_tagger_in_the_parent():
         "import sys\n"
         "from rasad.warm import maybe_preload\n"
         "maybe_preload(['airflow', 'scheduler'])\n"
-        "import enrich.tagging as t\n"
-        "print(sorted(m for m in ('spacy', 'trafilatura', 'elasticsearch', 'alerts.deliver') if m in sys.modules),"
+        "import rasad.enrich.tagging as t\n"
+        "print(sorted(m for m in ('spacy', 'trafilatura', 'elasticsearch', 'rasad.alerts.deliver') if m in sys.modules),"
         " len(t._TAGGERS))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600)
-    assert out.stdout.strip().splitlines()[-1] == "['alerts.deliver', 'elasticsearch', 'spacy', 'trafilatura'] 1"
+    assert out.stdout.strip().splitlines()[-1] == "['elasticsearch', 'rasad.alerts.deliver', 'spacy', 'trafilatura'] 1"

@@ -96,8 +96,8 @@ def live(own_node, tmp_path):
 
 
 def _es(live):  # noqa: ANN001, ANN202
-    from rasad.es import make_client
-    from rasad.settings import load_settings
+    from rasad.core.es import make_client
+    from rasad.core.settings import load_settings
 
     s = load_settings(env={"RASAD_ES_URL": live["es_url"], "RASAD_INDEX_PREFIX": live["prefix"]})
     return make_client(s), s

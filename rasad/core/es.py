@@ -9,7 +9,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout as ESConnectionTimeout
 from elasticsearch import Elasticsearch
 
-from rasad.settings import Settings, SettingsError
+from rasad.core.settings import Settings, SettingsError
 
 
 # Elasticsearch cannot be reached at all (as opposed to rejecting a request): every stage

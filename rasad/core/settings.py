@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS_FILE = PROJECT_ROOT / "config" / "defaults.yaml"
 SECRET_KEYS = {"es_password", "smtp_password"}
 

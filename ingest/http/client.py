@@ -20,229 +20,37 @@ connect cannot slip through.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import logging
 import random
-import re
 import socket
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from rasad.settings import Settings
-
-try:  # brotli is a pinned dependency; without it we simply do not advertise "br"
-    import brotli
-except ImportError:  # pragma: no cover
-    brotli = None
+from rasad.core.settings import Settings
+from rasad.ingest.http.bodies import CHUNK, _decoders, _is_binary_type, brotli
+from rasad.ingest.http.gates import _HostGate
+from rasad.ingest.http.result import FetchError, FetchResult
+from rasad.ingest.http.robots import (
+    MAX_CRAWL_DELAY,
+    ROBOTS_FAILURE_TTL,
+    ROBOTS_MAX_BYTES,
+    ROBOTS_TTL,
+    RobotsRules,
+    parse_robots,
+)
+from rasad.ingest.http.ssrf import METADATA_HOSTS, check_address
 
 log = logging.getLogger(__name__)
 
-# Error kinds. Transient ones are retried (and a feed failing with them backs off);
-# permanent ones are recorded with their reason and skipped.
-TRANSIENT_KINDS = {"timeout", "connection", "http_5xx", "http_429", "dns", "robots_unavailable"}
-PERMANENT_KINDS = {
-    "http_4xx", "too_large", "too_many_redirects", "blocked_ssrf", "blocked_robots",
-    "bad_url", "not_modified", "not_html", "bad_encoding", "http_5xx_permanent",
-}  # fmt: skip
-METADATA_HOSTS = {
-    "metadata.google.internal", "metadata", "metadata.azure.internal", "instance-data",
-    "instance-data.ec2.internal", "metadata.tencentyun.com",
-}  # fmt: skip
-# Cloud instance-metadata endpoints: refused even when private networks are allowed,
-# because reaching one from a feed URL hands out the machine's credentials.
-METADATA_ADDRESSES = {
-    ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "192.0.0.192", "168.63.129.16")
-}
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-# Page bodies of these types are never articles: stop before downloading them.
-BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf", "application/octet-stream",
-                "application/zip", "application/gzip", "application/x-", "application/vnd.", "application/msword",
-                "multipart/")  # fmt: skip
-CHUNK = 16384
 MAX_RETRY_WAIT = 30.0  # a Retry-After longer than this is not waited for in-process: the feed backs off instead
-MAX_CRAWL_DELAY = 10.0
-ROBOTS_TTL = 3600.0
-ROBOTS_FAILURE_TTL = 300.0
-ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least the first 500 KiB
-
-
-class FetchError(Exception):
-    """A request that did not produce a usable body; ``kind`` says why, ``transient`` whether to retry."""
-
-    def __init__(self, kind: str, reason: str, url: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(f"{kind}: {reason} ({url})")
-        self.kind = kind
-        self.reason = reason
-        self.url = url
-        self.status = status
-        self.retry_after = retry_after
-
-    @property
-    def transient(self) -> bool:
-        return self.kind in TRANSIENT_KINDS
-
-
-@dataclass
-class FetchResult:
-    url: str  # final URL after redirects
-    status: int
-    body: bytes
-    headers: dict[str, str]
-    requested_url: str
-    redirects: list[str] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    @property
-    def content_type(self) -> str | None:
-        return self.headers.get("content-type")
-
-    @property
-    def etag(self) -> str | None:
-        return self.headers.get("etag")
-
-    @property
-    def last_modified(self) -> str | None:
-        return self.headers.get("last-modified")
-
-    @property
-    def not_modified(self) -> bool:
-        return self.status == 304
-
-
-# --------------------------------------------------------------------------- SSRF policy
-
-
-def _embedded_ipv4(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address tunnels to (mapped, 6to4, Teredo, NAT64)."""
-    if not isinstance(addr, ipaddress.IPv6Address):
-        return []
-    out = []
-    if addr.ipv4_mapped:
-        out.append(addr.ipv4_mapped)
-    if addr.sixtofour:
-        out.append(addr.sixtofour)
-    if addr.teredo:
-        out.extend(addr.teredo)
-    if addr in _NAT64:
-        out.append(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
-    return out
-
-
-def check_address(ip: str, allow_private: bool) -> str | None:
-    """Reason an address must not be fetched, or None if it may be."""
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return f"{ip!r} is not an IP address"
-    for inner in _embedded_ipv4(addr):
-        why = check_address(str(inner), allow_private)
-        if why:
-            return f"{addr} embeds {why}"
-    if addr in METADATA_ADDRESSES:
-        return f"{addr} is a cloud metadata address"
-    if addr.is_multicast:
-        return f"{addr} is a multicast address"
-    if addr.is_unspecified:
-        return f"{addr} is unspecified"
-    if addr.is_link_local:
-        # 169.254/16 and fe80::/10 hold metadata services on most clouds; never needed for news.
-        return f"{addr} is a link-local address"
-    if allow_private:
-        return None
-    for attr, what in (("is_loopback", "loopback"), ("is_private", "private"), ("is_reserved", "reserved")):
-        if getattr(addr, attr):
-            return f"{addr} is a {what} address"
-    if not addr.is_global:
-        return f"{addr} is not a public address"
-    return None
-
-
-# --------------------------------------------------------------------------- robots.txt (RFC 9309)
-
-
-@dataclass
-class RobotsRules:
-    """The rules of one robots.txt that apply to our product token."""
-
-    rules: list[tuple[int, bool, re.Pattern[str]]] = field(default_factory=list)  # (length, allow, pattern)
-    crawl_delay: float | None = None
-
-    def allowed(self, url: str) -> bool:
-        """Longest matching rule wins; on a tie, allow wins (RFC 9309 2.2.2)."""
-        parts = urlsplit(url)
-        path = _robots_normal(parts.path or "/") + (("?" + _robots_normal(parts.query)) if parts.query else "")
-        if path == "/robots.txt":
-            return True
-        best: tuple[int, bool] | None = None
-        for length, allow, pattern in self.rules:
-            if pattern.match(path) and (best is None or (length, allow) > best):
-                best = (length, allow)
-        return True if best is None else best[1]
-
-
-def _robots_normal(s: str) -> str:
-    # Compare decoded octets, so /%D8%A7 and the raw Arabic letter match the same rule.
-    return unquote(s)
-
-
-def _robots_pattern(value: str) -> re.Pattern[str]:
-    value = _robots_normal(value)
-    anchored = value.endswith("$")
-    body = value[:-1] if anchored else value
-    regex = ".*".join(re.escape(part) for part in body.split("*"))
-    return re.compile(regex + ("$" if anchored else ""), re.DOTALL)
-
-
-def parse_robots(text: str, agent: str) -> RobotsRules:
-    """Rules of a robots.txt for the product token ``agent`` (its own groups, else the ``*`` groups)."""
-    token = agent.lower()
-    groups: list[tuple[list[str], list[tuple[str, str]]]] = []
-    agents: list[str] = []
-    lines: list[tuple[str, str]] = []
-    in_rules = False
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if ":" not in line:
-            continue
-        key, value = (x.strip() for x in line.split(":", 1))
-        key = key.lower()
-        if key in ("user-agent", "useragent"):
-            if in_rules:
-                groups.append((agents, lines))
-                agents, lines, in_rules = [], [], False
-            agents.append(value.lower())
-        elif key in ("allow", "disallow", "crawl-delay") and agents:
-            in_rules = True
-            lines.append((key, value))
-    if agents:
-        groups.append((agents, lines))
-    mine = [ls for ags, ls in groups if any(a != "*" and a == token for a in ags)]
-    if not mine:
-        mine = [ls for ags, ls in groups if "*" in ags]
-    out = RobotsRules()
-    for ls in mine:
-        for key, value in ls:
-            if key == "crawl-delay":
-                try:
-                    out.crawl_delay = max(out.crawl_delay or 0.0, float(value))
-                except ValueError:
-                    pass
-            elif value:  # an empty Disallow means "nothing disallowed"
-                out.rules.append((len(value), key == "allow", _robots_pattern(value)))
-    return out
-
-
-# --------------------------------------------------------------------------- bodies
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -260,87 +68,12 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-class _Decoder:
-    """Incremental Content-Encoding decoder whose output per call is bounded (bomb-safe)."""
-
-    def __init__(self, encoding: str):
-        self.encoding = encoding
-        if encoding in ("gzip", "x-gzip"):
-            self.obj: object = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self.obj = zlib.decompressobj(zlib.MAX_WBITS)
-            self.first = True
-        elif encoding == "br" and brotli is not None:
-            self.obj = brotli.Decompressor()
-        else:
-            raise ValueError(encoding)
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        """Decompress ``data``; never returns more than ``limit`` bytes (reaching it means: too large)."""
-        if self.encoding == "br":
-            return self.obj.process(data, output_buffer_limit=limit) if data else b""  # type: ignore[attr-defined]
-        d: zlib._Decompress = self.obj  # type: ignore[assignment]
-        try:
-            out = d.decompress(data, limit)
-        except zlib.error:
-            if self.encoding == "deflate" and getattr(self, "first", False):
-                # Servers disagree on "deflate": zlib-wrapped per the RFC, raw deflate in practice.
-                self.obj = d = zlib.decompressobj(-zlib.MAX_WBITS)
-                self.first = False
-                out = d.decompress(data, limit)
-            else:
-                raise
-        self.first = False
-        # A gzip body may hold several members one after another.
-        while d.eof and d.unused_data and len(out) < limit and self.encoding != "deflate":
-            rest = d.unused_data
-            self.obj = d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            out += d.decompress(rest, limit - len(out))
-        return out
-
-
-def _decoders(content_encoding: str | None) -> list[_Decoder]:
-    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
-    codings = [c for c in codings if c != "identity"]
-    return [_Decoder(c) for c in reversed(codings)]  # applied last first
-
-
-def _is_binary_type(content_type: str | None) -> bool:
-    main = (content_type or "").split(";", 1)[0].strip().lower()
-    if main in ("application/xhtml+xml", "application/xml", "application/x-httpd-php"):
-        return False
-    return bool(main) and main.startswith(BINARY_TYPES)
-
-
 def _request_target(path: str, query: str) -> str:
     # Feeds carry raw Arabic and spaces in links; the request line must be ASCII.
     target = quote(path or "/", safe="/%:@!$&'()*+,;=-._~")
     if query:
         target += "?" + quote(query, safe="=&%:@!$'()*+,;/?-._~")
     return target
-
-
-class _HostGate:
-    """Per-host concurrency limit and minimum delay between request starts."""
-
-    def __init__(self, concurrency: int, delay: float):
-        self.sem = threading.BoundedSemaphore(max(1, concurrency))
-        self.delay = delay
-        self.lock = threading.Lock()
-        self.next_start = 0.0
-
-    def __enter__(self) -> None:
-        self.sem.acquire()
-        if self.delay > 0:
-            with self.lock:
-                now = time.monotonic()
-                wait = self.next_start - now
-                self.next_start = max(now, self.next_start) + self.delay
-            if wait > 0:
-                time.sleep(wait)
-
-    def __exit__(self, *exc: object) -> None:
-        self.sem.release()
 
 
 Resolver = Callable[[str, int], list[str]]
@@ -642,7 +375,7 @@ def fetch_page(url: str, settings: Settings | None = None) -> FetchResult:
     """Fetch one page with a process-wide client (for the CLI)."""
     global _default_client
     if _default_client is None or settings is not None:
-        from rasad.settings import load_settings  # noqa: PLC0415
+        from rasad.core.settings import load_settings  # noqa: PLC0415
 
         _default_client = HttpClient(settings or load_settings())
     return _default_client.fetch_page(url)

@@ -1,0 +1,1 @@
+"""The core every stage shares: records, settings, Elasticsearch helpers, YAML lines; imports no stage."""
