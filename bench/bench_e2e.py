@@ -66,6 +66,10 @@ def child(feeds_file: str, rules_file: str) -> None:
     from rasad.pipeline import run_cycle  # noqa: PLC0415
     from rasad.core.settings import load_settings  # noqa: PLC0415
 
+    import logging  # noqa: PLC0415
+
+    # Each batch logs its stage timings (fetch/tag/cluster+index/ack): kept in the cycle's log.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     s = load_settings()
     t0 = time.monotonic()
     summary = run_cycle(s, feeds_file, rules_file)
@@ -183,6 +187,8 @@ def main() -> int:
             load0 = os.getloadavg()[0]
             proc = subprocess.run([sys.executable, __file__, "--child", str(path), str(tmp / "rules.yaml")], env=env,
                                   capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+            log_path = Path(tempfile.gettempdir()) / f"bench-e2e-{size}.log"
+            log_path.write_text(proc.stderr, encoding="utf-8")
             line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
             if proc.returncode or not line:
                 print(f"cycle of {size} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", flush=True)
@@ -194,7 +200,8 @@ def main() -> int:
             print(f"cycle {size}: {r['items']} items in {r['seconds']:.1f} s = {r['rate']:.1f} articles/s; "
                   f"{r['indexed']} indexed ({r['new']} new, {r['near_duplicates']} near-dup, {r['duplicates']} dup), "
                   f"failures {r['failures']}, {r['tagged']} tagged, {r['events_new']} new events, "
-                  f"{r['matched']} matches, {r['sink_mails']} mails; load {load0:.2f} -> {os.getloadavg()[0]:.2f}",
+                  f"{r['matched']} matches, {r['sink_mails']} mails; load {load0:.2f} -> {os.getloadavg()[0]:.2f} "
+                  f"(log: {log_path})",
                   flush=True)  # fmt: skip
             if size == ref:
                 floors["pool_after"] = floor_pool(floor_pages, cores)
