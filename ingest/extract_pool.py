@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 MAX_TASKS_PER_CHILD = 1000
 # Modules the fork server imports once, so every worker starts with them loaded.
 PRELOAD = ["rasad.ingest.pool_warmup"]
+# Seconds a worker may take to start (fork from the warm fork server) on a loaded machine.
+STARTUP_TIMEOUT = 300
 DEFAULT_JOB = "rasad.ingest.extract.article:extract_article"
 
 
@@ -103,11 +105,6 @@ def _run(*args: Any) -> Any:
     return _job(*args)
 
 
-def _run_alone(job: str, args: tuple) -> Any:
-    """Entry point of the one-off process that retries a page alone."""
-    return _load_job(job)(*args)
-
-
 class ExtractPool:
     """A pool of ``workers`` warm processes running ``job`` (default: ``extract_article``) per page."""
 
@@ -123,6 +120,7 @@ class ExtractPool:
         self._generation = 0
         self._killed: set[int] = set()  # generations we terminated ourselves (after a timeout)
         self._closed = False
+        self._warming: list[Any] = []
         self.restarts = 0
         self.isolated = 0  # pages retried alone after a worker died
 
@@ -138,7 +136,17 @@ class ExtractPool:
                     initargs=(os.getpid(), self.job), max_tasks_per_child=self.max_tasks_per_child,
                 )  # fmt: skip
                 self._generation += 1
+                # Started now, and waited for before a page's clock starts: a timeout measures
+                # the page, not the workers' start on a loaded machine.
+                self._warming = [self._pool.submit(os.getpid) for _ in range(self.workers)]
             return self._pool, self._generation
+
+    def _wait_started(self) -> None:
+        for f in list(self._warming):
+            try:
+                f.result(timeout=STARTUP_TIMEOUT)
+            except Exception:  # noqa: BLE001 -- a pool that cannot start shows on the page's own future
+                return
 
     def _discard(self, generation: int, kill: bool) -> None:
         """Drop the pool of ``generation`` (terminating its workers if ``kill``); the next call makes a new one."""
@@ -152,10 +160,9 @@ class ExtractPool:
         _terminate(pool)
 
     def warm(self) -> "ExtractPool":
-        """Start the workers now (each runs its warm-up), instead of on the first page."""
-        pool, _ = self._current()
-        for f in [pool.submit(os.getpid) for _ in range(self.workers)]:
-            f.result()
+        """Start the workers now, instead of on the first page."""
+        self._current()
+        self._wait_started()
         return self
 
     def warm_in_background(self) -> None:
@@ -195,6 +202,7 @@ class ExtractPool:
         ExtractionTimeout or WorkerDied."""
         for _ in range(3):  # a pool killed for another page's timeout: simply submit again
             pool, gen = self._current()
+            self._wait_started()
             try:
                 future = pool.submit(_run, *args)
             except (BrokenProcessPool, RuntimeError):
@@ -215,9 +223,11 @@ class ExtractPool:
     def _call_alone(self, args: tuple) -> Any:
         """Run one page in a process of its own: if it dies, it was this page."""
         self.isolated += 1
-        solo = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx)
+        solo = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx, initializer=_init_worker,
+                                   initargs=(os.getpid(), self.job))  # fmt: skip
         try:
-            future = solo.submit(_run_alone, self.job, args)
+            solo.submit(os.getpid).result(timeout=STARTUP_TIMEOUT)  # started, job loaded: now the page's clock
+            future = solo.submit(_run, *args)
             try:
                 return future.result(timeout=self.timeout)
             except FutureTimeout:
