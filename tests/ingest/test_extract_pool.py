@@ -72,7 +72,7 @@ def test_extract_workers_setting():
 
 def test_the_pool_gives_the_in_process_results():
     pages = [(p.read_bytes(), f"https://example.org/{p.stem}", None) for p in sorted(PAGES.glob("*.html"))]
-    pages += [(p.read_bytes(), f"https://example.com/{p.stem}", "text/html") for p in sorted(GOLD.rglob("*.html"))][:8]
+    pages += [(p.read_bytes(), f"https://example.com/{p.stem}", "text/html") for p in sorted(GOLD.rglob("*.html*"))][:8]
     hints = FeedHints(title="عنوان من الموجز", summary="ملخص قصير", language_hint="ar")
     with ThreadedPool(ExtractPool(2, timeout=120)) as pool:
         got = pool.map([(b, u, c, hints) for b, u, c in pages])
