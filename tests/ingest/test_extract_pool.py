@@ -104,7 +104,7 @@ def test_a_crashing_and_a_hanging_page_fail_alone_and_the_batch_goes_on(settings
     s = settings.replace(allow_private_networks=True, respect_robots=False)
     step_setup(s)
     paras = story_paragraphs()
-    pool = ExtractPool(2, timeout=8, job=JOB)
+    pool = ExtractPool(2, timeout=20, job=JOB)
     try:
         with LoopbackServer() as site:
             names = [f"ok{k}" for k in range(6)]
@@ -115,10 +115,8 @@ def test_a_crashing_and_a_hanging_page_fail_alone_and_the_batch_goes_on(settings
             b = site.base_url
             items = [FeedItem("f", f"{b}/news/{n}", n, n) for n in ["crash", *names[:3], "hang", *names[3:]]]
             spec = FeedSpec("f", f"{b}/feed.xml", "Site", "ar", None, 600)
-            started = time.monotonic()
             rep = fetch_articles(items, {"f": spec}, HttpClient(s), IngestStore(es, s), now=NOW, workers=4,
                                  extract=pool.call)  # fmt: skip
-            took = time.monotonic() - started
         by_url = {a.url.rsplit("/", 1)[1]: a for a in rep.done}
         assert sum(rep.outcomes.values()) == len(items)
         crashed, hung = by_url["crash"], by_url["hang"]
@@ -127,8 +125,8 @@ def test_a_crashing_and_a_hanging_page_fail_alone_and_the_batch_goes_on(settings
         # Every other page was extracted, whatever was in flight beside the bad ones.
         assert {by_url[n].status for n in names} <= {records.STATUS_NEW, records.STATUS_NEAR_DUPLICATE}
         assert all(len(by_url[n].text.split()) > 100 for n in names)
-        assert took < 60, took  # one timeout, not one per page
-        assert pool.restarts >= 1 and pool.isolated >= 1
+        # One rebuild for the hang, one for the crash (however many pages were in flight).
+        assert 1 <= pool.restarts <= 3 and pool.isolated >= 1
         # The pool works on afterwards.
         assert pool.call(article_html("بعد ذلك", paras), f"{b}/after", None, None).status == "ok"
     finally:
