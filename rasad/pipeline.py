@@ -193,6 +193,14 @@ def step_claim(run_key: str, settings: Settings | None = None, now: datetime | N
     return [{**b.to_dict(), "only": len(batches) == 1} for b in batches]
 
 
+def _extract_pool(s: Settings) -> Any:
+    """This process's warm extraction pool (``extract_workers``), or None: extract in the download threads."""
+    from rasad.ingest.extract_pool import resolve_workers, shared_pool  # noqa: PLC0415
+
+    n = resolve_workers(s.extract_workers)
+    return shared_pool(n, s.extract_timeout) if n else None
+
+
 def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
                        now: datetime | None = None) -> dict:  # fmt: skip
     """Fetch, extract, dedup, tag, cluster and index one claimed batch; close its queue items."""
@@ -226,9 +234,11 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
         timings[name] = round(t - clock[0], 2)
         clock[0] = t
 
+    pool = _extract_pool(s)
     client = HttpClient(s)
     try:
-        rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers)
+        rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers,
+                             extract=pool.call if pool else None)  # fmt: skip
     finally:
         client.close()
     lap("fetch_s")
@@ -424,6 +434,9 @@ def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, r
     this machine's disk) and running the command again resumes from the queue.
     """
     s = _settings(settings)
+    pool = _extract_pool(s)
+    if pool is not None:  # the workers start while the feeds are polled
+        pool.warm_in_background()
     setup = step_setup(s)
     polled = step_poll(s, feeds_file, force=force)
     summary = process_queue(s, feeds_file, rules_file)

@@ -53,6 +53,8 @@ class Settings:
     per_host_delay: float
     per_host_concurrency: int
     fetch_workers: int
+    extract_workers: str
+    extract_timeout: float
     allow_private_networks: bool
     respect_robots: bool
     feed_backoff_cap: int
