@@ -284,3 +284,10 @@ def test_robots_rules_follow_rfc9309_longest_match():
     star = parse_robots("User-agent: *\nDisallow: /private\n", "Rasad")
     assert not star.allowed("http://x/private/1") and star.allowed("http://x/public")
     assert parse_robots("", "Rasad").allowed("http://x/anything")
+
+
+def test_robots_rules_compare_percent_encoded_and_raw_arabic_paths():
+    rules = parse_robots("User-agent: *\nDisallow: /%D8%AE%D8%A8%D8%B1/\nDisallow: /ملف/\nAllow: /\n", "Rasad")
+    assert not rules.allowed("http://x/خبر/1") and not rules.allowed("http://x/%D8%AE%D8%A8%D8%B1/1")
+    assert not rules.allowed("http://x/%D9%85%D9%84%D9%81/2") and not rules.allowed("http://x/ملف/2")
+    assert rules.allowed("http://x/robots.txt") and rules.allowed("http://x/other")
