@@ -20,9 +20,10 @@ from typing import Any
 
 import yaml
 
-from rasad.core.settings import PROJECT_ROOT, Settings
+from rasad.core.settings import Settings
+from rasad.core.shipped import shipped
 
-KIBANA_DIR = PROJECT_ROOT / "kibana"
+KIBANA_DIR = shipped("kibana")
 NDJSON_FILE = KIBANA_DIR / "rasad.ndjson"
 DEFAULT_PREFIX = "rasad"  # the prefix the NDJSON is written with; import rewrites it
 DASHBOARD_ID = "rasad-overview"

@@ -42,13 +42,14 @@ from pathlib import Path
 from urllib.parse import quote, urlparse
 
 from rasad.core.settings import PROJECT_ROOT, load_settings
+from rasad.core.shipped import shipped
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOME = PROJECT_ROOT / "var" / "airflow-service"
-DAGS_FOLDER = PROJECT_ROOT / "dags"
-DEMO_FEEDS = PROJECT_ROOT / "examples" / "demo" / "feeds.yaml"
-DEMO_RULES = PROJECT_ROOT / "examples" / "demo" / "rules.yaml"
+DAGS_FOLDER = shipped("dags")
+DEMO_FEEDS = shipped("examples/demo/feeds.yaml")
+DEMO_RULES = shipped("examples/demo/rules.yaml")
 VENV_BIN = Path(sys.prefix) / "bin"
 # Stop order: the scheduler first (so it hands out no more work), the api-server last
 # (tasks report their end through it); the backing services after Airflow.

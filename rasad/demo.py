@@ -18,9 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from rasad.core.settings import PROJECT_ROOT
+from rasad.core.shipped import shipped
 
-SITE_DIR = PROJECT_ROOT / "examples" / "demo" / "site"
+SITE_DIR = shipped("examples/demo/site")
 PLACEHOLDER = b"{{BASE_URL}}"
 
 
