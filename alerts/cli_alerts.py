@@ -157,7 +157,7 @@ def add_alerts_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument(
         "--include-alerted",
         action="store_true",
-        help="ignore the outbox: show the mails as if nothing had been alerted yet",
+        help="ignore the ledger: show the mails as if nothing had been alerted yet",
     )
     p.add_argument("--at", help="pretend it is this time (ISO 8601), for digest windows and throttles")
     p.add_argument("--json", action="store_true", help="print the mails as JSON")

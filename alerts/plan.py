@@ -1,6 +1,6 @@
 """What to record and what to mail: dedup, folding, snooze, throttle, digests, one inbox per recipient.
 
-Pure logic over an ``OutboxView`` (what the outbox already holds), so the pipeline
+Pure logic over an ``LedgerView`` (what the ledger already holds), so the pipeline
 (alerts/deliver.py) and ``rasad alerts preview`` run the very same decisions; the first
 writes them to Elasticsearch, the second only prints them.
 
@@ -53,8 +53,8 @@ def mail_key(recipient: str, group: str, subject_ids: list[str]) -> str:
     return hashlib.sha256(f"{recipient.lower()}\x00{group}\x00{digest}".encode()).hexdigest()[:32]
 
 
-class OutboxView(Protocol):
-    """Read-only questions the planner asks of the outbox."""
+class LedgerView(Protocol):
+    """Read-only questions the planner asks of the ledger."""
 
     def existing_keys(self, keys: list[str]) -> set[str]: ...  # noqa: D102
     def related_items(self, rule: str, ids: list[str]) -> list[AlertItem]: ...  # noqa: D102
@@ -65,8 +65,8 @@ class OutboxView(Protocol):
     def thread_mails(self, recipient: str, event_ids: list[str]) -> dict[str, list[dict[str, Any]]]: ...  # noqa: D102
 
 
-class EmptyOutbox:
-    """An outbox that has never sent anything (``preview --include-alerted``)."""
+class EmptyLedger:
+    """A ledger that has never sent anything (``preview --include-alerted``)."""
 
     def existing_keys(self, keys: list[str]) -> set[str]:
         """None of the keys exist."""
@@ -97,10 +97,10 @@ class EmptyOutbox:
         return {}
 
 
-class OverlayOutbox:
-    """An outbox view plus items recorded in memory only (a dry run sees its own new items)."""
+class OverlayLedger:
+    """A ledger view plus items recorded in memory only (a dry run sees its own new items)."""
 
-    def __init__(self, base: OutboxView, added: list[tuple[AlertItem, str]]):
+    def __init__(self, base: LedgerView, added: list[tuple[AlertItem, str]]):
         self.base = base
         self.added = added
 
@@ -280,7 +280,7 @@ def classify_items(
 
 
 def classify_new(
-    view: OutboxView, rules: list[AlertRule], items: list[AlertItem], now: datetime
+    view: LedgerView, rules: list[AlertRule], items: list[AlertItem], now: datetime
 ) -> tuple[list[tuple[AlertItem, str]], int]:
     """New items to record with their status, and how many matches were already alerted."""
     out: list[tuple[AlertItem, str]] = []
@@ -452,7 +452,7 @@ def _thread(recipient: str, event_id: str, title: str, earlier: list[dict[str, A
 
 
 def plan_recipient(
-    view: OutboxView,
+    view: LedgerView,
     recipient: str,
     dues: list[Due],
     folded_by_key: dict[str, list[AlertItem]],
@@ -604,8 +604,8 @@ def _order_key(item: AlertItem) -> tuple:
     return (item.published or item.created_at, item.created_at, item.key)
 
 
-def schedule_mails(view: OutboxView, rules: list[AlertRule], now: datetime) -> MailSchedule:
-    """Every mail due now, one inbox per recipient, from the items queued in the outbox."""
+def schedule_mails(view: LedgerView, rules: list[AlertRule], now: datetime) -> MailSchedule:
+    """Every mail due now, one inbox per recipient, from the items queued in the ledger."""
     out = MailSchedule()
     dues: list[Due] = []
     folded_by_key: dict[str, list[AlertItem]] = {}
