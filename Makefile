@@ -26,7 +26,7 @@ demo: setup ## set everything up and run the offline demo end to end (Elasticsea
 system-deps: ## Debian packages some tests use (chromium, docker-compose); idempotent
 	bash scripts/install-system-deps.sh
 
-test: setup system-deps ## run the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
+test: setup system-deps lint ## lint, then the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
 	$(BIN)/python -m pytest -q
 
 test-cluster: setup ## indexing, search and event-state tests on a local 3-node cluster, a node killed mid-bulk
@@ -44,8 +44,9 @@ airflow: setup ## start the local Airflow service on loopback (options: AIRFLOW_
 airflow-stop: setup ## stop the local Airflow service and every process it started
 	$(BIN)/rasad airflow stop
 
-lint: setup ## ruff on the code (rules in pyproject.toml)
-	$(BIN)/ruff check rasad ingest enrich indexing alerts dags tests bench
+lint: setup ## ruff and mypy on the code (rules and settings in pyproject.toml)
+	$(BIN)/ruff check rasad ingest enrich indexing alerts dags tests bench scripts
+	$(BIN)/python scripts/typecheck.py
 
 lock: ## recompile requirements.txt (exact pins) from requirements.in
 	$(BIN)/uv pip compile --python 3.11 --no-header --no-annotate requirements.in -o requirements.txt

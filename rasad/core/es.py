@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from elasticsearch import ApiError
+from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout as ESConnectionTimeout
-from elasticsearch import Elasticsearch
 
 from rasad.core.settings import Settings, SettingsError
-
 
 # Elasticsearch cannot be reached at all (as opposed to rejecting a request): every stage
 # that writes keeps its data for a later run instead of failing the batch.
