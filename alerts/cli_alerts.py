@@ -17,8 +17,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     rules, problems = read_rules(args.rules)
     if rules and not args.no_seeds:
-        from rasad.enrich.knowledge import load_knowledge  # noqa: PLC0415
         from rasad.core.settings import load_settings  # noqa: PLC0415
+        from rasad.enrich.knowledge import load_knowledge  # noqa: PLC0415
 
         seeds = args.seeds or str(load_settings().path(load_settings().seeds_dir))
         knowledge = load_knowledge(seeds)
@@ -42,7 +42,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _text_part(msg) -> str:  # noqa: ANN001 - EmailMessage
+def _text_part(msg) -> str:
     part = msg.get_body(("plain",))
     return part.get_content() if part is not None else ""
 

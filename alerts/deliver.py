@@ -32,9 +32,9 @@ from typing import Any
 from elasticsearch import ConflictError, Elasticsearch
 
 from rasad.alerts.items import AlertItem, item_from_match, item_from_signal
-from rasad.alerts.match import match_articles, match_signal
 from rasad.alerts.ledger import FAILED, PENDING, SENDING, SENT, AlertLedger, item_doc, mail_doc
-from rasad.alerts.plan import MAILED, MailSchedule, LedgerView, classify_new, schedule_mails
+from rasad.alerts.match import match_articles, match_signal
+from rasad.alerts.plan import MAILED, LedgerView, MailSchedule, classify_new, schedule_mails
 from rasad.alerts.render import build_mail, wire_text
 from rasad.alerts.rules import AlertRule
 from rasad.alerts.smtp import SmtpConfig, SmtpFailure, SmtpSender, smtp_config
@@ -106,7 +106,7 @@ def signal_articles(
             size=limit,
             source_includes=["id", "title", "url", "source", "language", "published"],
         )
-    except Exception as e:  # noqa: BLE001 - the mail still goes out, without the list
+    except Exception as e:
         log.warning("could not read the articles of signal %s: %s", signal.get("id"), e)
         return []
     by_id = {h["_id"]: {**h["_source"], "id": h["_id"]} for h in res["hits"]["hits"]}

@@ -69,7 +69,7 @@ class AlertItem:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AlertItem":
+    def from_dict(cls, d: dict[str, Any]) -> AlertItem:
         """Inverse of :meth:`to_dict` (unknown keys ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})

@@ -15,6 +15,7 @@ record of what was alerted to whom, which is what keeps every run from alerting 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -144,10 +145,8 @@ class AlertLedger:
 
     def refresh(self) -> None:
         """Make every write so far visible to searches."""
-        try:
+        with contextlib.suppress(NotFoundError):  # nothing written yet: nothing to show
             self.es.indices.refresh(index=self.index)
-        except NotFoundError:
-            pass
 
     def _search(self, query: dict, size: int = MAX_HITS, **kw: Any) -> list[dict]:
         try:
@@ -280,8 +279,8 @@ class AlertLedger:
             ops += [{"create": {"_index": self.index, "_id": d["id"]}}, d]
         res = self.es.bulk(operations=ops)
         created, existed = [], []
-        for d, r in zip(docs, res["items"], strict=True):
-            r = r["create"]
+        for d, item in zip(docs, res["items"], strict=True):
+            r = item["create"]
             if r.get("status") in (200, 201):
                 created.append(d["id"])
             elif r.get("status") == 409:

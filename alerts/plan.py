@@ -56,13 +56,13 @@ def mail_key(recipient: str, group: str, subject_ids: list[str]) -> str:
 class LedgerView(Protocol):
     """Read-only questions the planner asks of the ledger."""
 
-    def existing_keys(self, keys: list[str]) -> set[str]: ...  # noqa: D102
-    def related_items(self, rule: str, ids: list[str]) -> list[AlertItem]: ...  # noqa: D102
-    def queued_items(self, rule: str) -> list[AlertItem]: ...  # noqa: D102
-    def folded_items(self, rule: str, keys: list[str], since: str) -> list[AlertItem]: ...  # noqa: D102
-    def mails_to_since(self, recipient: str, since: datetime) -> int: ...  # noqa: D102
-    def deliveries(self, keys: list[str]) -> dict[str, dict[str, Any]]: ...  # noqa: D102
-    def thread_mails(self, recipient: str, event_ids: list[str]) -> dict[str, list[dict[str, Any]]]: ...  # noqa: D102
+    def existing_keys(self, keys: list[str]) -> set[str]: ...
+    def related_items(self, rule: str, ids: list[str]) -> list[AlertItem]: ...
+    def queued_items(self, rule: str) -> list[AlertItem]: ...
+    def folded_items(self, rule: str, keys: list[str], since: str) -> list[AlertItem]: ...
+    def mails_to_since(self, recipient: str, since: datetime) -> int: ...
+    def deliveries(self, keys: list[str]) -> dict[str, dict[str, Any]]: ...
+    def thread_mails(self, recipient: str, event_ids: list[str]) -> dict[str, list[dict[str, Any]]]: ...
 
 
 class EmptyLedger:
@@ -330,7 +330,7 @@ def due_items(rule: AlertRule, queued: list[AlertItem], now: datetime) -> tuple[
     out: list[Due] = []
     if due:
         step = DAY if rule.mode == "daily" else HOUR
-        start = min(boundary - step, min(_created(i) for i in due))
+        start = min(boundary - step, *(_created(i) for i in due))
         group = f"{rule.mode}|{rule.timezone}|{boundary.isoformat()}"
         out = [Due(i, rule, group, rule.mode, (start, boundary)) for i in due]
     waiting = [Waiting(rule, later, next_boundary(rule, now), f"{rule.mode} digest")] if later else []
@@ -360,7 +360,7 @@ class _Entry:
 
     dues: list[Due]
     folded: list[AlertItem] = field(default_factory=list)
-    articles: list["_Entry"] = field(default_factory=list)  # event entries: the event's articles
+    articles: list[_Entry] = field(default_factory=list)  # event entries: the event's articles
 
     @property
     def first(self) -> Due:
@@ -402,7 +402,7 @@ def _item_of(entry: _Entry) -> AlertItem:
     return dataclasses.replace(entry.first.item, reasons=_reasons(entry.dues))
 
 
-def _plan(recipient: str, key: str, mode: str, entries: list[_Entry], window=None, thread=None) -> MailPlan:  # noqa: ANN001
+def _plan(recipient: str, key: str, mode: str, entries: list[_Entry], window=None, thread=None) -> MailPlan:
     items: list[AlertItem] = []
     folded: dict[str, list[AlertItem]] = {}
     dues: list[Due] = []
@@ -418,7 +418,7 @@ def _plan(recipient: str, key: str, mode: str, entries: list[_Entry], window=Non
                 also = [
                     f"{d.rule.name}: {(d.item.signal or {}).get('kind') or 'event'} event" for d in e.dues
                 ]
-                ai = dataclasses.replace(ai, reasons=ai.reasons + [x for x in dict.fromkeys(also)])
+                ai = dataclasses.replace(ai, reasons=ai.reasons + list(dict.fromkeys(also)))
             items.append(ai)
             dues += a.dues
             if a.folded:

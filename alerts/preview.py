@@ -18,8 +18,8 @@ from rasad.alerts.deliver import collect_items, render_schedule
 from rasad.alerts.ledger import AlertLedger
 from rasad.alerts.plan import (
     EmptyLedger,
-    MailPlan,
     LedgerView,
+    MailPlan,
     OverlayLedger,
     Waiting,
     classify_new,

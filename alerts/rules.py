@@ -19,7 +19,14 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from rasad.core.yamllines import MAX_FLOW_DEPTH, error_line, flow_too_deep, item_key_lines, safe_load, top_key_lines
+from rasad.core.yamllines import (
+    MAX_FLOW_DEPTH,
+    error_line,
+    flow_too_deep,
+    item_key_lines,
+    safe_load,
+    top_key_lines,
+)
 
 RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s<>,;\"'()\[\]\\]+@[A-Za-z0-9.-]+\.?[A-Za-z0-9-]*$")
@@ -242,7 +249,7 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
         tz = str(r.get("timezone", "UTC"))
         try:
             ZoneInfo(tz)
-        except Exception:  # noqa: BLE001 - ZoneInfo raises several types (ValueError, KeyError, OSError...)
+        except Exception:
             problems.append(
                 f"{where('timezone')}: unknown time zone {tz!r} (use an IANA name such as Asia/Riyadh)"
             )

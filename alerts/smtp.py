@@ -177,7 +177,7 @@ class SmtpSender:
                 self._conn.close()
             self._conn = None
 
-    def __enter__(self) -> "SmtpSender":
+    def __enter__(self) -> SmtpSender:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -153,7 +153,7 @@ def expand_templates(text: str) -> list[str]:
     out: list[str] = []
     for combo in itertools.product(*(TEMPLATES[k] for k in keys)):
         s = parts[0]
-        for piece, rest in zip(combo, parts[1:]):
+        for piece, rest in zip(combo, parts[1:], strict=True):
             s += piece + rest
         if s not in out:
             out.append(s)

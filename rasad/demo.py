@@ -31,7 +31,7 @@ class _SiteHandler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: object) -> None:  # quiet: tests and demo read summaries
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = unquote(urlsplit(self.path).path)
         target = (self.root / path.lstrip("/")).resolve()
         if not target.is_relative_to(self.root.resolve()) or not target.is_file():
@@ -79,7 +79,7 @@ class DemoSite:
     def requests(self) -> list[tuple[str, int]]:
         return self.httpd.requests  # type: ignore[attr-defined]
 
-    def __enter__(self) -> "DemoSite":
+    def __enter__(self) -> DemoSite:
         self.thread.start()
         return self
 
@@ -92,7 +92,7 @@ class _MailboxHandler:
     def __init__(self, folder: Path):
         self.folder = folder
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd's API
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
         self.folder.mkdir(parents=True, exist_ok=True)
         # Time-ordered and unique: a name never repeats, even after files were deleted.
         path = self.folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}.eml"
@@ -122,7 +122,7 @@ class MailSink:
             for p in sorted(self.folder.glob("*.eml"))
         ]
 
-    def __enter__(self) -> "MailSink":
+    def __enter__(self) -> MailSink:
         self.controller.start()
         return self
 

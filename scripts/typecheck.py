@@ -43,7 +43,7 @@ def main() -> int:
     """Type-check; print mypy's report with repo paths; exit with mypy's status."""
     back = build_view()
     mypy = Path(sys.executable).with_name("mypy")
-    cmd = [str(mypy), "--config-file", str(ROOT / "pyproject.toml"), "-p", "rasad", *OTHER_TARGETS]
+    cmd = [str(mypy), "--config-file", str(ROOT / "pyproject.toml"), str(VIEW / "rasad"), *OTHER_TARGETS]
     env = {**os.environ, "MYPYPATH": str(VIEW)}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     prefixes = sorted(back, key=len, reverse=True)  # rasad/ingest/ before rasad/

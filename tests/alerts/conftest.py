@@ -87,4 +87,4 @@ def at(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
 
 
-__all__ = ["make_article", "at", "article_id", "Mention", "TopicTag", "EntityTag"]
+__all__ = ["EntityTag", "Mention", "TopicTag", "article_id", "at", "make_article"]

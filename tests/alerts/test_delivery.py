@@ -187,11 +187,11 @@ def test_dedup_across_two_runs_and_across_a_restart(es, smtp):
     batch = [arabic(1), english(1)]
     first = send_alerts(es, smtp.settings, rules, batch, now=at("2025-11-22 10:00"))
     assert first.sent == 2
-    second = send_alerts(es, smtp.settings, rules, batch + [arabic(2)], now=at("2025-11-22 10:05"))
+    second = send_alerts(es, smtp.settings, rules, [*batch, arabic(2)], now=at("2025-11-22 10:05"))
     assert (second.already_alerted, second.queued, second.sent) == (2, 1, 2)
     # A restart: a new process with nothing in memory sees the same articles again.
     third = _run_in_fresh_process(
-        smtp.settings, textwrap.dedent(text), batch + [arabic(2)], "2025-11-22T10:10:00Z"
+        smtp.settings, textwrap.dedent(text), [*batch, arabic(2)], "2025-11-22T10:10:00Z"
     )
     assert (third["already_alerted"], third["queued"], third["sent"]) == (3, 0, 0)
     assert len(smtp.received) == 4

@@ -67,8 +67,8 @@ def check_headers(msg, recipient: str, everyone: set[str], domain: str) -> None:
 
 def test_demo_cycle_sends_one_inbox_per_recipient(demo_env, es, mail_sink, demo_site, capsys):
     """Bar 1: each recipient gets each article at most once per cycle; the analyst <= 3 mails; +1 for one more."""
-    from rasad.report import print_summary
     from rasad.pipeline import run_cycle, step_alert
+    from rasad.report import print_summary
 
     s, _rules = demo_env
     summary = run_cycle(s).to_dict()
@@ -96,9 +96,9 @@ def test_demo_cycle_sends_one_inbox_per_recipient(demo_env, es, mail_sink, demo_
     # cycle's alert step picks it up (the service's path, without re-fetching a page).
     from datetime import datetime, timezone
 
+    from rasad.core.records import Article
     from rasad.indexing.bulk import index_articles
     from rasad.ingest.queue import WorkQueue
-    from rasad.core.records import Article
 
     art = Article.from_doc({k: v for k, v in new.items()
                             if not k.endswith("_search") and k not in ("timestamp", "indexed_at")})  # fmt: skip
@@ -311,7 +311,7 @@ def test_two_concurrent_cycles_never_deliver_an_article_twice(es, ledger_setting
 def test_a_mail_whose_article_another_mail_reserved_is_not_stored(es, smtp):
     """The conflict path of two runs, made deterministic: the second plan to reserve an article yields."""
     from rasad.alerts.ledger import AlertLedger
-    from rasad.alerts.plan import EmptyLedger, OverlayLedger, QUEUED, schedule_mails
+    from rasad.alerts.plan import QUEUED, EmptyLedger, OverlayLedger, schedule_mails
 
     s = smtp.settings
     ledger = AlertLedger(es, s)
@@ -360,7 +360,7 @@ def test_a_crash_between_reserving_and_storing_the_mail_holds_then_sends_once(es
 
     from rasad.alerts.deliver import collect_items
     from rasad.alerts.ledger import AlertLedger
-    from rasad.alerts.plan import RESERVATION_STALE, EmptyLedger, OverlayLedger, QUEUED, schedule_mails
+    from rasad.alerts.plan import QUEUED, RESERVATION_STALE, EmptyLedger, OverlayLedger, schedule_mails
 
     s = smtp.settings
     ledger = AlertLedger(es, s)
