@@ -240,7 +240,9 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     if unknown:  # YAML layers drop keys that are no field; say so instead of ignoring a typo
         raise SettingsError(f"unknown setting(s) {unknown} in {[origin(k) for k in unknown]}")
     try:
-        return Settings(_build_sources=(tuple(layer for layer, _ in layers), {}))
+        # _build_sources is BaseSettings.__init__'s documented way to pass prepared sources; mypy
+        # only sees the __init__ that pydantic's dataclass_transform synthesises from the fields.
+        return Settings(_build_sources=(tuple(layer for layer, _ in layers), {}))  # type: ignore[call-arg]
     except ValidationError as e:
         raise SettingsError(_explain(e, origin)) from None
 
