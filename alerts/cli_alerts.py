@@ -102,9 +102,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for n, (plan, msg) in enumerate(pv.mails, 1):
-            rules = ", ".join(r.name for r in plan.all_rules)
+            names = ", ".join(r.name for r in plan.all_rules)
             print(
-                f"=== mail {n}/{len(pv.mails)} · to {plan.to} · rules {rules} · {plan.mode} · would be sent now"
+                f"=== mail {n}/{len(pv.mails)} · to {plan.to} · rules {names} · {plan.mode} · would be sent now"
             )
             for h in ("From", "To", "Subject", "Message-ID", "In-Reply-To"):
                 if msg[h]:

@@ -237,7 +237,7 @@ class AlertLedger:
             for d in res["docs"]
             if d.get("found")
         }
-        mails = sorted({(r.get("payload") or {}).get("mail") for r in out.values()} - {None})
+        mails = sorted({m for r in out.values() if (m := (r.get("payload") or {}).get("mail")) is not None})
         stored = self.existing_keys(mails)
         for r in out.values():
             r["mail_exists"] = (r.get("payload") or {}).get("mail") in stored

@@ -546,8 +546,10 @@ def plan_recipient(
         if e.first.group != IMMEDIATE:
             continue
         limits = [d.rule.throttle_per_hour for d in e.dues if d.group == IMMEDIATE]
+        caps = [limit for limit in limits if limit]
         old = _created(e.first.item) < hour_start(now, e.first.rule)
-        if all(limits) and used >= min(limits) and not old:  # type: ignore[type-var]
+        # Held only when every rule that wants it now is throttled: one unthrottled rule sends it.
+        if caps and len(caps) == len(limits) and used >= min(caps) and not old:
             held.append(e)
         else:
             send.append(e)
@@ -593,7 +595,7 @@ def plan_recipient(
     for g in sorted(groups):
         entries = sorted(groups[g], key=lambda e: _order_key(e.first.item), reverse=True)
         d0 = entries[0].first
-        start = min(e.first.window[0] for e in entries if e.first.window)  # type: ignore[index]
+        start = min(e.first.window[0] for e in entries if e.first.window)
         p = _plan(recipient, "", d0.mode, entries, (start, d0.window[1]) if d0.window else None)
         p.key = mail_key(recipient, g, p.subject_ids)
         plans.append(p)

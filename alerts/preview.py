@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 
@@ -58,7 +59,7 @@ def stored_articles(es: Elasticsearch, settings: Settings, since: datetime, page
     out: list[Article] = []
     after = None
     while True:
-        kw = {"search_after": after} if after else {}
+        kw: dict[str, Any] = {"search_after": after} if after else {}
         try:
             res = es.search(
                 index=settings.index("articles"),

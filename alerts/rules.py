@@ -277,7 +277,7 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
         h, m = SEND_AT_RE.match(send_at).groups()  # type: ignore[union-attr]
         rules.append(
             AlertRule(
-                name=rname,
+                name=str(rname),  # checked above: a string matching RULE_NAME_RE
                 recipients=recips or (),
                 kind=kind,
                 description=str(r.get("description") or ""),

@@ -96,8 +96,8 @@ def suggest_candidates(tagger: Tagger, articles: Iterable[tuple[str, str]], top:
         split = split_proclitic(word)
         if split is not None and split[1] in known_words:
             continue  # a known name behind a clitic (لروسيا) is already matched
-        for alias, eid in single_aliases.items():
-            if _edit_distance_one(word, alias):
-                out.append(Suggestion("near_miss", word, count, f"one edit from {alias!r} ({eid})"))
+        for known, eid in single_aliases.items():
+            if _edit_distance_one(word, known):
+                out.append(Suggestion("near_miss", word, count, f"one edit from {known!r} ({eid})"))
                 break
     return out

@@ -51,8 +51,8 @@ def cmd_retag(args: argparse.Namespace) -> int:
     else:
         print(f"tagger {rep.tagger_version}: {rep.retagged} article(s) re-tagged ({rep.changed} with changed tags), "
               f"{rep.skipped_current} already current, {rep.conflicts} changed meanwhile, {rep.failed} failed")  # fmt: skip
-        for e in rep.errors[:20]:
-            print(f"  ! {e}")
+        for err in rep.errors[:20]:
+            print(f"  ! {err}")
     return 1 if rep.failed else 0
 
 

@@ -208,8 +208,9 @@ def search_articles(es: Elasticsearch, settings: Settings, q: SearchQuery, now: 
     now = now or datetime.now(timezone.utc)
     # A lone surrogate (undecodable bytes on the command line arrive as \udcXX) is no valid JSON
     # for Elasticsearch: it would answer 400 instead of searching.
-    q = replace(q, **{k: _SURROGATE_RE.sub("\ufffd", v) for k in ("text", "topic", "entity", "since", "lang")
-                      if isinstance(v := getattr(q, k), str)})  # fmt: skip
+    cleaned: dict[str, Any] = {k: _SURROGATE_RE.sub("\ufffd", v) for k in ("text", "topic", "entity", "since", "lang")
+                               if isinstance(v := getattr(q, k), str)}  # fmt: skip
+    q = replace(q, **cleaned)
     analyzers = installed_analyzers(es, settings)
     body = build_search(q, analyzers, now)
     res = es.search(index=settings.index("articles"), ignore_unavailable=True, allow_no_indices=True, **body)

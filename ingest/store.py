@@ -141,8 +141,8 @@ class IngestStore:
         actions = [{"_op_type": "index", "_index": self.feeds_index, "_id": st.feed_id,
                     "_source": dataclasses.asdict(st)} for st in states]  # fmt: skip
         _, failed = helpers.bulk(self.es, actions, raise_on_error=False, max_retries=3, initial_backoff=0.5)
-        if failed:
-            raise RuntimeError(f"feed state write refused: {failed[:3]}")
+        if failed:  # with raise_on_error=False: the refused actions
+            raise RuntimeError(f"feed state write refused: {failed[:3] if isinstance(failed, list) else failed}")
         self.refresh_states()
 
     def add_new_articles(self, counts: dict[str, int]) -> None:
@@ -187,7 +187,7 @@ class IngestStore:
     # ------------------------------------------------------------ article look-ups
     def _search(self, query: dict, size: int, fields: list[str]) -> list[dict[str, Any]]:
         try:
-            res = self.es.search(index=self.articles_alias, query=query, size=size, source=fields,
+            res = self.es.search(index=self.articles_alias, query=query, size=size, source={"includes": fields},
                                  ignore_unavailable=True, allow_no_indices=True)  # fmt: skip
         except NotFoundError:
             return []

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 import zlib
+from typing import cast
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -38,7 +39,8 @@ class _SiteHandler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body = target.read_bytes()
-        base = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}".encode()
+        host, port = cast(tuple[str, int], self.server.server_address)[:2]  # an AF_INET server
+        base = f"http://{host}:{port}".encode()
         body = body.replace(PLACEHOLDER, base)
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if target.suffix == ".xml":
@@ -72,7 +74,7 @@ class DemoSite:
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        host, port = cast(tuple[str, int], self.httpd.server_address)[:2]  # an AF_INET server
         return f"http://{host}:{port}"
 
     @property
@@ -118,7 +120,7 @@ class MailSink:
     def messages(self) -> list[email.message.EmailMessage]:
         """Every message received so far, oldest first."""
         return [
-            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            cast(email.message.EmailMessage, email.message_from_bytes(p.read_bytes(), policy=email.policy.default))
             for p in sorted(self.folder.glob("*.eml"))
         ]
 

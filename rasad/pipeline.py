@@ -22,9 +22,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasad.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # for annotations only: the stages are imported inside the steps
+    from rasad.ingest.queue import QueueEntry
 
 log = logging.getLogger(__name__)
 MAX_ERRORS = 20  # error lines a step returns (the summary's, not a log of everything)
@@ -241,7 +244,8 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
     # Acknowledge last: every write above is keyed by id, so a crash before this line
     # means the retry rewrites the same documents.
     retry_links = {i.link for i in rep.retry}
-    done, retry, failed = [], [], []
+    done: list[tuple[QueueEntry, str, str | None, str | None]] = []
+    retry, failed = [], []
     for e in entries:
         link = e.item.get("link") or ""
         status, reason = rep.item_status.get(e.id) or rep.item_status.get(link) or (None, None)
