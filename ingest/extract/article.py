@@ -35,9 +35,9 @@ from rasad.ingest.dates import PageDate, find_published_date, resolve_published
 from rasad.ingest.extract.bylines import clean_byline
 from rasad.ingest.extract.decode import parse_html
 from rasad.ingest.extract.feedtext import html_fragment_to_text
-from rasad.ingest.extract.gates import _judge_page_text, count_words, is_substantial
+from rasad.ingest.extract.gates import count_words, is_substantial, judge_page_text
 from rasad.ingest.extract.linkfarms import prune_link_farms
-from rasad.ingest.extract.metadata import _read_metadata
+from rasad.ingest.extract.metadata import read_metadata
 from rasad.ingest.extract.model import STATUS_NOT_HTML, STATUS_OK, Extracted, FeedHints
 from rasad.ingest.extract.sniff import inflate_gzip, sniff_not_html
 from rasad.ingest.language import detect_language
@@ -161,7 +161,7 @@ def _process_html(
     tree, _ = parse_html(body, content_type)
     if tree is None:
         return STATUS_NOT_HTML, "no HTML document could be parsed", "", {}, None, None
-    meta = _read_metadata(tree)
+    meta = read_metadata(tree)
     page_date = find_published_date(tree, url)
     html_lang = tree.get("lang") or tree.get("xml:lang")
     strip_inert_elements(tree)
@@ -169,5 +169,5 @@ def _process_html(
         prune_link_farms(tree)
     remove_related_links(tree)
     text = _drop_leading_title(_extract_page(tree, url), meta.get("title"))
-    status, reason = _judge_page_text(text, body)
+    status, reason = judge_page_text(text, body)
     return status, reason, text if status == STATUS_OK else "", meta, page_date, html_lang
