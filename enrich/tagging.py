@@ -264,7 +264,7 @@ def build_pipeline(lang: str, seeds_dir: str | Path | None = None) -> Language:
     # Our components match on their own normalised text and read none of them; the
     # attributes a later statistical component needs can be restored with
     # ``nlp.vocab.lex_attr_getters.update(nlp.Defaults.lex_attr_getters)``.
-    nlp.vocab.lex_attr_getters = {}
+    nlp.vocab.lex_attr_getters = {}  # type: ignore[attr-defined]  # a real Vocab attribute spaCy's vocab.pyi leaves out
     return nlp
 
 

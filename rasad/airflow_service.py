@@ -153,7 +153,7 @@ def _read_record(path: Path) -> dict | None:
 
 def _leader_alive(rec: dict) -> bool:
     st = _proc_stat(rec["pid"])
-    return bool(st) and st[3] == rec["start"]  # same start time: not a reused pid
+    return st is not None and st[3] == rec["start"]  # same start time: not a reused pid
 
 
 def _all_stats() -> dict[int, tuple[int, int, int, int]]:

@@ -120,7 +120,7 @@ class MailSink:
     def messages(self) -> list[email.message.EmailMessage]:
         """Every message received so far, oldest first."""
         return [
-            cast(email.message.EmailMessage, email.message_from_bytes(p.read_bytes(), policy=email.policy.default))
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in sorted(self.folder.glob("*.eml"))
         ]
 

@@ -28,6 +28,8 @@ The path, and why each step is there:
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 
@@ -46,7 +48,7 @@ from rasad.ingest.related_links import remove_related_links
 # Pages above this many links get their navigation pruned (mega-menus, footers of sections).
 LINK_HEAVY_THRESHOLD = 250
 # Comments are not the article; precision-favouring scored higher F1 on every gold set.
-TRAFILATURA_OPTIONS: dict[str, bool] = {"include_comments": False, "favor_precision": True}
+TRAFILATURA_OPTIONS: dict[str, Any] = {"include_comments": False, "favor_precision": True}
 
 
 _LINK_COUNT_XPATH = XPath("count(//a)")
@@ -84,7 +86,10 @@ def _extract_page(tree: HtmlElement, url: str) -> str:
     from trafilatura import bare_extraction
 
     document = bare_extraction(tree, url=url or None, with_metadata=False, **TRAFILATURA_OPTIONS)
-    return (document.text or "") if document is not None else ""
+    if document is None:
+        return ""
+    text = document.get("text") if isinstance(document, dict) else document.text  # a dict only with as_dict=True
+    return text or ""
 
 
 def extract_article(
@@ -96,6 +101,8 @@ def extract_article(
     lang_hint = hints.language_hint
     page_date: PageDate | None = None
     page_text = ""
+    page_reason: str | None
+    text_source: str | None
     if body[:2] == b"\x1f\x8b":
         body = inflate_gzip(body)
     problem = sniff_not_html(body, content_type)
