@@ -43,7 +43,7 @@ def format_tag_result(language: str, entities: list[Any], topics: list[Any]) -> 
 
 def run_tag(args: argparse.Namespace) -> int:
     """Tag a text file (first line = title when --title-line) and print the JSON result."""
-    from rasad.enrich.tagging import get_tagger, guess_language  # noqa: PLC0415 - spaCy loads only for the commands that tag
+    from rasad.enrich.tagging import get_tagger, guess_language
 
     raw = _read_input(args.file)
     title, text = "", raw
@@ -67,8 +67,8 @@ def run_seeds_check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in the seeds data")
         return 1
-    from rasad.enrich.tagger_coverage import check_coverage  # noqa: PLC0415 - spaCy loads only for the commands that tag
-    from rasad.enrich.tagging import get_tagger  # noqa: PLC0415 - spaCy loads only for the commands that tag
+    from rasad.enrich.tagger_coverage import check_coverage
+    from rasad.enrich.tagging import get_tagger
 
     tagger = get_tagger(args.seeds)
     k = tagger.knowledge
@@ -118,8 +118,8 @@ def iter_corpus(path: str, limit: int | None = None) -> Iterator[tuple[str, str]
 
 def run_seeds_suggest(args: argparse.Namespace) -> int:
     """Print candidate new aliases and entities mined from a corpus."""
-    from rasad.enrich.suggest import suggest_candidates  # noqa: PLC0415 - spaCy loads only for the commands that tag
-    from rasad.enrich.tagging import get_tagger  # noqa: PLC0415 - spaCy loads only for the commands that tag
+    from rasad.enrich.suggest import suggest_candidates
+    from rasad.enrich.tagging import get_tagger
 
     tagger = get_tagger(args.seeds)
     suggestions = suggest_candidates(tagger, iter_corpus(args.corpus, args.limit), top=args.top)

@@ -7,11 +7,12 @@ bands). Ingest only reads articles; the indexing stage writes them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from collections.abc import Iterator
 
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError, helpers
 
@@ -170,10 +171,8 @@ class IngestStore:
 
     def refresh_states(self) -> None:
         """Make the states just saved visible to searches (`rasad feeds status`, dashboards) at once."""
-        try:
+        with contextlib.suppress(NotFoundError):  # no feed saved yet: nothing to show
             self.es.indices.refresh(index=self.feeds_index)
-        except NotFoundError:
-            pass
 
     def all_states(self) -> list[FeedState]:
         """Every stored feed state, for `rasad feeds status`."""
