@@ -33,7 +33,7 @@ from rasad.core.settings import Settings, load_settings  # noqa: E402
 
 def load() -> str:
     """The machine's 1/5/15-minute load averages."""
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def best_rate(es, base: Settings, actions: list[dict], rounds: int, label: str) -> float:

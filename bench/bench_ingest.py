@@ -116,7 +116,7 @@ def es_url_for_bench(settings) -> tuple[str, object | None]:
         try:
             if make_client(settings, request_timeout=5).ping():
                 return settings.es_url, None
-        except Exception:  # noqa: BLE001 - any failure means: start our own
+        except Exception:  # noqa: S110 - any failure means: start our own
             pass
     import socket  # noqa: PLC0415
 

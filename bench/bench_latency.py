@@ -62,7 +62,7 @@ def main() -> int:
     base = load_settings()
     tmp = Path(tempfile.mkdtemp(prefix="rasad-latency-"))
     node_cm = own_es_node("bench-latency")
-    base, es_url, es_port, es_home = node_cm.__enter__()
+    base, es_url, _port, _home = node_cm.__enter__()
     farm = FeedFarm(feeds=args.feeds, hosts=args.hosts, port=free_port())
     sink = TimingSink(free_port())
     prefix = f"lat{uuid.uuid4().hex[:8]}"

@@ -9,6 +9,7 @@ summary or text, which the markers never are.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -90,10 +91,8 @@ class SearchTarget(Target):
             esnode.stop_node(s, port=port, home=home)
             # The node a long run started was once found alive afterwards: stop it by its own pid too.
             if self._pid:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # already gone
                     os.kill(self._pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             shutil.rmtree(home, ignore_errors=True)
 
     def generate(self, rng: random.Random) -> dict[str, Any]:

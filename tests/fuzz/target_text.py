@@ -71,7 +71,7 @@ class TextTarget(Target):
                 if not prev <= src < max(1, len(s)):
                     raise PropertyFailure(f"offset of normalised char {i} -> {src} outside {name} (len {len(s)})")
                 prev = src
-            matchable, to_norm, to_orig = match_mapped(s)
+            matchable, _to_norm, _to_orig = match_mapped(s)
             if matchable != match_form(n)[0]:
                 raise PropertyFailure(f"match_mapped differs from match_form(normalize_text) on {name} {s[:80]!r}")
             search_form(s)

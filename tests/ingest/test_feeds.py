@@ -136,7 +136,7 @@ def test_atom_and_json_feed():
     assert parsed.items[0].language_hint == "ar" and parsed.entries_without_link == 1 and parsed.malformed
 
 
-@pytest.mark.parametrize("body, words", [
+@pytest.mark.parametrize(("body", "words"), [
     (b"", "empty"),
     (b"<!doctype html><html><head><title>Not found</title></head><body>oops</body></html>", "HTML page"),
     (b'{"items": []}', "not a JSON Feed"),

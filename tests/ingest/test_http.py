@@ -6,6 +6,7 @@ is also used by the security, stage and dedup tests.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
 import time
@@ -39,10 +40,8 @@ class Handler(BaseHTTPRequestHandler):
         if route is None:
             self.reply(404, b"not found")
             return
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client hung up on purpose
             route(self)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client hung up on purpose (cap reached, binary refused)
 
     def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         """Send a complete response."""

@@ -86,7 +86,7 @@ class FeedFarm:
             n = sum(1 for i in self.items if i.feed == feed)
             lang = lang or ("ar" if (feed + n) % 3 else "en")
             word = "طالبان" if lang == "ar" else "Taliban"
-            tag = hashlib.sha1(f"{feed}/{n}".encode()).hexdigest()[:6]
+            tag = hashlib.sha1(f"{feed}/{n}".encode(), usedforsecurity=False).hexdigest()[:6]
             title = (f"موسكو و{word}: جولة محادثات جديدة رقم {feed}-{n} ({tag})" if lang == "ar"
                      else f"Moscow and the {word}: new round of talks {feed}-{n} ({tag})")  # fmt: skip
             item = FarmItem(feed, n, publish_at, lang, title)
@@ -161,7 +161,7 @@ class FeedFarm:
                     feed = int(m.group(1))
                     now = time.time()
                     items = farm.visible(feed, now)
-                    etag = '"' + hashlib.sha1(",".join(i.key for i in items).encode()).hexdigest()[:16] + '"'
+                    etag = '"' + hashlib.sha1(",".join(i.key for i in items).encode(), usedforsecurity=False).hexdigest()[:16] + '"'
                     if self.headers.get("If-None-Match") == etag:
                         with farm._lock:
                             farm.not_modified += 1
