@@ -3,7 +3,7 @@
 It must run ``rasad tag`` and ``rasad seeds check`` with the taxonomy, entities and defaults it
 carries as package data, and import nothing from the checkout. Offline: the build uses the
 installed setuptools (no build isolation) and the install takes the pinned requirements from
-uv's cache, which ``make setup`` fills.
+uv's cache, which ``make setup`` fills (checked with a cache that only `uv pip sync` had filled).
 """
 
 from __future__ import annotations
@@ -78,9 +78,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
     wheel = next((tmp / "dist").glob("rasad-*.whl"))
     venv = tmp / "venv"
     _run([UV, "venv", "--python", sys.executable, str(venv)], tmp, env)
-    # The wheel's own dependencies, at the versions requirements.txt pins (the dev tools stay out).
-    _run([UV, "pip", "install", "--python", str(venv / "bin" / "python"), str(wheel),
-          "--constraint", str(PROJECT / "requirements.txt")], tmp, env)  # fmt: skip
+    # The pinned set as `make setup` installs it (a resolve would need index pages that `make setup`
+    # leaves out of uv's cache: offline it must not resolve), then the wheel, then proof that the
+    # wheel's own declared dependencies are all met by it.
+    python = str(venv / "bin" / "python")
+    _run([UV, "pip", "sync", "--python", python, str(PROJECT / "requirements.txt")], tmp, env)
+    _run([UV, "pip", "install", "--python", python, "--no-deps", str(wheel)], tmp, env)
+    _run([UV, "pip", "check", "--python", python], tmp, env)
     work = tmp / "work"
     work.mkdir()
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
