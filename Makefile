@@ -57,5 +57,5 @@ bench: setup ## run the benchmarks under bench/
 fuzz: setup ## long fuzz runs: 100,000 inputs per target (docs/reliability.md); T=feed to run one
 	@for t in $${T:-feed page yaml text search mail}; do $(BIN)/python bench/fuzz_run.py --target $$t --inputs 100000 --workers 2 || exit 1; done
 
-clean: ## remove var/ (mails, outboxes, Airflow DB); the cache with Elasticsearch stays
+clean: ## remove var/ (mails, Airflow DB, type-check cache); the cache with Elasticsearch stays
 	rm -rf var

@@ -4,7 +4,7 @@
 
 Starts its own Elasticsearch node on a free loopback port (or uses RASAD_ES_URL when set).
 Part 1 writes the same prepared documents with ``rasad.indexing.bulk.index_article_actions``
-(month re-routing lookup, classification, dead-letter, outbox handling) and with plain
+(month re-routing lookup, classification, dead-letter handling) and with plain
 ``elasticsearch.helpers.bulk``, alternating, each into fresh indices created from the same
 templates, and prints docs/s and the ratio (bar: >= 0.8). Part 2 streams synthetic articles
 through ``index_article_stream`` (documents built lazily, search forms included) and prints
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             drop(es, s)
         growth = checkpoints[-1][1] - checkpoints[0][1] if checkpoints else 0.0
-        errors = len(rep.errors) + rep.dead_lettered + rep.queued_in_outbox
+        errors = len(rep.errors) + rep.dead_lettered
         print(f"stream: {rep.indexed:,} indexed, {stored:,} stored, {errors} errors, {args.stream / total:,.0f} docs/s "
               f"overall, RSS {checkpoints[0][1]:.0f} -> {checkpoints[-1][1]:.0f} MiB "
               f"(growth after the first checkpoint {growth:+.1f} MiB; bound 64 MiB)")  # fmt: skip

@@ -1,5 +1,5 @@
 """Secrets never leak: a real cycle (dag.test) with distinctive Elasticsearch, SMTP and Airflow secrets set,
-then every log line, XCom, stored document, mail, outbox file and error message is searched for them.
+then every log line, XCom, stored document, mail, file under var/ and error message is searched for them.
 
 The SMTP server really demands the password (AUTH on a loopback aiosmtpd), so the secret is used,
 not just configured; it comes from an Airflow connection, as in production. A dead feed and a
