@@ -204,9 +204,10 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
             continue
         canonical.append((item, canon))
     unreliable = _unreliable_guids(canonical)
-    for item, canon in canonical:
-        if item.guid and (item.feed_id, item.guid) in unreliable:
-            item = dataclasses.replace(item, guid=None)
+    for listed, canon in canonical:
+        # A guid the feed reuses for different links identifies nothing: key the item by its link.
+        unusable = listed.guid and (listed.feed_id, listed.guid) in unreliable
+        item = dataclasses.replace(listed, guid=None) if unusable else listed
         aid = article_id(canon)
         key = (item.feed_id, item.guid or "")
         if aid in seen_ids or (item.guid and key in seen_guids):
