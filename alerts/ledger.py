@@ -345,10 +345,10 @@ class AlertLedger:
             bad = [i["update"] for i in res["items"] if i["update"].get("error")]
             raise RuntimeError(f"ledger update failed: {bad[:3]}")
 
-    def due_mails(self, now: datetime, stale_before: datetime) -> list[dict]:
+    @staticmethod
+    def due_mails_query(now: datetime, stale_before: datetime) -> dict:
         """Mails to deliver now: pending and due, or stuck in ``sending`` since before ``stale_before``."""
-        self.refresh()
-        q = {
+        return {
             "bool": {
                 "filter": [{"term": {"kind": MAIL}}],
                 "should": [
@@ -372,8 +372,26 @@ class AlertLedger:
                 "minimum_should_match": 1,
             }
         }
+
+    @staticmethod
+    def work_query(now: datetime, stale_before: datetime) -> dict:
+        """Everything an alert step with no new articles would act on: queued items and due mails."""
+        queued = {"bool": {"filter": [{"term": {"kind": ITEM}}, {"term": {"status": "queued"}}]}}
+        return {
+            "bool": {
+                "should": [queued, EsOutbox.due_mails_query(now, stale_before)],
+                "minimum_should_match": 1,
+            }
+        }
+
+    def due_mails(self, now: datetime, stale_before: datetime) -> list[dict]:
+        """Mails to deliver now: pending and due, or stuck in ``sending`` since before ``stale_before``."""
+        self.refresh()
         return self._search(
-            q, size=500, seq_no_primary_term=True, sort=[{"created_at": "asc"}, {"id": "asc"}]
+            self.due_mails_query(now, stale_before),
+            size=500,
+            seq_no_primary_term=True,
+            sort=[{"created_at": "asc"}, {"id": "asc"}],
         )
 
     def get(self, key: str) -> dict | None:

@@ -20,18 +20,16 @@ import argparse
 import json
 import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import free_port, own_es_node  # noqa: E402
-from tests.service.farm import RULES, FeedFarm, TimingSink  # noqa: E402
+from bench.harness import node_and_farm  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.service.farm import FeedFarm, TimingSink  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -57,32 +55,24 @@ def main() -> int:
 
     from rasad.airflow_service import ServiceConfig, start_service, stop_service
     from rasad.core.es import make_client
-    from rasad.core.settings import load_settings
 
-    base = load_settings()
-    tmp = Path(tempfile.mkdtemp(prefix="rasad-latency-"))
-    node_cm = own_es_node("bench-latency")
-    base, es_url, _port, _home = node_cm.__enter__()
     farm = FeedFarm(feeds=args.feeds, hosts=args.hosts, port=free_port())
     sink = TimingSink(free_port())
-    prefix = f"lat{uuid.uuid4().hex[:8]}"
     load_start = os.getloadavg()
-    try:
-        with farm, sink:
-            feeds = farm.registry(tmp / "feeds.yaml", interval=args.interval)
-            (tmp / "rules.yaml").write_text(RULES, encoding="utf-8")
-            env = {
-                "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": prefix, "RASAD_FEEDS_FILE": str(feeds),
-                "RASAD_RULES_FILE": str(tmp / "rules.yaml"), "RASAD_SMTP_HOST": "127.0.0.1",
+    with node_and_farm("bench-latency", farm, interval=args.interval, keep=args.keep) as env:
+        s, tmp, es_url, prefix = env.settings, env.tmp, env.es_url, env.prefix
+        with sink:
+            env_vars = {
+                "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": prefix, "RASAD_FEEDS_FILE": s.feeds_file,
+                "RASAD_RULES_FILE": s.rules_file, "RASAD_SMTP_HOST": "127.0.0.1",
                 "RASAD_SMTP_PORT": str(sink.port), "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0",
-                "RASAD_VAR_DIR": str(tmp / "var"), "RASAD_WATCH_SHARDS": str(args.shards),
+                "RASAD_VAR_DIR": s.var_dir, "RASAD_WATCH_SHARDS": str(args.shards),
             }  # fmt: skip
             cfg = ServiceConfig(home=tmp / "svc", api_port=free_port(), start_es=False, start_demo=False,
-                                start_mail=False, parallelism=args.parallelism, env=env)  # fmt: skip
+                                start_mail=False, parallelism=args.parallelism, env=env_vars)  # fmt: skip
             t0 = time.monotonic()
             start_service(cfg)
             print(f"service ready in {time.monotonic() - t0:.1f}s", flush=True)
-            s = base.replace(es_url=es_url, index_prefix=prefix)
             es = make_client(s)
             # Warm-up: every feed polled once (feed states exist), so items are new to a poll.
             deadline = time.monotonic() + 300
@@ -107,9 +97,6 @@ def main() -> int:
                 time.sleep(2)
             time.sleep(10)  # late duplicates would show here
             stop_service(cfg.home)
-    finally:
-        if not args.keep:
-            node_cm.__exit__(None, None, None)
     load_end = os.getloadavg()
     mails = sink.first_mail()
     a = [mails[i.key] - i.publish_at for i in items if i.key in mails]
@@ -139,8 +126,6 @@ def main() -> int:
     print("bars (p95 b <= 15 s, p95 a <= 75 s, 0 lost, 0 duplicates):", "PASS" if ok else "FAIL")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
-    if not args.keep:
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
 
 

@@ -182,6 +182,13 @@ class WorkQueue:
             {"bool": {"filter": [{"term": {"state": CLAIMED}}, {"range": {"lease_until": {"lt": at}}}]}},
         ], "minimum_should_match": 1}}  # fmt: skip
 
+    def has_claimable(self, now: datetime) -> bool:
+        """Whether anything is claimable now (one count; a missing queue index holds nothing)."""
+        try:
+            return self.es.count(index=self.index, query=self._claimable_query(now))["count"] > 0
+        except NotFoundError:
+            return False
+
     def _search(self, query: dict[str, Any], size: int, sort: list | None = None) -> list[QueueEntry]:
         self.ensure()
         out: list[QueueEntry] = []
@@ -265,10 +272,14 @@ class WorkQueue:
         q = {"bool": {"filter": [{"term": {"batch": batch_id}}, {"term": {"state": CLAIMED}}]}}
         return self._search(q, 100_000)
 
+    @staticmethod
+    def held_query(batch_prefix: str) -> dict[str, Any]:
+        """Items the batches named ``<batch_prefix>...`` still hold."""
+        return {"bool": {"filter": [{"prefix": {"batch": batch_prefix}}, {"term": {"state": CLAIMED}}]}}
+
     def release_run(self, batch_prefix: str, now: datetime) -> int:
         """Hand back what a run's batches still hold (their tasks failed for good): claimable at once."""
-        q = {"bool": {"filter": [{"prefix": {"batch": batch_prefix}}, {"term": {"state": CLAIMED}}]}}
-        held = self._search(q, 100_000)
+        held = self._search(self.held_query(batch_prefix), 100_000)
         at = utc_iso(now)
         return len(self._write_versioned([(e, {**e.source, "state": NEW, "batch": None, "lease_until": None,
                                                "not_before": at}) for e in held]))  # fmt: skip
@@ -311,11 +322,12 @@ class WorkQueue:
         return len(self._write_versioned(ups))
 
     # -- alert acknowledgement ----------------------------------------------------------
+    UNALERTED = {"bool": {"filter": [{"term": {"state": DONE}}, {"term": {"alerted": False}},
+                                     {"exists": {"field": "article_id"}}]}}  # fmt: skip
+
     def unalerted(self, limit: int = 10_000) -> list[QueueEntry]:
         """Done items with an article that the alert step has not acknowledged yet (oldest first)."""
-        q = {"bool": {"filter": [{"term": {"state": DONE}}, {"term": {"alerted": False}},
-                                 {"exists": {"field": "article_id"}}]}}  # fmt: skip
-        return self._search(q, limit, sort=[{"done_at": "asc"}, {"key": "asc"}])
+        return self._search(self.UNALERTED, limit, sort=[{"done_at": "asc"}, {"key": "asc"}])
 
     def mark_alerted(self, entries: list[QueueEntry], now: datetime) -> int:
         """Acknowledge that the alert step handled these items."""

@@ -21,7 +21,7 @@ from rasad.ingest.extract.model import FeedHints
 from rasad.ingest.feeds import FeedItem, FeedSpec, parse_feed
 from rasad.ingest.http.client import HttpClient
 from rasad.ingest.http.result import FetchError
-from rasad.ingest.store import FeedState, IngestStore, record_failure, record_success, utcnow
+from rasad.ingest.store import FeedState, IngestStore, record_failure, record_success, state_needs_saving, utcnow
 from rasad.ingest.urls import URLError, canonicalize_url
 from rasad.core import records
 from rasad.core.records import Article, article_id, parse_iso, utc_iso
@@ -49,6 +49,9 @@ class PollReport:
     feeds: list[FeedOutcome] = field(default_factory=list)
     queued: int = 0  # items new to the work queue
     known: int = 0  # items the queue already had (seen before)
+    # Every feed's state after this poll (saved or not): its next_poll is when it is due.
+    states: dict[str, FeedState] = field(default_factory=dict)
+    saved: int = 0  # feed states written
 
     @property
     def polled(self) -> int:
@@ -113,13 +116,16 @@ def item_from_dict(d: dict) -> FeedItem:
 
 def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, queue: "WorkQueue | None" = None,
                now: datetime | None = None, force: bool = False, workers: int = 8,
-               jitter: float = 0.0) -> PollReport:  # fmt: skip
+               jitter: float = 0.0, clock_refresh: timedelta | None = None) -> PollReport:  # fmt: skip
     """Poll every due feed (conditional GET), queue its items, then advance its state.
 
     Acknowledge last: a feed's validators and next-poll time are saved only after its
     items are durable in the work queue, so a crash in between means the feed is polled
     again (and the queue's idempotent ids make that harmless). ``jitter`` spreads the next
     polls by up to that fraction of each feed's interval, so feeds do not march in step.
+    Changed states are written in one bulk request. ``clock_refresh`` (for a caller that
+    schedules from ``report.states``, like the watcher): a state whose only change is its
+    clock is written only once the stored clock is that old (see ingest.store.CLOCK_REFRESH).
     """
     import random  # noqa: PLC0415
 
@@ -128,7 +134,8 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, qu
     queue = queue or WorkQueue(store.es, store.s)
     now = now or utcnow()
     states = store.load_states([s.id for s in specs])
-    report = PollReport()
+    stored = {fid: dataclasses.replace(st) for fid, st in states.items()}  # work() edits states in place
+    report = PollReport(states=states)
     due: list[FeedSpec] = []
     for spec in specs:
         st = states[spec.id]
@@ -165,11 +172,14 @@ def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, qu
             nxt = parse_iso(st.next_poll)
             if nxt:
                 st.next_poll = utc_iso(nxt + timedelta(seconds=random.uniform(0, jitter * spec.poll_interval)))
-        changed.append(st)
+        report.states[spec.id] = st
+        if state_needs_saving(stored[spec.id], st, now, clock_refresh):
+            changed.append(st)
         report.feeds.append(outcome)
         report.items.extend(items)
     if changed:
         store.save_states(changed)
+    report.saved = len(changed)
     return report
 
 

@@ -59,6 +59,26 @@ class FeedState:
         return nxt is None or now >= nxt
 
 
+# A 304 moves only a feed's clock. A poller that keeps its schedule in memory (the watcher)
+# saves the clock only when something else changed or the stored one is this old: an idle
+# cycle then writes nothing. The stored clock lags by at most this much, so after a restart
+# a feed is polled early at most once (never late), and the maintenance report's "overdue
+# for an hour" still means nobody polls it.
+CLOCK_REFRESH = timedelta(minutes=10)
+CLOCK_FIELDS = frozenset({"last_polled", "last_success", "next_poll", "updated_at"})
+_NON_CLOCK_FIELDS = tuple(f.name for f in dataclasses.fields(FeedState) if f.name not in CLOCK_FIELDS)
+
+
+def state_needs_saving(stored: FeedState, new: FeedState, now: datetime, refresh: timedelta | None) -> bool:
+    """Whether a poll's new state must be written (``refresh`` None: always; else see CLOCK_REFRESH)."""
+    if refresh is None:
+        return True
+    if any(getattr(stored, name) != getattr(new, name) for name in _NON_CLOCK_FIELDS):
+        return True
+    polled = parse_iso(stored.last_polled)
+    return polled is None or now - polled >= refresh
+
+
 def backoff_seconds(failures: int, interval: int, cap: int) -> int:
     """Delay before the next poll after ``failures`` consecutive failures (exponential, capped)."""
     if failures <= 0:

@@ -81,6 +81,7 @@ class FeedWatcher:
         """Poll the feeds due now; queue their items before their state advances."""
         from rasad.core.records import parse_iso  # noqa: PLC0415
         from rasad.ingest.stage import poll_feeds  # noqa: PLC0415
+        from rasad.ingest.store import CLOCK_REFRESH  # noqa: PLC0415
 
         specs = self.specs()
         mono = time.monotonic()
@@ -88,11 +89,12 @@ class FeedWatcher:
         rep = RoundReport()
         if due:
             now = datetime.now(timezone.utc)
+            # The schedule lives here, so a 304 need not be written (the stored clock lags by
+            # at most CLOCK_REFRESH); the states come back with the report, not re-read.
             pr = poll_feeds(due, self.client, self.store, self.queue, now=now, workers=self.s.fetch_workers,
-                            jitter=self.s.poll_jitter)  # fmt: skip
-            states = self.store.load_states([f.id for f in due])
+                            jitter=self.s.poll_jitter, clock_refresh=CLOCK_REFRESH)  # fmt: skip
             for f in due:
-                nxt = parse_iso(states[f.id].next_poll)
+                nxt = parse_iso(pr.states[f.id].next_poll)
                 wait = (nxt - now).total_seconds() if nxt else f.poll_interval
                 self._next[f.id] = mono + max(0.5, wait)
             rep.polled = pr.polled

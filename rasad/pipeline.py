@@ -184,10 +184,12 @@ def step_claim(run_key: str, settings: Settings | None = None, now: datetime | N
     from rasad.core.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
-    # The first task of every run: templates and indices exist before anything writes
-    # (a fresh cluster or a new index prefix needs nothing else).
-    ensure_setup(s)
     q = WorkQueue(make_client(s), s)
+    if not q.has_claimable(_now(now)):
+        return []  # an idle run: one count, nothing written, so no setup check either
+    # Templates and indices exist before this run writes anything (a fresh cluster or a new
+    # index prefix needs nothing else); the batches and the alert step write after this.
+    ensure_setup(s)
     batches = q.claim(run_key, _now(now), max_items=s.batch_size * s.max_batches, batch_size=s.batch_size,
                       lease_seconds=s.claim_lease)  # fmt: skip
     log.info("claim: %d batch(es), %d item(s)", len(batches), sum(b.items for b in batches))
@@ -307,6 +309,34 @@ def _load_signals(es: Any, s: Settings, article_ids: list[str]) -> list[dict]:
     return sorted(out, key=lambda d: (d.get("at") or "", d.get("id") or ""))
 
 
+def _nothing_to_alert(es: Any, s: Settings, q: Any, now: datetime, release_run: str | None) -> bool:
+    """True when no article waits for alerting, no claim of the run is left to release, and no
+    alert item or mail is due: one round trip (an idle run's alert step stops here)."""
+    from rasad.alerts.deliver import STALE_SENDING  # noqa: PLC0415
+    from rasad.alerts.outbox import EsOutbox, outbox_index  # noqa: PLC0415
+
+    queue_work = [q.UNALERTED] + ([q.held_query(f"{release_run}~")] if release_run else [])
+    searches: list[dict[str, Any]] = []
+    for index, query in ((q.index, {"bool": {"should": queue_work, "minimum_should_match": 1}}),
+                         (outbox_index(s), EsOutbox.work_query(now, now - STALE_SENDING))):  # fmt: skip
+        searches += [{"index": index, "ignore_unavailable": True, "allow_no_indices": True},
+                     {"size": 0, "track_total_hits": 1, "query": query}]  # fmt: skip
+    res = es.msearch(searches=searches)["responses"]
+    # An error (a shard failure) is not "nothing": the full step runs and reports it.
+    return all("error" not in r and r["hits"]["total"]["value"] == 0 for r in res)
+
+
+def _alert_counts(d: dict[str, Any], articles: int, released: int) -> dict:
+    return {
+        "alerts_matched": d.get("matched", 0), "alerts_already_sent": d.get("already_alerted", 0),
+        "alerts_folded": d.get("folded", 0), "alerts_snoozed": d.get("snoozed", 0),
+        "alerts_waiting": d.get("waiting", 0), "alerts_sent": d.get("sent", 0),
+        "alerts_retry_later": d.get("retry_later", 0), "alerts_failed": d.get("failed", 0),
+        "alerts_mails_by_recipient": d.get("mails_by_recipient", {}), "articles": articles, "released": released,
+        "errors": list(d.get("errors", []))[:MAX_ERRORS],
+    }  # fmt: skip
+
+
 def step_alert(settings: Settings | None = None, rules_file: str | None = None, now: datetime | None = None,
                release_run: str | None = None) -> dict:  # fmt: skip
     """Match every indexed, not yet alerted article (and its event signals) against the rules; mail what is due.
@@ -327,6 +357,8 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
         s = s.replace(rules_file=rules_file)
     es = make_client(s)
     q = WorkQueue(es, s)
+    if _nothing_to_alert(es, s, q, now, release_run):
+        return _alert_counts({}, 0, 0)
     released = q.release_run(f"{release_run}~", now) if release_run else 0
     pending = q.unalerted()
     ids = sorted({e.source["article_id"] for e in pending})
@@ -334,15 +366,7 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
     signals = _load_signals(es, s, ids)
     rep = send_alerts(es, s, rules, articles, now=now, signals=signals)
     q.mark_alerted(pending, now)
-    d = dataclasses.asdict(rep)
-    out = {
-        "alerts_matched": d.get("matched", 0), "alerts_already_sent": d.get("already_alerted", 0),
-        "alerts_folded": d.get("folded", 0), "alerts_snoozed": d.get("snoozed", 0),
-        "alerts_waiting": d.get("waiting", 0), "alerts_sent": d.get("sent", 0),
-        "alerts_retry_later": d.get("retry_later", 0), "alerts_failed": d.get("failed", 0),
-        "alerts_mails_by_recipient": d.get("mails_by_recipient", {}), "articles": len(articles), "released": released,
-        "errors": list(d.get("errors", []))[:MAX_ERRORS],
-    }  # fmt: skip
+    out = _alert_counts(dataclasses.asdict(rep), len(articles), released)
     log.info("alert: %d article(s), %d match(es), %d mail(s) sent", len(articles), out["alerts_matched"],
              out["alerts_sent"])  # fmt: skip
     return out

@@ -247,6 +247,9 @@ class HttpClient:
                 complete = False
                 try:
                     status = resp.status
+                    # A 304 has no body (RFC 9110 15.4.5): its connection stays good for the next
+                    # request (an idle poll is one 304 per feed; reconnecting each time was most of it).
+                    complete = status == 304
                     hdrs = {k.lower(): v for k, v in resp.headers.items()}
                     if status in (301, 302, 303, 307, 308) and hdrs.get("location"):
                         if len(redirects) >= self.s.max_redirects:
