@@ -379,7 +379,7 @@ class AlertLedger:
         queued = {"bool": {"filter": [{"term": {"kind": ITEM}}, {"term": {"status": "queued"}}]}}
         return {
             "bool": {
-                "should": [queued, EsOutbox.due_mails_query(now, stale_before)],
+                "should": [queued, AlertLedger.due_mails_query(now, stale_before)],
                 "minimum_should_match": 1,
             }
         }

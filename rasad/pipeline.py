@@ -313,12 +313,12 @@ def _nothing_to_alert(es: Any, s: Settings, q: Any, now: datetime, release_run: 
     """True when no article waits for alerting, no claim of the run is left to release, and no
     alert item or mail is due: one round trip (an idle run's alert step stops here)."""
     from rasad.alerts.deliver import STALE_SENDING  # noqa: PLC0415
-    from rasad.alerts.outbox import EsOutbox, outbox_index  # noqa: PLC0415
+    from rasad.alerts.ledger import AlertLedger, ledger_index  # noqa: PLC0415
 
     queue_work = [q.UNALERTED] + ([q.held_query(f"{release_run}~")] if release_run else [])
     searches: list[dict[str, Any]] = []
     for index, query in ((q.index, {"bool": {"should": queue_work, "minimum_should_match": 1}}),
-                         (outbox_index(s), EsOutbox.work_query(now, now - STALE_SENDING))):  # fmt: skip
+                         (ledger_index(s), AlertLedger.work_query(now, now - STALE_SENDING))):  # fmt: skip
         searches += [{"index": index, "ignore_unavailable": True, "allow_no_indices": True},
                      {"size": 0, "track_total_hits": 1, "query": query}]  # fmt: skip
     res = es.msearch(searches=searches)["responses"]
