@@ -13,12 +13,12 @@ from rasad.alerts.render import format_time, wire_text
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a rules file: print every problem; exit 1 if there is any, 2 if unreadable."""
-    from rasad.alerts.rules import check_rule_ids, read_rules  # noqa: PLC0415
+    from rasad.alerts.rules import check_rule_ids, read_rules
 
     rules, problems = read_rules(args.rules)
     if rules and not args.no_seeds:
-        from rasad.core.settings import load_settings  # noqa: PLC0415
-        from rasad.enrich.knowledge import load_knowledge  # noqa: PLC0415
+        from rasad.core.settings import load_settings
+        from rasad.enrich.knowledge import load_knowledge
 
         seeds = args.seeds or str(load_settings().path(load_settings().seeds_dir))
         knowledge = load_knowledge(seeds)
@@ -49,11 +49,11 @@ def _text_part(msg) -> str:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """Print the mails the alert step would send now for stored articles; send nothing."""
-    from rasad.alerts.preview import parse_since, preview_alerts  # noqa: PLC0415
-    from rasad.alerts.rules import load_rules  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
-    from rasad.core.records import parse_iso  # noqa: PLC0415
-    from rasad.core.settings import load_settings  # noqa: PLC0415
+    from rasad.alerts.preview import parse_since, preview_alerts
+    from rasad.alerts.rules import load_rules
+    from rasad.core.es import make_client
+    from rasad.core.records import parse_iso
+    from rasad.core.settings import load_settings
 
     try:
         since = parse_since(args.since)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rasad import airflow_service as svc  # noqa: E402
+from rasad import airflow_service as svc
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_indexing import drop, fresh, free_port, seed_vocabulary, synthetic_articles, time_ours  # noqa: E402
+from bench_indexing import drop, free_port, fresh, seed_vocabulary, synthetic_articles, time_ours
 
-from rasad.indexing.bulk import article_action  # noqa: E402
-from rasad import esnode  # noqa: E402
-from rasad.core.es import describe_cluster, make_client  # noqa: E402
-from rasad.core.settings import Settings, load_settings  # noqa: E402
+from rasad import esnode
+from rasad.core.es import describe_cluster, make_client
+from rasad.core.settings import Settings, load_settings
+from rasad.indexing.bulk import article_action
 
 
 def load() -> str:

@@ -29,15 +29,16 @@ import sys
 import time
 import zlib
 from base64 import b64encode
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rasad.enrich.events import ClusterConfig, ClusterItem, EventClusterer  # noqa: E402
+from rasad.enrich.events import ClusterConfig, ClusterItem, EventClusterer
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 VOCABULARY = 50_000

@@ -27,14 +27,20 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from elasticsearch import helpers  # noqa: E402
+from elasticsearch import helpers
 
-from rasad.indexing.bulk import CHUNK_BYTES, CHUNK_DOCS, article_action, index_article_actions, index_article_stream  # noqa: E402
-from rasad.indexing.setup import setup_indices  # noqa: E402
-from rasad import esnode  # noqa: E402
-from rasad.core.es import make_client  # noqa: E402
-from rasad.core.records import Article, EntityTag, TopicTag  # noqa: E402
-from rasad.core.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
+from rasad import esnode
+from rasad.core.es import make_client
+from rasad.core.records import Article, EntityTag, TopicTag
+from rasad.core.settings import PROJECT_ROOT, Settings, load_settings
+from rasad.indexing.bulk import (
+    CHUNK_BYTES,
+    CHUNK_DOCS,
+    article_action,
+    index_article_actions,
+    index_article_stream,
+)
+from rasad.indexing.setup import setup_indices
 
 ENTITIES = [("taliban", "group", "Taliban", "طالبان"), ("russia", "place", "Russia", "روسيا"),
             ("vladimir_putin", "person", "Vladimir Putin", "فلاديمير بوتين"),

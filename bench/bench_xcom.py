@@ -26,15 +26,15 @@ sys.path.insert(0, str(ROOT))
 
 def child(home: Path) -> None:
     """Run in a fresh interpreter: Airflow must be configured before it is imported."""
-    from rasad.airflow_local import configure_airflow, ensure_db, run_dag_test  # noqa: PLC0415
+    from rasad.airflow_local import configure_airflow, ensure_db, run_dag_test
 
     configure_airflow(home)
     ensure_db(home)
-    from airflow.models.xcom import XComModel  # noqa: PLC0415
-    from airflow.utils.session import create_session  # noqa: PLC0415
-    from sqlalchemy import func  # noqa: PLC0415
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func
 
-    from rasad.pipeline import step_poll, step_setup, summarize_run  # noqa: PLC0415
+    from rasad.pipeline import step_poll, step_setup, summarize_run
 
     step_setup()
     polled = step_poll()

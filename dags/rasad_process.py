@@ -28,7 +28,7 @@ from rasad.dagkit import default_args, feed_assets, safety_net_cron
 )
 def rasad_process():
     @task
-    def claim(run_id: str | None = None, ti=None) -> list[dict]:  # noqa: ANN001 - Airflow's context
+    def claim(run_id: str | None = None, ti=None) -> list[dict]:  # Airflow's context
         from rasad.pipeline import step_claim
 
         # Batch ids from the run id and try number: a retried claim never reuses a batch

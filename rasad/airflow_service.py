@@ -613,7 +613,7 @@ def _start_es(cfg: ServiceConfig, env: dict[str, str]) -> bool:
 # --------------------------------------------------------------------------- readiness
 
 
-def _wait_until(check, timeout: float, name: str, rec: dict | None = None) -> None:  # noqa: ANN001
+def _wait_until(check, timeout: float, name: str, rec: dict | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -663,7 +663,7 @@ def _celery_hosts(broker: str) -> set[str]:
     app = Celery(broker=broker)
     try:
         replies = app.control.ping(timeout=1.0) or []
-    except Exception:  # noqa: BLE001 - the broker not answering yet is just "not ready"
+    except Exception:  # the broker not answering yet is just "not ready"
         return set()
     finally:
         app.close()
@@ -812,7 +812,7 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
         _wait_until(lambda: _http_json(health) is not None, deadline_left(), "api-server", api)
         log.info("api-server answers at %.1fs", time.monotonic() - t0)
         want = set(JOB_TYPES.values())
-        def jobs_ready() -> bool:  # noqa: E306
+        def jobs_ready() -> bool:
             for name, rec in recs.items():
                 if not _leader_alive(rec):
                     raise ServiceError(f"{name} exited during start-up; see {rec['log']}:\n{_tail(rec['log'])}")

@@ -123,8 +123,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             print(p)
         print(f"{len(specs)} valid feed(s), {len(problems)} problem(s)")
         return 1 if problems else 0
-    from rasad.ingest.store import IngestStore  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.ingest.store import IngestStore  # noqa: PLC0415
 
     s = load_settings()
     states = IngestStore(make_client(s), s).all_states()
@@ -144,8 +144,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
 
     s = load_settings()
     q = WorkQueue(make_client(s), s)
@@ -338,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as e:
         from rasad.alerts.rules import RulesError  # noqa: PLC0415
-        from rasad.ingest.feeds import RegistryError  # noqa: PLC0415
         from rasad.esnode import NodeError  # noqa: PLC0415
+        from rasad.ingest.feeds import RegistryError  # noqa: PLC0415
 
         if isinstance(e, (RegistryError, RulesError, NodeError)):
             print(f"error: {e}", file=sys.stderr)

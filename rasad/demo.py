@@ -14,9 +14,9 @@ import threading
 import time
 import uuid
 import zlib
-from typing import cast
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 from rasad.core.shipped import shipped

@@ -94,9 +94,9 @@ def _now(now: datetime | None) -> datetime:
 
 def step_setup(settings: Settings | None = None) -> dict:
     """Install index templates, indices and the work queue (idempotent); name the cluster."""
+    from rasad.core.es import describe_cluster, make_client  # noqa: PLC0415
     from rasad.indexing.setup import setup_indices  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
-    from rasad.core.es import describe_cluster, make_client  # noqa: PLC0415
 
     s = _settings(settings)
     es = make_client(s)
@@ -146,12 +146,12 @@ def ensure_setup(settings: Settings | None = None) -> bool:
 def step_poll(settings: Settings | None = None, feeds_file: str | None = None, force: bool = False,
               now: datetime | None = None) -> dict:  # fmt: skip
     """Poll every due feed once and queue the new items (what a watcher does, in this process)."""
+    from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.ingest.feeds import load_registry  # noqa: PLC0415
     from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.ingest.stage import poll_feeds  # noqa: PLC0415
     from rasad.ingest.store import IngestStore  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
     ensure_setup(s)  # feed states and queue items land in indices made from our templates
@@ -180,8 +180,8 @@ def step_poll(settings: Settings | None = None, feeds_file: str | None = None, f
 
 def step_claim(run_key: str, settings: Settings | None = None, now: datetime | None = None) -> list[dict]:
     """Claim what the queue holds into batches grouped by host; returns [{id, items, hosts}]."""
-    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
 
     s = _settings(settings)
     q = WorkQueue(make_client(s), s)
@@ -199,6 +199,8 @@ def step_claim(run_key: str, settings: Settings | None = None, now: datetime | N
 def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
                        now: datetime | None = None) -> dict:  # fmt: skip
     """Fetch, extract, dedup, tag, cluster and index one claimed batch; close its queue items."""
+    from rasad.core import records  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.enrich.stage import cluster_articles, tag_articles  # noqa: PLC0415
     from rasad.indexing.bulk import index_articles  # noqa: PLC0415
     from rasad.indexing.events import index_events  # noqa: PLC0415
@@ -207,8 +209,6 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
     from rasad.ingest.queue import WorkQueue, fallback_id  # noqa: PLC0415
     from rasad.ingest.stage import fetch_articles, item_from_dict  # noqa: PLC0415
     from rasad.ingest.store import IngestStore  # noqa: PLC0415
-    from rasad.core import records  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.lease import Lease  # noqa: PLC0415
 
     s = _settings(settings)
@@ -347,8 +347,8 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
     """
     from rasad.alerts.deliver import send_alerts  # noqa: PLC0415
     from rasad.alerts.rules import load_rules  # noqa: PLC0415
-    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
 
     s = _settings(settings)
     now = _now(now)
@@ -438,8 +438,8 @@ def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, r
 
 def maintenance_report(settings: Settings | None = None, now: datetime | None = None) -> dict:
     """Feed health, queue and dead-letter summary, and retention (the daily maintenance)."""
-    from rasad.indexing.maintenance import run_retention, summarize_health  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.indexing.maintenance import run_retention, summarize_health  # noqa: PLC0415
 
     s = _settings(settings)
     now = _now(now)

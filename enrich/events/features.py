@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import zlib
 from array import array
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class DecayedFrequency:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "DecayedFrequency":
+    def from_state(cls, state: dict[str, Any]) -> DecayedFrequency:
         """Rebuild exactly what :meth:`export_state` wrote."""
         freq = cls(state["bits"], state["half_life_s"])
         freq._ref_time = state["ref_time"]

@@ -59,7 +59,7 @@ class _AuthSink:
         self.messages: list[bytes] = []
         self.logins: list[bool] = []
 
-        def check(server, session, envelope, mechanism, auth_data):  # noqa: ANN001
+        def check(server, session, envelope, mechanism, auth_data):
             ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
             self.logins.append(ok)
             return AuthResult(success=ok)
@@ -67,7 +67,7 @@ class _AuthSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802
                 sink.messages.append(envelope.original_content or envelope.content)
                 return "250 OK"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from rasad.core.records import Article, EntityTag, TopicTag
+from rasad.core.settings import load_settings
 from rasad.enrich.stage import cluster_articles
 from rasad.indexing.events import index_events
 from rasad.indexing.setup import setup_indices
-from rasad.core.records import Article, EntityTag, TopicTag
-from rasad.core.settings import load_settings
 
 STREAM = Path(__file__).resolve().parents[1] / "resources" / "enrich" / "events" / "stream.jsonl"
 
@@ -77,7 +77,7 @@ def test_restart_mid_stream_gives_the_same_events_and_signals(settings, es, seco
 
 def test_new_confirmed_and_breaking_are_queryable(settings, es):
     arts = articles()
-    assignment, signals = run(es, settings, [arts[:30], arts[30:]])
+    assignment, _signals = run(es, settings, [arts[:30], arts[30:]])
     events = set(assignment.values())
     new = query_signals(es, settings, "new")
     assert {s["event_id"] for s in new} == events  # exactly one `new` per event
@@ -152,8 +152,8 @@ def test_clustering_raises_when_elasticsearch_is_down_so_the_batch_is_retried():
     # work queue; the retry clusters the same articles against the saved state.
     import pytest
 
-    from rasad.enrich.stage import cluster_articles as cluster
     from rasad.core.es import OUTAGE_ERRORS, make_client
+    from rasad.enrich.stage import cluster_articles as cluster
     from tests.conftest import free_port
 
     s = load_settings(es_url=f"http://127.0.0.1:{free_port()}")  # nobody listens there

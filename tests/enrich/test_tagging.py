@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from rasad.enrich.tagging import KeywordMatcher, get_tagger, split_tokens, tag_article
 from rasad.core.records import Article
+from rasad.enrich.tagging import KeywordMatcher, get_tagger, split_tokens, tag_article
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 

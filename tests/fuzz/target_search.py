@@ -40,11 +40,11 @@ class SearchTarget(Target):
         self._pid: int | None = None
 
     def setup(self) -> None:
-        from rasad.indexing.bulk import index_articles
-        from rasad.indexing.setup import setup_indices
         from rasad.core.es import make_client
         from rasad.core.records import Article, EntityTag, TopicTag
         from rasad.core.settings import load_settings
+        from rasad.indexing.bulk import index_articles
+        from rasad.indexing.setup import setup_indices
 
         if self.es is None:
             from rasad import esnode

@@ -54,7 +54,13 @@ class TextTarget(Target):
             [{**value, "title": ""}] if value["title"] else [])  # fmt: skip
 
     def check(self, value: dict[str, Any]) -> None:
-        from rasad.enrich.normalize import match_form, match_mapped, normalize_mapped, normalize_text, search_form
+        from rasad.enrich.normalize import (
+            match_form,
+            match_mapped,
+            normalize_mapped,
+            normalize_text,
+            search_form,
+        )
 
         for name in ("title", "text"):
             s = value[name]

@@ -10,15 +10,15 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from html import escape
 
+from rasad.core import records
+from rasad.core.settings import PROJECT_ROOT
 from rasad.indexing.bulk import index_articles
 from rasad.ingest.dedup import content_hash, minhash_text
 from rasad.ingest.feeds import FeedSpec
 from rasad.ingest.http.client import HttpClient
 from rasad.ingest.stage import fetch_articles, poll_feeds
 from rasad.ingest.store import IngestStore
-from rasad.core import records
 from rasad.pipeline import step_setup
-from rasad.core.settings import PROJECT_ROOT
 from tests.ingest.test_http import Handler, LoopbackServer
 
 NOW = datetime(2025, 11, 21, 12, 0, tzinfo=timezone.utc)

@@ -7,8 +7,15 @@ from datetime import timezone
 
 import pytest
 
-from rasad.ingest.feeds import RegistryError, check_entities, load_registry, parse_feed, parse_interval, validate_registry
 from rasad.cli import main
+from rasad.ingest.feeds import (
+    RegistryError,
+    check_entities,
+    load_registry,
+    parse_feed,
+    parse_interval,
+    validate_registry,
+)
 
 GOOD = """version: 1
 feeds:

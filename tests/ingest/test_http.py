@@ -18,10 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import brotli
 import pytest
 
+from rasad.core.settings import load_settings
 from rasad.ingest.http.client import HttpClient
 from rasad.ingest.http.result import FetchError
 from rasad.ingest.http.robots import parse_robots
-from rasad.core.settings import load_settings
 
 Route = Callable[["Handler"], None]
 
@@ -32,7 +32,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         srv: LoopbackServer = self.server.owner  # type: ignore[attr-defined]
         with srv.lock:
             srv.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
@@ -84,7 +84,7 @@ class LoopbackServer:
         with self.lock:
             return [p for p, _ in self.requests]
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         self.thread.start()
         return self
 

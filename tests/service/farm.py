@@ -19,9 +19,9 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -115,7 +115,7 @@ class FeedFarm:
                 f"{entries}</channel></rss>").encode()  # fmt: skip
 
     def page(self, item: FarmItem) -> bytes:
-        import random  # noqa: PLC0415
+        import random
 
         rnd = random.Random(item.key)
         pool = POOL[item.lang]
@@ -153,7 +153,7 @@ class FeedFarm:
                 if body:
                     self.wfile.write(body)
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # http.server's naming
                 with farm._lock:
                     farm.requests += 1
                 m = re.fullmatch(r"/feed/(\d+)\.xml", self.path)
@@ -182,7 +182,7 @@ class FeedFarm:
 
         return Handler
 
-    def __enter__(self) -> "FeedFarm":
+    def __enter__(self) -> FeedFarm:
         handler = self._handler()
         for h in range(self.hosts):
             srv = ThreadingHTTPServer((f"127.0.0.{11 + h}", self.port), handler)
@@ -234,7 +234,7 @@ class TimingSink:
         self._lock = threading.Lock()
         self._controller = None
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd's API
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
         at = time.time()
         msg = message_from_bytes(envelope.content, policy=policy.default)
         parts = []
@@ -250,8 +250,8 @@ class TimingSink:
                                           str(msg["Message-ID"] or ""), keys))  # fmt: skip
         return "250 OK"
 
-    def __enter__(self) -> "TimingSink":
-        from aiosmtpd.controller import Controller  # noqa: PLC0415
+    def __enter__(self) -> TimingSink:
+        from aiosmtpd.controller import Controller
 
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()

@@ -38,7 +38,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait(cond, timeout: float, what: str, every: float = 0.5):  # noqa: ANN001, ANN202
+def _wait(cond, timeout: float, what: str, every: float = 0.5):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         v = cond()
@@ -95,7 +95,7 @@ def live(own_node, tmp_path):
             assert not left, f"processes left after stop: {left}"
 
 
-def _es(live):  # noqa: ANN001, ANN202
+def _es(live):
     from rasad.core.es import make_client
     from rasad.core.settings import load_settings
 
@@ -103,7 +103,7 @@ def _es(live):  # noqa: ANN001, ANN202
     return make_client(s), s
 
 
-def _indexed_urls(live) -> list[str]:  # noqa: ANN001
+def _indexed_urls(live) -> list[str]:
     es, s = _es(live)
     try:
         es.indices.refresh(index=s.index("articles"), ignore_unavailable=True, allow_no_indices=True)
@@ -114,7 +114,7 @@ def _indexed_urls(live) -> list[str]:  # noqa: ANN001
     return [h["_source"]["url"] for h in res["hits"]["hits"]]
 
 
-def _watching(live) -> bool:  # noqa: ANN001
+def _watching(live) -> bool:
     """The watcher has polled every feed at least once (their states exist)."""
     es, s = _es(live)
     try:
@@ -123,7 +123,7 @@ def _watching(live) -> bool:  # noqa: ANN001
         return False
 
 
-def _publish_and_wait(live, feed: int, timeout: float = 90.0, label: str = "") -> float:  # noqa: ANN001
+def _publish_and_wait(live, feed: int, timeout: float = 90.0, label: str = "") -> float:
     """Publish one new item now; wait for its mail; return publication -> mail seconds."""
     farm, sink = live["farm"], live["sink"]
     item = farm.add_item(feed, time.time())
@@ -131,7 +131,7 @@ def _publish_and_wait(live, feed: int, timeout: float = 90.0, label: str = "") -
     return got - item.publish_at
 
 
-def _exactly_once(live) -> None:  # noqa: ANN001
+def _exactly_once(live) -> None:
     farm, sink = live["farm"], live["sink"]
     published = [i for i in farm.items if i.publish_at <= time.time()]
     urls = _indexed_urls(live)
@@ -202,7 +202,7 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     # 3. A task process killed mid-batch: a slow page holds the batch in `process`.
     farm_pages = farm.page
 
-    def slow_page(it):  # noqa: ANN001, ANN202
+    def slow_page(it):
         time.sleep(6)
         return farm_pages(it)
 
