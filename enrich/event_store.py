@@ -1,12 +1,30 @@
-"""Where the event clusterer keeps its state between runs: Elasticsearch, so events survive
-restarts and any worker continues exactly where the last run stopped.
+"""Where the event clusterer keeps its state between runs: Elasticsearch, one document per event.
 
-The state (the clusterer's ``export_state()``) is compressed and split into parts of at
-most ``PART_BYTES``, because a large active window (tens of thousands of events) makes
-it bigger than one Elasticsearch request may be (100 MiB by default). Each save writes a
-new *generation* of parts, then switches the small head document to it with optimistic
-concurrency, then deletes the old generation: a crash at any point leaves the previous
-complete state readable. Reloading and continuing gives the same events as never stopping.
+Two indices:
+
+* ``eventstate``: the small shared part (``EventClusterer.export_globals()``: configuration, clock,
+  token and id frequencies, bursts, seen ids, merge links, the eviction counter), compressed and
+  split into parts of at most ``PART_BYTES``, and a head document that names the current
+  generation of parts, the batch number and the number of active events.
+* ``eventmodel``: one document per active event: its exported model state (not indexed), its
+  centroids as a ``sparse_vector`` (``<lang>:<bucket>`` -> weight / norm, so a bool of ``term``
+  queries with the article's weights as boosts scores an event by exactly the partial dot product
+  the clusterer ranks candidates by), the keys it can be found by (``leads``: its text buckets,
+  ``e:``/``t:`` ids, ``lang:`` centroid languages) and its place in the eviction order.
+
+A batch task is a fresh process, so ``load_for(items)`` reads only what the batch can need: the
+shared part, the candidates of each article (found by Elasticsearch over the article's probe
+buckets and entity ids, as the clusterer would find them), the events that leave the window while
+the batch runs (the head of the eviction order), and counts of the events holding each of the
+batch's buckets and ids (a terms aggregation: the generic-word weighting and the posting limit
+read them). ``save`` writes only the events the batch changed and deletes those that left.
+
+Concurrent writers: ``save`` first claims the head with optimistic concurrency (``if_seq_no``): a
+writer that loaded before someone else saved gets ``ConflictError`` before it writes anything. Then
+the events go out with external versions (the batch number), then the head switches to the new
+shared part. A crash between the claim and the switch leaves the head marked ``pending`` with the
+old shared part, and events that batch already wrote: the next load logs it and goes on (the batch
+is retried; its articles are not in the old seen ids, so they are assigned again).
 """
 
 from __future__ import annotations
@@ -16,19 +34,30 @@ import logging
 import uuid
 import zlib
 from base64 import b64decode, b64encode
+from collections.abc import Iterable
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from rasad.core.es import replica_count, single_index
+from rasad.core.records import now_iso
 from rasad.core.settings import Settings
-from rasad.enrich.events.cluster import ClusterConfig, EventClusterer
+from rasad.enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
 
 log = logging.getLogger(__name__)
 STATE_ID = "clusterer"
-PART_BYTES = 8 * 1024 * 1024  # compressed bytes per part document
+FORMAT = "per-event-1"  # the head of a state stored one document per event
+# Compressed bytes per part: base64 makes a part's request 4/3 of this, under 10 MB.
+PART_BYTES = 6 * 1024 * 1024
 # Level 1: on an 80 MB state 0.6 s instead of 3 s at level 6, for 10% more bytes.
 COMPRESS_LEVEL = 1
+# Elasticsearch ranks candidates with float features (9 significant bits): ask for more than the
+# clusterer scores, so a near tie at the cut-off cannot leave a true candidate out.
+CANDIDATE_SLACK = 10
+MGET_IDS = 500  # events per mget: ~4-10 KB each, far below 10 MB a response
+SEARCHES_PER_MSEARCH = 250
+AGG_KEYS = 20_000  # keys per terms aggregation (its buckets stay below search.max_buckets)
+BULK_BYTES = 8 * 1024 * 1024
 STATE_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
@@ -39,80 +68,336 @@ STATE_MAPPING: dict[str, Any] = {
         "events": {"type": "integer"},
         "bytes": {"type": "long"},
         "updated_at": {"type": "date"},
+        "format": {"type": "keyword"},
+        "batch": {"type": "long"},  # head: saves so far (the events' external version)
+        "pending": {"type": "long"},  # head: the batch being written, while it is
+    },
+}
+MODEL_MAPPING = {
+    # No _source: a document is read back only as its stored state, and fetching stored fields
+    # from small documents is several times faster than from a source that also holds the vectors.
+    "_source": {"enabled": False},
+    "dynamic": "strict",
+    "properties": {
+        "state": {"type": "binary", "store": True},  # zlib-compressed JSON of Event.export_state()
+        "vec": {"type": "sparse_vector"},
+        "leads": {"type": "keyword"},
+        "touch_seq": {"type": "long"},
+        "last_touch_s": {"type": "double"},
     },
 }
 
 
+def event_model_doc(state: dict[str, Any]) -> dict[str, Any]:
+    """The stored document of one event (its exported state plus what finds it)."""
+    vec: dict[str, float] = {}
+    leads: list[str] = []
+    for lang, (buckets, weights) in state["centroids"].items():
+        norm = state["norms"][lang]
+        leads.append(f"lang:{lang}")
+        for b, w in zip(buckets, weights, strict=True):
+            key = f"{lang}:{b}"
+            leads.append(key)
+            vec[key] = w / norm
+    leads += ["e:" + k for k in state["entities"]]
+    leads += ["t:" + k for k in state["topics"]]
+    blob = zlib.compress(json.dumps(state, separators=(",", ":")).encode(), COMPRESS_LEVEL)
+    return {"state": b64encode(blob).decode("ascii"), "vec": vec, "leads": leads, "touch_seq": state["touch_seq"],
+            "last_touch_s": state["last_touch_s"]}  # fmt: skip
+
+
+def _state_of(hit: dict[str, Any]) -> dict[str, Any]:
+    """The exported event state in a hit or mget doc that asked for the stored ``state`` field."""
+    return json.loads(zlib.decompress(b64decode(hit["fields"]["state"][0])))
+
+
 class EventStateStore:
-    """Load and save the clusterer's state (a head document and compressed parts)."""
+    """Load and save the clusterer's state (shared part + one document per event)."""
 
     def __init__(self, es: Elasticsearch, settings: Settings):
         self.es = es
         self.s = settings
         self.index = single_index(settings, "eventstate")
+        self.model_index = single_index(settings, "eventmodel")
         self._version: tuple[int, int] | None = None
         self._generation: tuple[str, int] | None = None
+        self._batch = 0
+        self._src: dict[str, Any] = {}
+        self.stats: dict[str, int] = {}  # what the last load read (for benchmarks and logs)
+
+    # ----- indices --------------------------------------------------------------------------
+
+    def _create(self, index: str, mapping: dict[str, Any]) -> bool:
+        if self.es.indices.exists(index=index):
+            return False
+        try:
+            replicas = replica_count(self.es, self.s)  # a cluster keeps a copy: losing a node loses no state
+            self.es.indices.create(index=index, mappings=mapping,
+                                   settings={"number_of_shards": 1, "number_of_replicas": replicas})  # fmt: skip
+            return True
+        except Exception as e:  # a concurrent creator won the race
+            if "resource_already_exists" not in str(e):
+                raise
+            return False
 
     def _ensure(self) -> None:
-        if not self.es.indices.exists(index=self.index):
-            try:
-                replicas = replica_count(self.es, self.s)  # a cluster keeps a copy: losing a node loses no state
-                self.es.indices.create(index=self.index, mappings=STATE_MAPPING,
-                                       settings={"number_of_shards": 1, "number_of_replicas": replicas})  # fmt: skip
-                return
-            except Exception as e:  # a concurrent creator won the race
-                if "resource_already_exists" not in str(e):
-                    raise
-        # An index made by an earlier version lacks the part fields: put-mapping only adds.
-        self.es.indices.put_mapping(index=self.index, properties=STATE_MAPPING["properties"])
+        if not self._create(self.index, STATE_MAPPING):
+            # An index made by an earlier version lacks the newer fields: put-mapping only adds.
+            self.es.indices.put_mapping(index=self.index, properties=STATE_MAPPING["properties"])
+        self._create(self.model_index, MODEL_MAPPING)
 
-    def load(self, config: ClusterConfig | None = None) -> EventClusterer:
-        """The stored clusterer, or a fresh one if none was stored yet."""
+    # ----- load -----------------------------------------------------------------------------
+
+    def _head(self) -> dict[str, Any] | None:
         self._version = self._generation = None
+        self._batch = 0
         try:
             head = self.es.get(index=self.index, id=STATE_ID)
         except NotFoundError:
-            return EventClusterer(config)
+            return None
         self._version = (head["_seq_no"], head["_primary_term"])
-        src = head["_source"]
-        if "generation" not in src:  # the earlier one-document format: the state is in the head
-            return EventClusterer.from_state(json.loads(zlib.decompress(b64decode(src["blob"]))))
+        self._src = head["_source"]
+        return self._src
+
+    def _read_parts(self, src: dict[str, Any]) -> dict[str, Any]:
         gen, parts = src["generation"], src["parts"]
         self._generation = (gen, parts)
         ids = [f"{gen}-{i:05d}" for i in range(parts)]
-        docs = self.es.mget(index=self.index, ids=ids)["docs"]
-        missing = [d["_id"] for d in docs if not d.get("found")]
-        if missing:
-            raise RuntimeError(f"event state generation {gen} is incomplete: missing {missing[:3]}")
-        blob = b"".join(b64decode(d["_source"]["blob"]) for d in docs)
-        return EventClusterer.from_state(json.loads(zlib.decompress(blob)))
+        blob = b""
+        for i in range(0, len(ids), 1):  # one part per request: each response stays under 10 MB
+            [doc] = self.es.mget(index=self.index, ids=ids[i : i + 1])["docs"]
+            if not doc.get("found"):
+                raise RuntimeError(f"event state generation {gen} is incomplete: missing {doc['_id']}")
+            blob += b64decode(doc["_source"]["blob"])
+        return json.loads(zlib.decompress(blob))
+
+    def _load_legacy(self, src: dict[str, Any]) -> EventClusterer:
+        """A state in one blob (the head itself, or a generation of parts): the formats before this one."""
+        if "generation" not in src:  # the first one-document format: the state is in the head
+            return EventClusterer.from_state(json.loads(zlib.decompress(b64decode(src["blob"]))))
+        return EventClusterer.from_state(self._read_parts(src))
+
+    def _migrate(self, src: dict[str, Any]) -> EventClusterer:
+        """Convert a whole-state save (today's earlier formats) to one document per event, once."""
+        clusterer = self._load_legacy(src)
+        log.info("event state: converting a %d-event state to one document per event", len(clusterer.events))
+        self._ensure()
+        states = [e.export_state() for e in clusterer.events.values()]
+        self._write_events(states, [], version=1)
+        self._commit(clusterer, now_iso(), batch=1, claim=False)
+        clusterer.take_changes()
+        return clusterer
+
+    def load(self, config: ClusterConfig | None = None) -> EventClusterer:
+        """The whole stored clusterer (every active event), or a fresh one if none was stored yet."""
+        src = self._head()
+        if src is None:
+            return EventClusterer(config)
+        if src.get("format") != FORMAT:
+            return self._migrate(src)
+        self._check_pending(src)
+        self._batch = src.get("batch", 0)
+        shared = self._read_parts(src)
+        events = [_state_of(h) for h in self._scan({"match_all": {}}, source=True)]
+        return EventClusterer.from_parts(shared, events, active=len(events))
+
+    def load_for(self, items: list[ClusterItem], config: ClusterConfig | None = None) -> EventClusterer:
+        """A clusterer holding only what assigning ``items`` (in this order) needs; it then assigns
+        them as the whole model would, up to Elasticsearch's ranking of near-tied candidates."""
+        src = self._head()
+        if src is None:
+            self.stats = {"events_loaded": 0, "active": 0}
+            return EventClusterer(config)
+        if src.get("format") != FORMAT:
+            return self._migrate(src)
+        self._check_pending(src)
+        self._batch = src.get("batch", 0)
+        shared = self._read_parts(src)
+        active = int(src.get("events") or 0)
+        probe = EventClusterer.from_parts(shared, [], active=active)  # globals only: for the preview
+        cfg = probe.config
+        previews = probe.preview(items)
+        keys: dict[str, None] = {}
+        for p in previews:
+            lang = p.item.language
+            keys[f"lang:{lang}"] = None
+            keys.update((f"{lang}:{b}", None) for b, _ in p.vector)
+            keys.update(("e:" + k, None) for k, _ in p.entities)
+        counts = self._counts(list(keys))
+        text_counts: dict[str, dict[int, int]] = {}
+        id_counts: dict[str, int] = {}
+        lang_counts: dict[str, int] = {}
+        for key, n in counts.items():
+            kind, _, rest = key.partition(":")
+            if kind == "lang":
+                lang_counts[rest] = n
+            elif kind == "e":
+                id_counts[key] = n
+            else:
+                text_counts.setdefault(kind, {})[int(rest)] = n
+        wanted: dict[str, None] = {}
+        searches: list[dict[str, Any]] = []
+        size = cfg.candidates + CANDIDATE_SLACK
+        for p in previews:
+            lang = p.item.language
+            wanted[f"ev-{p.item.id}"] = None  # an id the article would start an event under, if taken
+            text, entities = p.probes(cfg, text_counts.get(lang, {}), lang_counts.get(lang, 0), id_counts)
+            if text:
+                should = [{"term": {"vec": {"value": f"{lang}:{b}", "boost": w}}} for b, w in text]
+                searches.append({"size": size, "_source": False, "track_total_hits": False,
+                                 "query": {"bool": {"should": should}}})  # fmt: skip
+            if len(entities) >= cfg.cross_min_shared_entities:
+                should = [{"constant_score": {"filter": {"term": {"leads": "e:" + k}}, "boost": idf}}
+                          for k, idf in entities]  # fmt: skip
+                searches.append({"size": size, "_source": False, "track_total_hits": False, "query": {"bool": {
+                    "should": should, "minimum_should_match": cfg.cross_min_shared_entities}}})  # fmt: skip
+        for hit in self._msearch(searches):
+            wanted[hit["_id"]] = None
+        evicting = self._eviction_head(probe, items, active)
+        wanted.update((i, None) for i in evicting)
+        events = self._mget_states(list(wanted))
+        self.stats = {"events_loaded": len(events), "active": active, "searches": len(searches),
+                      "keys": len(keys), "evicting": len(evicting)}  # fmt: skip
+        return EventClusterer.from_parts(shared, events, active, text_counts, id_counts, lang_counts)
+
+    def _check_pending(self, src: dict[str, Any]) -> None:
+        if src.get("pending"):
+            log.warning("event state: batch %s was claimed but never committed (a writer died mid-save); "
+                        "events it wrote stay, its shared part was lost", src["pending"])  # fmt: skip
+
+    def _counts(self, keys: list[str]) -> dict[str, int]:
+        """Active events holding each key (a terms aggregation over ``leads``, exact on one shard)."""
+        out: dict[str, int] = {}
+        for i in range(0, len(keys), AGG_KEYS):
+            chunk = keys[i : i + AGG_KEYS]
+            res = self.es.search(index=self.model_index, size=0, aggs={"n": {"terms": {
+                "field": "leads", "include": chunk, "size": len(chunk)}}})  # fmt: skip
+            out.update((b["key"], b["doc_count"]) for b in res["aggregations"]["n"]["buckets"])
+        return out
+
+    def _msearch(self, searches: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+        for i in range(0, len(searches), SEARCHES_PER_MSEARCH):
+            body: list[dict[str, Any]] = []
+            for q in searches[i : i + SEARCHES_PER_MSEARCH]:
+                body += [{}, q]
+            res = self.es.msearch(index=self.model_index, searches=body)
+            for r in res["responses"]:
+                if "error" in r:
+                    raise RuntimeError(f"event candidate search failed: {r['error']}")
+                yield from r["hits"]["hits"]
+
+    def _eviction_head(self, probe: EventClusterer, items: list[ClusterItem], active: int) -> list[str]:
+        """Ids of the events that may leave the window while ``items`` are assigned (oldest first)."""
+        cfg = probe.config
+        times = [it.time.timestamp() for it in items]
+        clock = probe._clock
+        if times:
+            clock = max(times) if clock is None else max(clock, *times)
+        if clock is None:
+            return []
+        horizon = clock - cfg.window_hours * 3600.0
+        ids = [h["_id"] for h in self._scan({"range": {"last_touch_s": {"lt": horizon}}})]
+        # The cap: at most one eviction per new event beyond max_active_events.
+        over = active + len(items) - cfg.max_active_events + 1
+        if over > len(ids):
+            ids += [h["_id"] for h in self._scan({"match_all": {}}, limit=over)][len(ids) :]
+        return ids
+
+    def _scan(self, query: dict[str, Any], source: bool = False, limit: int | None = None) -> Iterable[dict[str, Any]]:
+        """Hits in eviction order (by touch_seq, unique: pages with search_after, no _id sort)."""
+        after = None
+        seen = 0
+        page = 200 if source else 5000
+        while limit is None or seen < limit:
+            kw: dict[str, Any] = {"search_after": after} if after is not None else {}
+            n = page if limit is None else min(page, limit - seen)
+            res = self.es.search(index=self.model_index, query=query, size=n, sort=[{"touch_seq": "asc"}],
+                                 source=False, track_total_hits=False,
+                                 **({"stored_fields": ["state"]} if source else {}), **kw)  # fmt: skip
+            hits = res["hits"]["hits"]
+            if not hits:
+                return
+            yield from hits
+            seen += len(hits)
+            after = hits[-1]["sort"]
+
+    def _mget_states(self, ids: list[str]) -> list[dict[str, Any]]:
+        out = []
+        for i in range(0, len(ids), MGET_IDS):
+            docs = self.es.mget(index=self.model_index, ids=ids[i : i + MGET_IDS], stored_fields=["state"])["docs"]
+            out += [_state_of(d) for d in docs if d.get("found")]
+        return out
+
+    # ----- save -----------------------------------------------------------------------------
 
     def save(self, clusterer: EventClusterer, now: str) -> None:
-        """Store the clusterer's state, only if nobody else saved one since our ``load``.
+        """Store what changed since the load, only if nobody else saved since our ``load``.
 
         Two cycles running at once (a manual ``rasad run`` beside the DAG) would otherwise
-        silently drop one another's events; the loser raises ``ConflictError`` and its task
-        is retried from the newer state.
+        silently drop one another's events; the loser raises ``ConflictError`` before it
+        writes anything, and its task is retried from the newer state.
         """
         self._ensure()
-        raw = zlib.compress(json.dumps(clusterer.export_state(), separators=(",", ":")).encode(), COMPRESS_LEVEL)
+        changed, removed = clusterer.take_changes()
+        batch = self._batch + 1
+        self._claim(batch, now)
+        self._write_events(changed, removed, version=batch)
+        self._commit(clusterer, now, batch=batch, claim=True)
+
+    def _claim(self, batch: int, now: str) -> None:
+        """Take the head for this save (ConflictError if someone saved since our load)."""
+        if self._version is None:
+            head = {"format": FORMAT, "pending": batch, "batch": 0, "events": 0, "updated_at": now}
+            res = self.es.create(index=self.index, id=STATE_ID, document=head)
+        else:
+            head = self._src | {"pending": batch}
+            res = self.es.index(index=self.index, id=STATE_ID, document=head, if_seq_no=self._version[0],
+                                if_primary_term=self._version[1])  # fmt: skip
+        self._version = (res["_seq_no"], res["_primary_term"])
+
+    def _write_events(self, changed: list[dict[str, Any]], removed: list[str], version: int) -> None:
+        actions: list[dict[str, Any]] = [
+            {"_op_type": "index", "_index": self.model_index, "_id": st["id"], "version": version,
+             "version_type": "external_gte", "_source": event_model_doc(st)}
+            for st in changed
+        ]  # fmt: skip
+        actions += [{"_op_type": "delete", "_index": self.model_index, "_id": e, "version": version,
+                     "version_type": "external_gte"} for e in removed]  # fmt: skip
+        if not actions:
+            return
+        errors = []
+        for ok, item in helpers.streaming_bulk(self.es, actions, max_chunk_bytes=BULK_BYTES, chunk_size=2000,
+                                               raise_on_error=False, max_retries=3):  # fmt: skip
+            if not ok:
+                op, info = next(iter(item.items()))
+                if op == "delete" and info.get("status") == 404:
+                    continue  # an event created and gone in this batch was never stored
+                errors.append(info)
+        if errors:
+            raise RuntimeError(f"event state: {len(errors)} event documents not written, e.g. {errors[0]}")
+        self.es.indices.refresh(index=self.model_index)  # the next batch's searches must see them
+
+    def _commit(self, clusterer: EventClusterer, now: str, batch: int, claim: bool) -> None:
+        raw = zlib.compress(json.dumps(clusterer.export_globals(), separators=(",", ":")).encode(), COMPRESS_LEVEL)
         gen = uuid.uuid4().hex[:12]
         chunks = [raw[i : i + PART_BYTES] for i in range(0, len(raw), PART_BYTES)] or [b""]
-        # Parts are written one per request: each stays far below the request size limit.
+        # Parts are written one per request: each stays below the request size limit.
         for i, chunk in enumerate(chunks):
             self.es.index(index=self.index, id=f"{gen}-{i:05d}",
                           document={"blob": b64encode(chunk).decode("ascii"), "generation": gen, "part": i})  # fmt: skip
-        head = {"generation": gen, "parts": len(chunks), "events": len(clusterer.events), "bytes": len(raw),
-                "updated_at": now}  # fmt: skip
+        head = {"format": FORMAT, "generation": gen, "parts": len(chunks), "events": clusterer.active_count,
+                "bytes": len(raw), "batch": batch, "pending": None, "updated_at": now}  # fmt: skip
         try:
             if self._version is None:
-                self.es.create(index=self.index, id=STATE_ID, document=head, refresh="wait_for")
-            else:
-                self.es.index(index=self.index, id=STATE_ID, document=head, refresh="wait_for",
-                              if_seq_no=self._version[0], if_primary_term=self._version[1])  # fmt: skip
+                res = self.es.create(index=self.index, id=STATE_ID, document=head)
+            else:  # no refresh: the head and parts are read by id, which is real-time
+                res = self.es.index(index=self.index, id=STATE_ID, document=head,
+                                    if_seq_no=self._version[0], if_primary_term=self._version[1])  # fmt: skip
         except Exception:
             self._delete_parts(gen, len(chunks))  # our generation never became current
             raise
+        self._version = (res["_seq_no"], res["_primary_term"])
+        self._batch = batch
         old, self._generation = self._generation, (gen, len(chunks))
         if old:
             self._delete_parts(*old)

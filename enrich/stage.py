@@ -71,20 +71,22 @@ def cluster_articles(articles: list[Article], settings: Settings, es: object | N
     from rasad.enrich.events.cluster import ClusterItem  # noqa: PLC0415
 
     store = EventStateStore(es or make_client(settings), settings)  # type: ignore[arg-type]
-    # Elasticsearch being down raises here: the batch's task fails with nothing acknowledged,
-    # and its retry clusters the same articles against the saved state.
-    clusterer = store.load()
-    result = EnrichResult(articles)
-    docs: dict[str, dict] = {}
-    raw_signals = []
+    queue: list[tuple[Article, ClusterItem]] = []
     for a in sorted(articles, key=_arrival_key):
         if not (a.title or a.text):
             continue
         try:
-            item = ClusterItem.from_article(a)
+            queue.append((a, ClusterItem.from_article(a)))
         except ValueError:  # no time at all: cannot be placed in the stream
             log.warning("article %s has no time; not clustered", a.url)
-            continue
+    # Elasticsearch being down raises here: the batch's task fails with nothing acknowledged,
+    # and its retry clusters the same articles against the saved state. Only the events these
+    # articles can join (and those leaving the window meanwhile) are read.
+    clusterer = store.load_for([item for _, item in queue])
+    result = EnrichResult(articles)
+    docs: dict[str, dict] = {}
+    raw_signals = []
+    for a, item in queue:
         asg = clusterer.assign(item)
         a.event_id = asg.event_id
         if asg.duplicate:

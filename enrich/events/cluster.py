@@ -56,9 +56,10 @@ from rasad.enrich.events.tokens import tokenize_text
 if TYPE_CHECKING:
     from rasad.core.records import Article
 
-# 3: merged-event links and Event.merged_ids; 2: title vectors as [buckets, weights] like centroids
-# (1: [[bucket, weight], ...]). Versions 1 and 2 still load.
-STATE_VERSION = 3
+# 4: each event's touch_seq (the eviction order as a number, so events stored one per document
+# come back in order); 3: merged-event links and Event.merged_ids; 2: title vectors as
+# [buckets, weights] like centroids (1: [[bucket, weight], ...]). Versions 1 to 3 still load.
+STATE_VERSION = 4
 _HOUR_S = 3600.0
 _UNKNOWN_LANGUAGE = "und"
 _ENTITY_BITS = 18  # entity and topic ids share one small hashed frequency table
@@ -198,6 +199,9 @@ class Event:
     title_vectors: dict[str, tuple[array, array]] = field(default_factory=dict)
     merged_ids: list[str] = field(default_factory=list)  # events merged into this one (first max_member_ids)
     merged_into: str | None = None  # set on an event merged away: the event that absorbed it
+    # Position in the eviction order (least recently updated first): the clusterer's counter at the
+    # event's last update. Two events can share last_touch_s; they never share a touch_seq.
+    touch_seq: int = 0
 
     @property
     def first_seen(self) -> datetime:
@@ -261,6 +265,7 @@ class Event:
             "norms": dict(self.norms),
             "title_vectors": {lang: [b.tolist(), w.tolist()] for lang, (b, w) in self.title_vectors.items()},
             "merged_ids": list(self.merged_ids),
+            "touch_seq": self.touch_seq,
         }
 
     @classmethod
@@ -315,6 +320,36 @@ class _Doc:
     topic_norm: float
 
 
+@dataclass
+class Preview:
+    """An article as ``EventClusterer.preview`` sees it: enough to find its candidate events."""
+
+    item: ClusterItem
+    vector: list[tuple[int, float]]  # unit TF-IDF vector before the generic-word weighting
+    entities: list[tuple[str, float]]  # (entity id, idf)
+
+    def probes(
+        self, config: ClusterConfig, text_counts: Mapping[int, int], lang_events: int, id_counts: Mapping[str, int]
+    ) -> tuple[list[tuple[int, float]], list[tuple[str, float]]]:
+        """(text buckets, entity ids) that look up candidates, with their weights, as ``_choose`` does.
+
+        The counts are the active events holding each bucket (in the article's language) and each
+        "e:" id, and ``lang_events`` those with a centroid in that language.
+        """
+        vector = self.vector
+        if lang_events and config.generic_word_gamma:
+            gamma = -config.generic_word_gamma
+            counts = [text_counts.get(b, 0) for b, _ in vector]
+            vector = [(b, w * (1 + n) ** gamma) if n else (b, w) for (b, w), n in zip(vector, counts, strict=True)]
+            norm = math.sqrt(sum(w * w for _, w in vector)) or 1.0
+            vector = sorted(((b, w / norm) for b, w in vector), key=lambda bw: (-bw[1], bw[0]))
+        text = [
+            (b, w) for b, w in vector[: config.probe_features] if 0 < text_counts.get(b, 0) <= config.max_posting
+        ]
+        entities = [(k, idf) for k, idf in self.entities if 0 < id_counts.get("e:" + k, 0) <= config.max_posting]
+        return text, entities
+
+
 class _BucketCache(dict[str, int]):
     """Token -> hashed bucket, computed on first use (hashing is pure, so caching changes nothing)."""
 
@@ -336,7 +371,7 @@ def _top_by_score(slots: np.ndarray, scores: np.ndarray, k: int, event_at: list[
         keep = scores >= kth
         slots, scores = slots[keep], scores[keep]
     ranked = sorted(zip((-scores).tolist(), [event_at[s] for s in slots.tolist()], strict=True))
-    return [event_id for _, event_id in ranked[:k]]
+    return [event_id for _, event_id in ranked[:k]]  # type: ignore[misc]
 
 
 class EventClusterer:
@@ -371,6 +406,18 @@ class EventClusterer:
         self._merged: OrderedDict[str, str] = OrderedDict()
         self._clock: float | None = None
         self.stats: Counter[str] = Counter()
+        self._touch_seq = 0  # the last touch_seq handed out (eviction order)
+        # What changed since take_changes(): events to store again, and events that left.
+        self._changed: set[str] = set()
+        self._removed: set[str] = set()
+        # A partial model (from_parts) holds only some active events. For the rest, which it does not
+        # load, it knows what the decision rule reads from them: how many hold each text bucket
+        # (per language) and entity id the batch's articles carry, how many have a centroid in each
+        # language, and how many there are. Empty for a model that holds every event.
+        self._ext_text: dict[str, dict[int, int]] = {}
+        self._ext_ids: dict[str, int] = {}
+        self._ext_lang: dict[str, int] = {}
+        self._ext_active = 0
 
     # ----- public API -------------------------------------------------------------------
 
@@ -439,14 +486,28 @@ class EventClusterer:
             "seen": [[a, e] for a, e in self._seen.items()],
             "merged": [[gone, into] for gone, into in self._merged.items()],
             "stats": dict(self.stats),
+            "touch_seq": self._touch_seq,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> EventClusterer:
         """Rebuild a clusterer from :meth:`export_state` output (derived indexes are rebuilt)."""
         version = state.get("version")
-        if version not in (1, 2, STATE_VERSION):
+        if version not in (1, 2, 3, STATE_VERSION):
             raise ValueError(f"unsupported event state version {version!r}")
+        clusterer = cls._from_globals(state)
+        for i, raw in enumerate(state["events"], start=1):
+            event = Event.from_state(raw, version)
+            if version < 4:  # no touch_seq yet: the list is in eviction order, so number it
+                event.touch_seq = i
+            clusterer._events[event.id] = event
+            clusterer._index_event(event)
+        if version < 4:
+            clusterer._touch_seq = len(state["events"])
+        return clusterer
+
+    @classmethod
+    def _from_globals(cls, state: dict[str, Any]) -> EventClusterer:
         # A state saved before a knob existed gets the knob's default (the dataclass default).
         clusterer = cls(ClusterConfig(**state["config"]))
         clusterer._clock = state["clock"]
@@ -456,11 +517,101 @@ class EventClusterer:
         clusterer._seen = OrderedDict((a, e) for a, e in state["seen"])
         clusterer._merged = OrderedDict((gone, into) for gone, into in state.get("merged", []))
         clusterer.stats = Counter(state["stats"])
-        for raw in state["events"]:
-            event = Event.from_state(raw, version)
+        clusterer._touch_seq = state.get("touch_seq", 0)
+        return clusterer
+
+    # ----- stored one document per event (enrich.event_store) ------------------------------
+
+    def export_globals(self) -> dict[str, Any]:
+        """The shared part of the state: everything but the events (``export_state`` without them)."""
+        return {
+            "version": STATE_VERSION,
+            "config": dataclasses.asdict(self.config),
+            "clock": self._clock,
+            "token_df": self._token_df.export_state(),
+            "id_df": self._id_df.export_state(),
+            "bursts": self._bursts.export_state(),
+            "seen": [[a, e] for a, e in self._seen.items()],
+            "merged": [[gone, into] for gone, into in self._merged.items()],
+            "stats": dict(self.stats),
+            "touch_seq": self._touch_seq,
+        }
+
+    @classmethod
+    def from_parts(
+        cls,
+        shared: dict[str, Any],
+        events: list[dict[str, Any]],
+        active: int,
+        text_counts: Mapping[str, Mapping[int, int]] | None = None,
+        id_counts: Mapping[str, int] | None = None,
+        lang_counts: Mapping[str, int] | None = None,
+    ) -> EventClusterer:
+        """A model holding only ``events`` (exported events) of the ``active`` ones.
+
+        The counts are over *all* active events: how many hold each text bucket (language ->
+        bucket -> n), each "e:"/"t:" id, and a centroid in each language. They need to cover the
+        buckets and ids of the articles this model will assign, and ``events`` must hold every
+        event those articles could be compared with or that leaves the window meanwhile (see
+        ``enrich.event_store``); then assigning gives what the whole model would.
+        """
+        clusterer = cls._from_globals(shared)
+        for raw in sorted(events, key=lambda r: r["touch_seq"]):
+            event = Event.from_state(raw, shared.get("version", STATE_VERSION))
             clusterer._events[event.id] = event
             clusterer._index_event(event)
+        # The model's own postings count the loaded events: the external counts are the rest.
+        ext_text = {lang: dict(c) for lang, c in (text_counts or {}).items()}
+        ext_ids = dict(id_counts or {})
+        ext_lang = dict(lang_counts or {})
+        for event in clusterer._events.values():
+            for lang, centroid in event.centroids.items():
+                if lang in ext_lang:
+                    ext_lang[lang] -= 1
+                counts = ext_text.get(lang)
+                if counts:
+                    for bucket in centroid:
+                        if bucket in counts:
+                            counts[bucket] -= 1
+            for key in event.entities:
+                if "e:" + key in ext_ids:
+                    ext_ids["e:" + key] -= 1
+        clusterer._ext_text = {lang: {b: n for b, n in c.items() if n > 0} for lang, c in ext_text.items()}
+        clusterer._ext_ids = {k: n for k, n in ext_ids.items() if n > 0}
+        clusterer._ext_lang = {k: n for k, n in ext_lang.items() if n > 0}
+        clusterer._ext_active = max(0, active - len(clusterer._events))
         return clusterer
+
+    @property
+    def active_count(self) -> int:
+        """Active events, counting those a partial model did not load."""
+        return len(self._events) + self._ext_active
+
+    def take_changes(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """(exported events changed since the last call, ids of events that left) and start afresh."""
+        changed = [self._events[e].export_state() for e in sorted(self._changed) if e in self._events]
+        removed = sorted(self._removed - self._changed)
+        self._changed, self._removed = set(), set()
+        return changed, removed
+
+    def preview(self, items: list[ClusterItem]) -> list[Preview]:
+        """What each item will look like when assigned in this order, before any event is consulted.
+
+        Token and id frequencies evolve with the articles alone, so this runs the same arithmetic as
+        ``assign`` on copies of them: the buckets and their weights before the generic-word weighting
+        (which needs event counts) and the entity ids with their IDFs are those ``assign`` will use.
+        """
+        token_df, id_df = self._token_df.copy(), self._id_df.copy()
+        clock = self._clock
+        out = []
+        for item in items:
+            t = item.time.timestamp()
+            clock = t if clock is None else max(clock, t)
+            if item.id in self._seen:
+                continue
+            vector, entities, _ = self._features(item, clock, token_df, id_df)
+            out.append(Preview(item, vector, entities))
+        return out
 
     def state_size(self) -> dict[str, int]:
         """Counts of everything the state holds, to show it stays bounded."""
@@ -482,15 +633,23 @@ class EventClusterer:
         evicted: list[str] = []
         while self._events:
             oldest_id, oldest = next(iter(self._events.items()))
-            if oldest.last_touch_s >= horizon and len(self._events) < cfg.max_active_events:
+            if oldest.last_touch_s >= horizon and len(self._events) + self._ext_active < cfg.max_active_events:
                 break
             self._events.popitem(last=False)
             self._unindex_event(oldest)
+            self._removed.add(oldest_id)
+            self._changed.discard(oldest_id)
             evicted.append(oldest_id)
         self.stats["evicted"] += len(evicted)
         return evicted
 
-    def _vectorise(self, item: ClusterItem, clock: float) -> _Doc:
+    def _features(
+        self, item: ClusterItem, clock: float, token_df: DecayedFrequency, id_df: DecayedFrequency
+    ) -> tuple[list[tuple[int, float]], list[tuple[str, float]], list[tuple[str, float]]]:
+        """The article's unit TF-IDF vector (before generic-word weighting), entities and topics.
+
+        Counts the article in ``token_df`` and ``id_df``: the model's own, or copies (``preview``).
+        """
         cfg = self.config
         tokens = tokenize_text(item.title) * cfg.title_repeat + tokenize_text(item.text)[: cfg.max_body_tokens]
         if len(self._token_buckets) > _HASH_CACHE_SIZE:  # bound the cache; it only saves hashing
@@ -498,32 +657,45 @@ class EventClusterer:
         tf = Counter(map(self._token_buckets.__getitem__, tokens))
         # Count the article in the frequencies before weighting it, so its own rare words
         # get a finite IDF and a first article is comparable to later ones.
-        self._token_df.add_document(tf.keys(), clock)
+        token_df.add_document(tf.keys(), clock)
         buckets = list(tf)
-        idfs = self._token_df.idf_many(buckets, clock)
+        idfs = token_df.idf_many(buckets, clock)
         # Sorted by (-weight, bucket): heaviest first, ties by bucket.
         weighted = sorted((-(1.0 + math.log(tf[b])) * idf, b) for b, idf in zip(buckets, idfs, strict=True) if idf > 0)
         weighted = weighted[: cfg.max_doc_features]
         norm = math.sqrt(sum(w * w for w, _ in weighted)) or 1.0
         vector = [(b, -w / norm) for w, b in weighted]
-        postings = self._postings.get(item.language)
-        if postings and cfg.generic_word_gamma:
-            # Back to unit length: weight moves from the words many events share to the article's
-            # distinctive ones, so a title whose only link to an event is "best" or "week" no
-            # longer clears the threshold, while one that shares a name counts for more.
-            gamma = -cfg.generic_word_gamma
-            vector = [(b, w * (1 + len(postings[b])) ** gamma) if b in postings else (b, w) for b, w in vector]
-            norm = math.sqrt(sum(w * w for _, w in vector)) or 1.0
-            vector = sorted(((b, w / norm) for b, w in vector), key=lambda bw: (-bw[1], bw[0]))
 
         entity_keys = list(dict.fromkeys(item.entity_ids))
         topic_keys = list(dict.fromkeys(item.topic_ids))
         id_buckets = [self._id_bucket("e:" + k) for k in entity_keys]
         id_buckets += [self._id_bucket("t:" + k) for k in topic_keys]
-        self._id_df.add_document(set(id_buckets), clock)
-        id_idfs = self._id_df.idf_many(id_buckets, clock)
+        id_df.add_document(set(id_buckets), clock)
+        id_idfs = id_df.idf_many(id_buckets, clock)
         entities = list(zip(entity_keys, id_idfs[: len(entity_keys)], strict=True))
         topics = list(zip(topic_keys, id_idfs[len(entity_keys) :], strict=True))
+        return vector, entities, topics
+
+    def _vectorise(self, item: ClusterItem, clock: float) -> _Doc:
+        cfg = self.config
+        vector, entities, topics = self._features(item, clock, self._token_df, self._id_df)
+        lang = item.language
+        postings = self._postings.get(lang)
+        ext = self._ext_text.get(lang)
+        if (postings or self._ext_lang.get(lang)) and cfg.generic_word_gamma:
+            # Back to unit length: weight moves from the words many events share to the article's
+            # distinctive ones, so a title whose only link to an event is "best" or "week" no
+            # longer clears the threshold, while one that shares a name counts for more.
+            gamma = -cfg.generic_word_gamma
+            if ext:  # a partial model: the events it did not load count too
+                local = postings or {}
+                counts = [len(local.get(b, ())) + ext.get(b, 0) for b, _ in vector]
+                vector = [(b, w * (1 + n) ** gamma) if n else (b, w) for (b, w), n in zip(vector, counts, strict=True)]
+            else:
+                local = postings or {}
+                vector = [(b, w * (1 + len(local[b])) ** gamma) if b in local else (b, w) for b, w in vector]
+            norm = math.sqrt(sum(w * w for _, w in vector)) or 1.0
+            vector = sorted(((b, w / norm) for b, w in vector), key=lambda bw: (-bw[1], bw[0]))
         return _Doc(
             language=item.language,
             vector=vector,
@@ -559,13 +731,14 @@ class EventClusterer:
         # sum is the same float sequence as a per-event loop over the buckets.
         postings = self._postings.get(lang)
         if postings:
+            ext = self._ext_text.get(lang) or {}
             keys: list[int] = []
             values: list[float] = []
             lengths: list[int] = []
             probe_weights: list[float] = []
             for bucket, weight in doc.vector[: cfg.probe_features]:
                 posting = postings.get(bucket)
-                if not posting or len(posting) > cfg.max_posting:
+                if not posting or len(posting) + ext.get(bucket, 0) > cfg.max_posting:
                     continue
                 keys += posting
                 values += posting.values()
@@ -583,9 +756,10 @@ class EventClusterer:
         # match, which needs cross_min_shared_entities shared ids: count them first.
         keys = []
         idfs: list[float] = []
+        ext_ids = self._ext_ids
         for key, idf in doc.entities:
             id_posting = self._id_postings.get("e:" + key)
-            if not id_posting or len(id_posting) > cfg.max_posting:
+            if not id_posting or len(id_posting) + ext_ids.get("e:" + key, 0) > cfg.max_posting:
                 continue
             keys += id_posting
             idfs += [idf] * len(id_posting)
@@ -643,10 +817,10 @@ class EventClusterer:
         # The event's norm needs the IDF of each of its ids at this clock (memoised by key).
         total = 0.0
         for key, count in counts.items():
-            key_idf = memo.get(key)
-            if key_idf is None:
-                key_idf = memo[key] = self._id_df.idf(self._id_bucket(prefix + key), clock)
-            total += (key_idf * count) ** 2
+            idf = memo.get(key)
+            if idf is None:
+                idf = memo[key] = self._id_df.idf(self._id_bucket(prefix + key), clock)
+            total += (idf * count) ** 2
         return dot / (doc_norm * math.sqrt(total)), shared
 
     def _score(
@@ -704,7 +878,16 @@ class EventClusterer:
         event = Event(event_id, first_seen_s=t, last_seen_s=t, last_touch_s=clock)
         self._events[event_id] = event
         self._take_slot(event_id)
+        self._removed.discard(event_id)
+        self._touch(event)
         return event
+
+    def _touch(self, event: Event) -> None:
+        """Move an event to the young end of the eviction order and mark it for saving."""
+        self._touch_seq += 1
+        event.touch_seq = self._touch_seq
+        self._events.move_to_end(event.id)
+        self._changed.add(event.id)
 
     def _add_member(self, event: Event, item: ClusterItem, doc: _Doc, t: float, clock: float) -> None:
         cfg = self.config
@@ -714,7 +897,7 @@ class EventClusterer:
         event.first_seen_s = min(event.first_seen_s, t)
         event.last_seen_s = max(event.last_seen_s, t)
         event.last_touch_s = clock
-        self._events.move_to_end(event.id)
+        self._touch(event)
         event.sources[item.source] = max(event.sources.get(item.source, t), t)
         event.languages[lang] = event.languages.get(lang, 0) + 1
         if len(event.member_ids) < cfg.max_member_ids:
@@ -832,7 +1015,9 @@ class EventClusterer:
         keep.last_touch_s = max(keep.last_touch_s, gone.last_touch_s)
         keep.confirmed = keep.confirmed or gone.confirmed
         self._index_event(keep)
-        self._events.move_to_end(keep.id)
+        self._touch(keep)
+        self._changed.discard(gone.id)
+        self._removed.add(gone.id)
         gone.merged_into = keep.id
         self._merged[gone.id] = keep.id
         while len(self._merged) > cfg.max_seen_ids:

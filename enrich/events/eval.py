@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -62,27 +63,52 @@ def cluster_stream(rows: list[dict[str, Any]], config: ClusterConfig | None = No
     return [final for final, _ in _cluster_stream(rows, config)]
 
 
+def stream_items(rows: list[dict[str, Any]]) -> list[ClusterItem]:
+    """The titles as clusterer items, with synthetic times spread evenly over one day."""
+    step = STREAM_SPAN / max(1, len(rows))
+    return [
+        ClusterItem(id=str(row["Id"]), time=STREAM_START + i * step, title=row["textCleaned"], language="en")
+        for i, row in enumerate(rows)
+    ]
+
+
 def _cluster_stream(rows: list[dict[str, Any]], config: ClusterConfig | None) -> list[tuple[str, str]]:
     """(final event id, event id when assigned) of each title, in order."""
     clusterer = EventClusterer(config)
-    step = STREAM_SPAN / max(1, len(rows))
-    labels = []
-    for i, row in enumerate(rows):
-        item = ClusterItem(
-            id=str(row["Id"]),
-            time=STREAM_START + i * step,
-            title=row["textCleaned"],
-            language="en",
-        )
-        labels.append(clusterer.assign(item).event_id)
+    labels = [clusterer.assign(item).event_id for item in stream_items(rows)]
     return [(clusterer.resolve_event(label), label) for label in labels]
 
 
-def evaluate_stream(rows: list[dict[str, Any]], config: ClusterConfig | None = None) -> dict[str, Any]:
-    """Cluster one stream and score it against its gold story labels."""
+def _cluster_stream_stored(
+    rows: list[dict[str, Any]], config: ClusterConfig | None, new_store: Callable[[], Any], batch: int
+) -> list[tuple[str, str]]:
+    """As ``_cluster_stream``, but in batches, each with a fresh store that loads only what the batch
+    needs from Elasticsearch and saves what it changed (what a batch task of the service does)."""
+    items = stream_items(rows)
+    labels = []
+    for start in range(0, len(items), batch):
+        store = new_store()
+        chunk = items[start : start + batch]
+        clusterer = store.load_for(chunk, config)
+        labels += [clusterer.assign(item).event_id for item in chunk]
+        store.save(clusterer, "2013-11-28T00:00:00Z")
+    final = new_store().load_for([], config)  # the shared part holds the merge links
+    return [(final.resolve_event(label), label) for label in labels]
+
+
+def evaluate_stream(
+    rows: list[dict[str, Any]],
+    config: ClusterConfig | None = None,
+    new_store: Callable[[], Any] | None = None,
+    batch: int = 500,
+) -> dict[str, Any]:
+    """Cluster one stream (in memory, or through ``new_store()`` stores batch by batch) and score it."""
     gold = [row["clusterNo"] for row in rows]
     started = time.perf_counter()
-    labels = _cluster_stream(rows, config)
+    if new_store is None:
+        labels = _cluster_stream(rows, config)
+    else:
+        labels = _cluster_stream_stored(rows, config, new_store, batch)
     elapsed = time.perf_counter() - started
     pred = [final for final, _ in labels]
     pairwise = score_pairwise(gold, pred)
@@ -99,6 +125,24 @@ def evaluate_stream(rows: list[dict[str, Any]], config: ClusterConfig | None = N
         "bcubed": {"precision": bcubed.precision, "recall": bcubed.recall, "f1": bcubed.f1},
         "seconds": elapsed,
     }
+
+
+def evaluate_stored(rows: list[dict[str, Any]], batch: int, settings: Any = None) -> dict[str, Any]:
+    """``evaluate_stream`` through the Elasticsearch event store, under a throwaway index prefix."""
+    import uuid  # noqa: PLC0415
+
+    from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.core.settings import load_settings  # noqa: PLC0415
+    from rasad.enrich.event_store import EventStateStore  # noqa: PLC0415
+
+    base = settings or load_settings()
+    s = base.replace(index_prefix=f"{base.index_prefix}-eval{uuid.uuid4().hex[:8]}")
+    es = make_client(s, request_timeout=120)
+    try:
+        result = evaluate_stream(rows, new_store=lambda: EventStateStore(es, s), batch=batch)
+    finally:
+        es.indices.delete(index=f"{s.index_prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+    return {**result, "store_batch": batch}
 
 
 def format_report(order: str, result: dict[str, Any]) -> str:
@@ -130,15 +174,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("dataset", type=Path, help="MStream folder, its parent, or one JSON-lines file")
     parser.add_argument("--order", choices=ORDERS, action="append", help="stream order (default: both)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--store-batch", type=int, metavar="N",
+                        help="run through the Elasticsearch event store (RASAD_ES_URL) in batches of N, "
+                             "each loading only what it needs, as the service does")  # fmt: skip
     args = parser.parse_args(argv)
     orders = args.order or list(ORDERS)
     results = {}
     try:
-        for order in orders:
-            results[order] = evaluate_stream(load_stream(resolve_stream(args.dataset, order)))
+        rows_by_order = {order: load_stream(resolve_stream(args.dataset, order)) for order in orders}
     except (FileNotFoundError, json.JSONDecodeError, KeyError) as exc:
         print(f"rasad events eval: cannot read {args.dataset}: {exc}", file=sys.stderr)
         return 2
+    for order, rows in rows_by_order.items():
+        if args.store_batch:
+            results[order] = evaluate_stored(rows, args.store_batch)
+        else:
+            results[order] = evaluate_stream(rows)
     if args.json:
         payload = {order: {**r, "paper_nmi": {m: s[order] for m, s in PAPER_NMI.items()}} for order, r in results.items()}
         print(json.dumps(payload, indent=2))

@@ -81,6 +81,14 @@ class DecayedFrequency:
         cells = self._cells
         return [math.log1p(numerator / (0.5 + cells[b] / scale)) for b in buckets]
 
+    def copy(self) -> DecayedFrequency:
+        """An independent copy (to look ahead without changing this one)."""
+        freq = DecayedFrequency(self.bits, self.half_life_s)
+        freq._cells = array("f", self._cells)
+        freq._ref_time = self._ref_time
+        freq._total = self._total
+        return freq
+
     def export_state(self) -> dict[str, Any]:
         """JSON-serialisable state: only non-zero cells are written."""
         view = self._view()

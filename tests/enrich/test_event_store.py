@@ -3,6 +3,8 @@ with a restart (state reloaded from Elasticsearch) in the middle of the stream."
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -126,7 +128,7 @@ def test_two_concurrent_cycles_cannot_overwrite_each_others_events(settings, es)
 def test_a_state_larger_than_one_part_round_trips_and_old_generations_go(settings, es, monkeypatch):
     import rasad.enrich.event_store as store_mod
 
-    monkeypatch.setattr(store_mod, "PART_BYTES", 2048)  # force many parts on a small stream
+    monkeypatch.setattr(store_mod, "PART_BYTES", 256)  # force many parts on a small stream
     setup_indices(es, settings)
     arts = articles()
     cluster_articles(arts[:40], settings, es)
@@ -222,3 +224,187 @@ def test_a_merge_across_cycles_is_stored_and_followed(settings, es):
     # A third cycle (state reloaded again) still knows where the merged-away event went.
     again = cluster_articles(converging_articles()[:1], settings, es)
     assert again.articles[0].event_id == survivor and again.events == [] and again.signals == []
+
+
+# ----- one document per event: partial loads, eviction order, writers, migration ------------------
+
+
+def stream_items():
+    from rasad.enrich.events.cluster import ClusterItem
+    from rasad.enrich.stage import _arrival_key
+
+    return [ClusterItem.from_article(a) for a in sorted(articles(), key=_arrival_key)]
+
+
+def tied_stream(n: int = 90):
+    """Bilingual stream items re-timed so that many share one timestamp (ties in last_touch_s)."""
+    from datetime import timedelta
+
+    items = stream_items()
+    out = []
+    start = items[0].time
+    for i in range(n):
+        it = items[i % len(items)]
+        out.append(dataclasses.replace(it, id=f"{it.id}-r{i // len(items)}", time=start + timedelta(minutes=20 * (i // 3))))
+    return out
+
+
+def trace(assignments) -> list[tuple]:
+    return [(a.event_id, a.is_new, a.duplicate, tuple(a.evicted), tuple((m.event_id, m.into) for m in a.merged),
+             tuple(s.id for s in a.signals)) for a in assignments]  # fmt: skip
+
+
+def stored_run(es, settings, items, cuts, config):
+    """Assign items in batches split at ``cuts``, each batch with a fresh client and store (partial load)."""
+    from rasad.core.es import make_client
+    from rasad.enrich.event_store import EventStateStore
+
+    out = []
+    bounds = [0, *cuts, len(items)]
+    for lo, hi in itertools.pairwise(bounds):
+        store = EventStateStore(make_client(settings), settings)
+        clusterer = store.load_for(items[lo:hi], config)
+        out += [clusterer.assign(it) for it in items[lo:hi]]
+        store.save(clusterer, "2026-03-03T00:00:00Z")
+    return out
+
+
+SMALL = {"max_active_events": 5, "window_hours": 1.5}  # eviction by the cap and by the window, often
+
+
+@pytest.mark.parametrize("cuts", [[1], [5, 6, 30, 31, 32, 60], [13, 47, 71, 88]])
+def test_batches_in_fresh_stores_give_what_one_in_memory_model_gives(settings, es, cuts):
+    """Restart equivalence: the whole stream in one in-memory model vs. split at arbitrary points,
+    each part loading only what it needs; small windows, so eviction (with tied clocks) is exercised."""
+    from rasad.enrich.event_store import EventStateStore
+    from rasad.enrich.events.cluster import ClusterConfig, EventClusterer
+
+    config = ClusterConfig(**SMALL)
+    items = tied_stream()
+    memory = EventClusterer(config)
+    expected = trace([memory.assign(it) for it in items])
+    assert sum(len(t[3]) for t in expected) > 15, "the stream evicts"
+    got = trace(stored_run(es, settings, items, cuts, config))
+    assert got == expected
+    # The stored state is the in-memory model's: events, eviction order, shared part.
+    reloaded = EventStateStore(es, settings).load()
+    assert reloaded.export_state() == json.loads(json.dumps(memory.export_state()))
+
+
+def test_the_bilingual_stream_is_unchanged_through_the_store(settings, es):
+    from rasad.enrich.events.cluster import EventClusterer
+
+    items = stream_items()
+    memory = EventClusterer()
+    expected = trace([memory.assign(it) for it in items])
+    assert trace(stored_run(es, settings, items, [10, 11, 25, 40, 52], None)) == expected
+
+
+def test_a_batch_loads_only_the_events_it_can_meet(settings, es):
+    """A batch about one story reads that story's event, not the other active events."""
+    from rasad.enrich.event_store import EventStateStore
+    from rasad.enrich.events.cluster import ClusterItem
+
+    items = stream_items()
+    stored_run(es, settings, items, [], None)
+    store = EventStateStore(es, settings)
+    last = items[-1]
+    follow_up = ClusterItem("late-1", last.time, last.title, last.text, last.language, last.entity_ids,
+                            last.topic_ids, "Another Source")  # fmt: skip
+    clusterer = store.load_for([follow_up])
+    active = store.stats["active"]
+    assert active > 10 and 0 < store.stats["events_loaded"] < active / 2
+    assert clusterer.active_count == active
+    assert not clusterer.assign(follow_up).is_new
+
+
+WRITER = r"""
+import json, sys, time
+from pathlib import Path
+from rasad.enrich.event_store import EventStateStore
+from rasad.enrich.events.cluster import ClusterItem
+from rasad.core.es import make_client
+from rasad.core.settings import load_settings
+from elasticsearch import ConflictError
+s = load_settings()
+rows = json.loads(sys.argv[1])
+items = [ClusterItem(**{**r, "time": __import__("datetime").datetime.fromisoformat(r["time"])}) for r in rows]
+store = EventStateStore(make_client(s), s)
+clusterer = store.load_for(items)
+ids = [clusterer.assign(it).event_id for it in items]
+print("loaded", flush=True)
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.01)
+try:
+    store.save(clusterer, "2026-03-03T00:00:00Z")
+    print(json.dumps({"saved": ids}))
+except ConflictError:
+    print(json.dumps({"conflict": ids}))
+"""
+
+
+def test_two_writer_processes_on_one_state_one_wins_the_other_writes_nothing(settings, es, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from rasad.enrich.event_store import EventStateStore
+
+    items = stream_items()
+    stored_run(es, settings, items[:30], [], None)
+    before = EventStateStore(es, settings).load().export_state()
+    go = tmp_path / "go"
+
+    def spawn(part):
+        rows = [{"id": it.id, "time": it.time.isoformat(), "title": it.title, "text": it.text,
+                 "language": it.language, "entity_ids": it.entity_ids, "topic_ids": it.topic_ids,
+                 "source": it.source} for it in part]  # fmt: skip
+        return subprocess.Popen([sys.executable, "-c", WRITER, json.dumps(rows), str(go)], stdout=subprocess.PIPE,
+                                text=True, env=os.environ.copy(), cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+
+    a, b = spawn(items[30:45]), spawn(items[45:])
+    assert a.stdout.readline().strip() == "loaded" and b.stdout.readline().strip() == "loaded"
+    go.touch()  # both save at once
+    outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in (a, b)]
+    assert sorted(next(iter(o)) for o in outs) == ["conflict", "saved"]
+    winner = 0 if "saved" in outs[0] else 1
+    # The stored state is exactly the winner's: the state before plus its batch, nothing of the loser's.
+    from rasad.enrich.events.cluster import EventClusterer
+
+    expected = EventClusterer.from_state(before)
+    for it in (items[30:45], items[45:])[winner]:
+        expected.assign(it)
+    assert EventStateStore(es, settings).load().export_state() == json.loads(json.dumps(expected.export_state()))
+
+
+def test_a_state_of_the_previous_generation_format_is_converted_once(settings, es):
+    import zlib
+    from base64 import b64encode
+
+    import enrich.event_store as store_mod
+    from rasad.enrich.events.cluster import EventClusterer
+
+    items = stream_items()
+    memory = EventClusterer()
+    for it in items[:40]:
+        memory.assign(it)
+    state = memory.export_state()
+    for ev in state["events"]:  # what the previous release exported: no touch_seq yet
+        del ev["touch_seq"]
+    state["version"] = 3
+    del state["touch_seq"]
+    st = store_mod.EventStateStore(es, settings)
+    st._ensure()
+    raw = zlib.compress(json.dumps(state).encode())
+    es.index(index=st.index, id="g1-00000", document={"blob": b64encode(raw).decode(), "generation": "g1", "part": 0})
+    es.index(index=st.index, id=store_mod.STATE_ID, refresh=True, document={
+        "generation": "g1", "parts": 1, "events": len(state["events"]), "bytes": len(raw),
+        "updated_at": "2026-03-01T00:00:00Z"})  # fmt: skip
+    rest = stored_run(es, settings, items[40:], [7], None)  # the first batch converts, then goes on
+    assert trace(rest) == trace([memory.assign(it) for it in items[40:]])
+    head = es.get(index=st.index, id=store_mod.STATE_ID)["_source"]
+    assert head["format"] == store_mod.FORMAT and head["events"] == len(memory.events)
+    es.indices.refresh(index=st.index)
+    assert not es.search(index=st.index, query={"term": {"generation": "g1"}})["hits"]["hits"]  # old parts gone
+    assert es.count(index=st.model_index)["count"] == len(memory.events)
