@@ -243,7 +243,7 @@ class EventStateStore:
             wanted[f"ev-{p.item.id}"] = None  # an id the article would start an event under, if taken
             text, entities = p.probes(cfg, text_counts.get(lang, {}), lang_counts.get(lang, 0), id_counts)
             if text:
-                should = [{"term": {"vec": {"value": f"{lang}:{b}", "boost": w}}} for b, w in text]
+                should: list[dict[str, Any]] = [{"term": {"vec": {"value": f"{lang}:{b}", "boost": w}}} for b, w in text]
                 searches.append({"size": size, "_source": False, "track_total_hits": False,
                                  "query": {"bool": {"should": should}}})  # fmt: skip
             if len(entities) >= cfg.cross_min_shared_entities:
@@ -310,10 +310,11 @@ class EventStateStore:
         page = 200 if source else 5000
         while limit is None or seen < limit:
             kw: dict[str, Any] = {"search_after": after} if after is not None else {}
+            if source:
+                kw["stored_fields"] = ["state"]
             n = page if limit is None else min(page, limit - seen)
             res = self.es.search(index=self.model_index, query=query, size=n, sort=[{"touch_seq": "asc"}],
-                                 source=False, track_total_hits=False,
-                                 **({"stored_fields": ["state"]} if source else {}), **kw)  # fmt: skip
+                                 source=False, track_total_hits=False, **kw)  # fmt: skip
             hits = res["hits"]["hits"]
             if not hits:
                 return

@@ -371,7 +371,7 @@ def _top_by_score(slots: np.ndarray, scores: np.ndarray, k: int, event_at: list[
         keep = scores >= kth
         slots, scores = slots[keep], scores[keep]
     ranked = sorted(zip((-scores).tolist(), [event_at[s] for s in slots.tolist()], strict=True))
-    return [event_id for _, event_id in ranked[:k]]  # type: ignore[misc]
+    return [event_id for _, event_id in ranked[:k]]
 
 
 class EventClusterer:
@@ -817,10 +817,10 @@ class EventClusterer:
         # The event's norm needs the IDF of each of its ids at this clock (memoised by key).
         total = 0.0
         for key, count in counts.items():
-            idf = memo.get(key)
-            if idf is None:
-                idf = memo[key] = self._id_df.idf(self._id_bucket(prefix + key), clock)
-            total += (idf * count) ** 2
+            key_idf = memo.get(key)
+            if key_idf is None:
+                key_idf = memo[key] = self._id_df.idf(self._id_bucket(prefix + key), clock)
+            total += (key_idf * count) ** 2
         return dot / (doc_norm * math.sqrt(total)), shared
 
     def _score(
