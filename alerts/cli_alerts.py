@@ -42,7 +42,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _text_part(msg) -> str:
+def _text_part(msg) -> str:  # EmailMessage
     part = msg.get_body(("plain",))
     return part.get_content() if part is not None else ""
 

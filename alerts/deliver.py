@@ -106,7 +106,7 @@ def signal_articles(
             size=limit,
             source_includes=["id", "title", "url", "source", "language", "published"],
         )
-    except Exception as e:
+    except Exception as e:  # the mail still goes out, without the list
         log.warning("could not read the articles of signal %s: %s", signal.get("id"), e)
         return []
     by_id = {h["_id"]: {**h["_source"], "id": h["_id"]} for h in res["hits"]["hits"]}

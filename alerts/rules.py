@@ -249,7 +249,7 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
         tz = str(r.get("timezone", "UTC"))
         try:
             ZoneInfo(tz)
-        except Exception:
+        except Exception:  # ZoneInfo raises several types (ValueError, KeyError, OSError...)
             problems.append(
                 f"{where('timezone')}: unknown time zone {tz!r} (use an IANA name such as Asia/Riyadh)"
             )

@@ -32,7 +32,7 @@ class _SiteHandler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: object) -> None:  # quiet: tests and demo read summaries
         pass
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # http.server's naming
         path = unquote(urlsplit(self.path).path)
         target = (self.root / path.lstrip("/")).resolve()
         if not target.is_relative_to(self.root.resolve()) or not target.is_file():

@@ -382,7 +382,7 @@ def test_a_state_of_the_previous_generation_format_is_converted_once(settings, e
     import zlib
     from base64 import b64encode
 
-    import enrich.event_store as store_mod
+    import rasad.enrich.event_store as store_mod
     from rasad.enrich.events.cluster import EventClusterer
 
     items = stream_items()

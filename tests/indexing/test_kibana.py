@@ -129,7 +129,7 @@ def test_import_unreachable_kibana_is_a_clear_error():
 class _Recorder(BaseHTTPRequestHandler):
     seen: ClassVar[list] = []
 
-    def do_POST(self):
+    def do_POST(self):  # http.server's naming
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Recorder.seen.append((self.path, dict(self.headers), body))
         n = body.count(b'"type": ')
