@@ -19,14 +19,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from rasad.core.yamllines import (
-    MAX_FLOW_DEPTH,
-    error_line,
-    flow_too_deep,
-    item_key_lines,
-    safe_load,
-    top_key_lines,
-)
+from rasad.core.yamllines import MAX_FLOW_DEPTH, error_line, flow_too_deep, item_key_lines, safe_load, top_key_lines
 
 RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s<>,;\"'()\[\]\\]+@[A-Za-z0-9.-]+\.?[A-Za-z0-9-]*$")

@@ -24,14 +24,7 @@ from urllib.parse import urljoin
 import feedparser
 import yaml
 
-from rasad.core.yamllines import (
-    MAX_FLOW_DEPTH,
-    error_line,
-    flow_too_deep,
-    item_key_lines,
-    safe_load,
-    top_key_lines,
-)
+from rasad.core.yamllines import MAX_FLOW_DEPTH, error_line, flow_too_deep, item_key_lines, safe_load, top_key_lines
 from rasad.ingest.dates import load_timezone
 
 FEED_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
