@@ -81,6 +81,11 @@ class ServiceConfig:
     worker_log_port: int = 8793
     trigger_log_port: int = 8794
     demo_port: int = 8765
+    # [scheduler] task_instance_heartbeat_timeout: a task whose supervisor stopped
+    # heartbeating (its Celery worker or machine died with it) is failed and retried after
+    # this long. Airflow's 300 s would hold a lost batch for five minutes; the supervisor
+    # heartbeats every 5 s, so 120 s leaves room for a loaded api-server.
+    task_heartbeat_timeout: int = 120
     start_es: bool = True  # start (or reuse) the local node RASAD_ES_URL points at, if on loopback
     start_demo: bool = True  # demo site on 127.0.0.1:demo_port
     start_mail: bool = True  # SMTP sink on the configured smtp port, writing var/mail/
@@ -394,7 +399,8 @@ def _write_airflow_cfg(cfg: ServiceConfig, sec: dict[str, str]) -> Path:
             "worker_log_server_port": str(cfg.worker_log_port),
             "trigger_log_server_port": str(cfg.trigger_log_port),
         },
-        "scheduler": {"enable_health_check": "False"},
+        "scheduler": {"enable_health_check": "False",
+                      "task_instance_heartbeat_timeout": str(cfg.task_heartbeat_timeout)},
         # A shared 2-core machine can keep the api-server busy past the default 5 s; a
         # task whose calls time out fails for no fault of its own.
         "workers": {"execution_api_timeout": "30.0"},
@@ -404,7 +410,20 @@ def _write_airflow_cfg(cfg: ServiceConfig, sec: dict[str, str]) -> Path:
             "broker_url": f"redis://:{quote(sec['redis_password'], safe='')}@127.0.0.1:{cfg.redis_port}/0",
             "result_backend": "db+" + _sql_conn(cfg, sec).replace("+psycopg2", ""),
             "worker_concurrency": str(cfg.worker_concurrency),
+            # A worker takes one message per free slot and acknowledges it only when the task
+            # ends (Airflow's defaults, written out because recovery depends on them): a
+            # message a dead worker held is not lost with it.
+            "task_acks_late": "True",
+            "worker_prefetch_multiplier": "1",
         }
+        # Recovery from a dead worker is Airflow's, not the broker's: the task instance stops
+        # heartbeating, the scheduler fails it after task_heartbeat_timeout and the retry
+        # goes to a live worker. Redis would also redeliver the unacknowledged message after
+        # the visibility timeout; that must never happen while the first copy still runs
+        # (the same try would start twice), so the timeout stays well above the longest
+        # task (execution_timeout is 30 min). A late redelivery of a dead worker's message
+        # is refused by the Execution API: that try is no longer queued.
+        sections["celery_broker_transport_options"] = {"visibility_timeout": "7200"}
     text = "# Written by rasad/airflow_service.py on each start; holds secrets (0600).\n"
     for name, opts in sections.items():
         text += f"\n[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in opts.items())
@@ -773,7 +792,8 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
         _write_airflow_cfg(cfg, sec)
         _write_private(home / "service.json", json.dumps({
             "executor": cfg.executor, "db": cfg.db, "api_port": cfg.api_port, "env": rasad_env,
-            "started_es": started_es, "workers": cfg.workers if cfg.executor == "celery" else 0}))  # fmt: skip
+            "started_es": started_es, "workers": cfg.workers if cfg.executor == "celery" else 0,
+            "worker_concurrency": cfg.worker_concurrency}))  # fmt: skip
         env = service_env(home)
         log.info("backing services up at %.1fs", time.monotonic() - t0)
         schema = _schema_stamp(conn_str := _sql_conn(cfg, sec))
@@ -797,15 +817,9 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
         hostnames = []
         if cfg.executor == "celery":
             for i in range(1, cfg.workers + 1):
-                name = f"worker{i}"
-                hostnames.append(f"{name}@rasad")
-                wenv = {**env, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "rasad.airflow_service.worker_hostname",
-                        "RASAD_AIRFLOW_WORKER": name}  # fmt: skip
+                hostnames.append(f"worker{i}@rasad")
                 # One pid file per worker: celery-worker-1, celery-worker-2, ...
-                recs[f"celery-worker-{i}"] = _spawn(home, f"celery-worker-{i}", [
-                    af, "celery", "worker", "--celery-hostname", hostnames[-1], "--concurrency",
-                    str(cfg.worker_concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip"],
-                    wenv, None)  # fmt: skip
+                recs[f"celery-worker-{i}"] = _spawn_worker(home, i, cfg.worker_concurrency, env)
         conn = _sql_conn(cfg, sec)
         deadline_left = lambda: max(1.0, cfg.ready_timeout - (time.monotonic() - t0))  # noqa: E731
         health = f"http://127.0.0.1:{cfg.api_port}/api/v2/monitor/health"
@@ -831,7 +845,17 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
     return info
 
 
-RESTARTABLE = ("scheduler", "triggerer", "dag-processor", "api-server")
+def _spawn_worker(home: Path, i: int, concurrency: int, env: dict[str, str]) -> dict:
+    """Start Celery worker ``i`` (pid file celery-worker-<i>): its own Celery and Airflow host name."""
+    name = f"worker{i}"
+    wenv = {**env, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "rasad.airflow_service.worker_hostname",
+            "RASAD_AIRFLOW_WORKER": name}  # fmt: skip
+    argv = [str(VENV_BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{name}@rasad", "--concurrency",
+            str(concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip"]  # fmt: skip
+    return _spawn(home, f"celery-worker-{i}", argv, wenv, None)
+
+
+RESTARTABLE = ("scheduler", "triggerer", "dag-processor", "api-server", "celery-worker-<n>")
 
 
 def restart_component(home: Path, name: str) -> dict:
@@ -841,11 +865,15 @@ def restart_component(home: Path, name: str) -> dict:
     fault tests use it after SIGKILL. Anything the dead process left in its session is
     stopped first, so no orphan survives the restart.
     """
-    if name not in RESTARTABLE:
-        raise ServiceError(f"cannot restart {name!r} alone (one of {', '.join(RESTARTABLE)})")
     state = _read_record(home / "service.json")
     if state is None:
         raise ServiceError(f"no service in {home}")
+    worker = name.removeprefix("celery-worker-")
+    if worker != name and worker.isdigit() and 1 <= int(worker) <= int(state.get("workers") or 0):
+        stop_component(home, name, timeout=10)
+        return _spawn_worker(home, int(worker), int(state.get("worker_concurrency") or 1), service_env(home))
+    if name not in RESTARTABLE:
+        raise ServiceError(f"cannot restart {name!r} alone (one of {', '.join(RESTARTABLE)})")
     stop_component(home, name, timeout=10)
     af = str(VENV_BIN / "airflow")
     argv = {

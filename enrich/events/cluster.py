@@ -553,7 +553,7 @@ class EventClusterer:
         bucket -> n), each "e:"/"t:" id, and a centroid in each language. They need to cover the
         buckets and ids of the articles this model will assign, and ``events`` must hold every
         event those articles could be compared with or that leaves the window meanwhile (see
-        ``enrich.event_store``); then assigning gives what the whole model would.
+        ``rasad.enrich.event_store``); then assigning gives what the whole model would.
         """
         clusterer = cls._from_globals(shared)
         for raw in sorted(events, key=lambda r: r["touch_seq"]):

@@ -51,6 +51,7 @@ class FarmItem:
     publish_at: float  # wall-clock time it becomes visible
     lang: str
     title: str
+    host: int | None = None  # the page's virtual host if not the feed's (an aggregator's feed)
 
     @property
     def key(self) -> str:
@@ -68,6 +69,7 @@ class FeedFarm:
     first_served: dict[str, float] = field(default_factory=dict)
     requests: int = 0
     not_modified: int = 0
+    window: int = 20  # items a feed shows (the newest)
     _servers: list[ThreadingHTTPServer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -78,10 +80,12 @@ class FeedFarm:
         return f"http://{self.host_of(feed)}:{self.port}/feed/{feed}.xml"
 
     def page_url(self, item: FarmItem) -> str:
-        return f"http://{self.host_of(item.feed)}:{self.port}/article/{item.feed}/{item.n}.html"
+        host = self.host_of(item.feed if item.host is None else item.host)
+        return f"http://{host}:{self.port}/article/{item.feed}/{item.n}.html"
 
-    def add_item(self, feed: int, publish_at: float, lang: str | None = None) -> FarmItem:
-        """Schedule a new item of ``feed`` to appear at ``publish_at`` (time.time())."""
+    def add_item(self, feed: int, publish_at: float, lang: str | None = None, host: int | None = None) -> FarmItem:
+        """Schedule a new item of ``feed`` to appear at ``publish_at`` (time.time()); its page on
+        virtual host ``host`` (0-based), by default the feed's own."""
         with self._lock:
             n = sum(1 for i in self.items if i.feed == feed)
             lang = lang or ("ar" if (feed + n) % 3 else "en")
@@ -89,14 +93,14 @@ class FeedFarm:
             tag = hashlib.sha1(f"{feed}/{n}".encode(), usedforsecurity=False).hexdigest()[:6]
             title = (f"موسكو و{word}: جولة محادثات جديدة رقم {feed}-{n} ({tag})" if lang == "ar"
                      else f"Moscow and the {word}: new round of talks {feed}-{n} ({tag})")  # fmt: skip
-            item = FarmItem(feed, n, publish_at, lang, title)
+            item = FarmItem(feed, n, publish_at, lang, title, host)
             self.items.append(item)
             return item
 
     def visible(self, feed: int, now: float) -> list[FarmItem]:
         with self._lock:
             return sorted((i for i in self.items if i.feed == feed and i.publish_at <= now),
-                          key=lambda i: -i.publish_at)[:20]  # fmt: skip
+                          key=lambda i: -i.publish_at)[: self.window]  # fmt: skip
 
     def by_key(self, key: str) -> FarmItem | None:
         return next((i for i in self.items if i.key == key), None)
