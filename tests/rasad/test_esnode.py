@@ -38,10 +38,10 @@ def test_start_is_idempotent_and_status_reports_the_node(es_node):
     # Starting again on a port where our node answers returns at once, same node.
     again = esnode.start_node(s, port=port, home=status.home)
     assert again.running and again.port == port
-    with urllib.request.urlopen(f"{es_node}/_cluster/health") as r:  # noqa: S310 - our node on loopback
+    with urllib.request.urlopen(f"{es_node}/_cluster/health") as r:  # our node on loopback
         assert json.load(r)["status"] in ("green", "yellow")
     # Bound to loopback only.
-    with urllib.request.urlopen(f"{es_node}/_nodes/http") as r:  # noqa: S310 - our node on loopback
+    with urllib.request.urlopen(f"{es_node}/_nodes/http") as r:
         nodes = json.load(r)["nodes"]
     for node in nodes.values():
         assert all(a.startswith(("127.0.0.1", "[::1]")) for a in node["http"]["bound_address"])

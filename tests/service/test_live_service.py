@@ -90,7 +90,7 @@ def live(request, own_node, tmp_path):
     sink = TimingSink(free_port())
     # PostgreSQL runs as the postgres user, which must reach its data under the home.
     parent = Path(tempfile.mkdtemp(prefix="rasad-live-"))
-    os.chmod(parent, 0o711)
+    os.chmod(parent, 0o711)  # noqa: S103 - the postgres user must traverse it
     home = parent / "svc"
     prefix = f"live{uuid.uuid4().hex[:8]}"
     with farm, sink:
@@ -258,7 +258,7 @@ def _worker_of(hostname: str | None) -> str:
     return (hostname or "").rsplit("-", 1)[-1]
 
 
-def _queue_batches(live, urls: set[str]) -> dict[str, str]:  # noqa: ANN001
+def _queue_batches(live, urls: set[str]) -> dict[str, str]:
     """Page URL -> the batch that processed it, from the work queue."""
     from rasad.ingest.queue import WorkQueue
 
@@ -270,7 +270,7 @@ def _queue_batches(live, urls: set[str]) -> dict[str, str]:  # noqa: ANN001
             if h["_source"].get("item", {}).get("link") in urls}  # fmt: skip
 
 
-def _api_log(live, run_id: str, ti: dict) -> str:  # noqa: ANN001
+def _api_log(live, run_id: str, ti: dict) -> str:
     """A task instance's log as the api-server serves it (REST API, admin token)."""
     from urllib.parse import quote
 
@@ -287,12 +287,12 @@ def _api_log(live, run_id: str, ti: dict) -> str:  # noqa: ANN001
         return r.read().decode()
 
 
-def _one_run_on_both_workers(live) -> None:  # noqa: ANN001
+def _one_run_on_both_workers(live) -> None:
     """One poll brings four items on four hosts: one run, four batches, run on both workers."""
     farm = live["farm"]
     farm_pages = farm.page
 
-    def slow_page(it):  # noqa: ANN001, ANN202 - every batch lasts a few seconds, so they overlap
+    def slow_page(it):  # every batch lasts a few seconds, so they overlap
         time.sleep(3)
         return farm_pages(it)
 
@@ -325,14 +325,14 @@ def _one_run_on_both_workers(live) -> None:  # noqa: ANN001
         print(f"api-server served the task log of {w} (map index {rows[0]['map_index']}): {len(text)} bytes")
 
 
-def _kill_celery_worker_mid_batch(live) -> None:  # noqa: ANN001
+def _kill_celery_worker_mid_batch(live) -> None:
     """SIGKILL every process of the Celery worker running a batch; the batch finishes after the retry."""
     from rasad.airflow_service import restart_component, service_pids
 
     home, farm = live["home"], live["farm"]
     farm_pages = farm.page
 
-    def slow_page(it):  # noqa: ANN001, ANN202
+    def slow_page(it):
         time.sleep(6)
         return farm_pages(it)
 
