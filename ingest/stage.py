@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from rasad.core import records
 from rasad.core.records import Article, article_id, parse_iso, utc_iso
 from rasad.ingest.dedup import NEAR_DUP_JACCARD, content_hash, minhash_from_stored, minhash_text, title_hash
 from rasad.ingest.extract.article import extract_article
-from rasad.ingest.extract.model import FeedHints
+from rasad.ingest.extract.model import Extracted, FeedHints
 from rasad.ingest.feeds import FeedItem, FeedSpec, parse_feed
 from rasad.ingest.http.client import HttpClient
 from rasad.ingest.http.result import FetchError
@@ -201,8 +202,14 @@ def _hints(item: FeedItem, spec: FeedSpec | None = None) -> FeedHints:
 
 
 def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: HttpClient, store: IngestStore,
-                   now: datetime | None = None, workers: int = 8) -> FetchReport:  # fmt: skip
-    """Download and clean the items not seen before; drop exact duplicates, link near-duplicates."""
+                   now: datetime | None = None, workers: int = 8,
+                   extract: Callable[..., Extracted] | None = None) -> FetchReport:  # fmt: skip
+    """Download and clean the items not seen before; drop exact duplicates, link near-duplicates.
+
+    ``extract`` runs ``extract_article``'s job elsewhere (``ExtractPool.call``: a warm worker
+    process per core); by default it runs in the downloading thread.
+    """
+    extract = extract or extract_article
     now = now or utcnow()
     report = FetchReport()
     # 1. Canonical URL and GUID: skip what is stored already or repeated in this batch.
@@ -296,7 +303,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
                         retry.append(item)  # tried again at the feed's next poll
                     return art
         try:
-            ex = extract_article(body, final_url, ctype, _hints(item, spec))
+            ex = extract(body, final_url, ctype, _hints(item, spec))
         except Exception as e:  # extraction must never take the batch down
             log.exception("extraction crashed for %s", item.link)
             art.status, art.status_reason = records.STATUS_FETCH_ERROR, f"extract: {type(e).__name__}: {e}"

@@ -196,9 +196,27 @@ def step_claim(run_key: str, settings: Settings | None = None, now: datetime | N
     return [{**b.to_dict(), "only": len(batches) == 1} for b in batches]
 
 
+def _extract_pool(s: Settings, standalone: bool) -> Any:
+    """This process's warm extraction pool (``extract_workers``), or None: extract in the download threads.
+
+    ``auto`` means one worker per core when one process does the whole run (``rasad run``), and no
+    pool inside an Airflow task: there the executor's parallel batch tasks already use the cores, and
+    a pool per short-lived task would start cold each time (seconds of latency). A number applies to both.
+    """
+    from rasad.ingest.extract_pool import resolve_workers, shared_pool  # noqa: PLC0415
+
+    if not standalone and str(s.extract_workers).strip().lower() in ("", "auto"):
+        return None
+    n = resolve_workers(s.extract_workers)
+    return shared_pool(n, s.extract_timeout) if n else None
+
+
 def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
-                       now: datetime | None = None) -> dict:  # fmt: skip
-    """Fetch, extract, dedup, tag, cluster and index one claimed batch; close its queue items."""
+                       now: datetime | None = None, standalone: bool = False) -> dict:  # fmt: skip
+    """Fetch, extract, dedup, tag, cluster and index one claimed batch; close its queue items.
+
+    ``standalone``: one process runs every batch (``rasad run``), so ``extract_workers: auto`` uses a pool.
+    """
     from rasad.core import records  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.enrich.stage import cluster_articles, tag_articles  # noqa: PLC0415
@@ -229,9 +247,11 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
         timings[name] = round(t - clock[0], 2)
         clock[0] = t
 
+    pool = _extract_pool(s, standalone)
     client = HttpClient(s)
     try:
-        rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers)
+        rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers,
+                             extract=pool.call if pool else None)  # fmt: skip
     finally:
         client.close()
     lap("fetch_s")
@@ -401,7 +421,7 @@ def process_queue(settings: Settings | None = None, feeds_file: str | None = Non
             break
         summary.batches += len(batches)
         for b in batches:
-            summary.add(step_process_batch(b["id"], s, feeds_file, now=now))
+            summary.add(step_process_batch(b["id"], s, feeds_file, now=now, standalone=True))
         round_no += 1
     summary.add(step_alert(s, rules_file, now=now))
     return summary
@@ -428,6 +448,9 @@ def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, r
     this machine's disk) and running the command again resumes from the queue.
     """
     s = _settings(settings)
+    pool = _extract_pool(s, standalone=True)
+    if pool is not None:  # the workers start while the feeds are polled
+        pool.warm_in_background()
     setup = step_setup(s)
     polled = step_poll(s, feeds_file, force=force)
     summary = process_queue(s, feeds_file, rules_file)

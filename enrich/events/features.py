@@ -46,17 +46,19 @@ class DecayedFrequency:
 
     def add_document(self, buckets: Iterable[int], now: float) -> None:
         """Count one document containing these (distinct) buckets at stream time ``now``."""
-        weight = self._scale(now)
-        if math.log2(weight) > _RESCALE_EXPONENT:
+        # The exponent is checked before 2**exponent is taken: a stream that jumps years ahead
+        # (an old page date, then a fresh one) would overflow the float.
+        if self._ref_time is not None and (now - self._ref_time) / self.half_life_s > _RESCALE_EXPONENT:
             self._renormalise(now)
-            weight = 1.0
+        weight = self._scale(now)
         cells = self._cells
         for bucket in buckets:
             cells[bucket] += weight
         self._total += weight
 
     def _renormalise(self, now: float) -> None:
-        factor = 1.0 / self._scale(now)
+        exponent = (now - (self._ref_time if self._ref_time is not None else now)) / self.half_life_s
+        factor = 1.0 / 2.0**exponent if exponent < 1000 else 0.0  # past 1000 half-lives nothing is left
         # In float64, then stored as float32: the same rounding as a cell-by-cell loop.
         scaled = self._view().astype(np.float64) * factor
         scaled[scaled < _PRUNE_BELOW] = 0.0

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     per_host_delay: float
     per_host_concurrency: int
     fetch_workers: int
+    extract_workers: str
+    extract_timeout: float
     allow_private_networks: Flag
     respect_robots: Flag
     feed_backoff_cap: int

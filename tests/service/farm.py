@@ -283,3 +283,180 @@ class TimingSink:
                     for k in r.items:
                         out[(rcpt, k)] = out.get((rcpt, k), 0) + 1
         return out
+
+
+# -- a farm of real pages (issue 13: the throughput benchmark) ---------------------------------
+#
+# SaudiNewsNet and the Arabic page layouts are read from ../shared/corpus at run time and
+# never copied into the repository (research-use licence; see each SOURCE.md).
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+SAUDINEWSNET = CORPUS / "arabic-news" / "saudinewsnet"
+# Three real Arabic article layouts: an ASP.NET news site (~500 KB, most of it markup and
+# scripts), a Drupal/RDFa newspaper, and an older CNN Arabic page.
+ARABIC_LAYOUTS = {
+    "lbcgroup": ("article-html/fundus/lb/LBCGroup_2026_01_08.html.gz", "div"),
+    "assabah": ("article-html/trafilatura-eval/html/assabah.com.tn.article.html", "p"),
+    "cnn-arabic": ("article-html/newspaper4k/html/arabic_article.html", "p"),
+}
+_TITLE_MARK, _BODY_MARK = "\ue000RASAD-TITLE\ue000", "\ue000RASAD-BODY\ue000"
+
+
+def load_saudinewsnet() -> list[dict]:
+    """Every SaudiNewsNet article of the shared sample (title, content, source, ...), in file order."""
+    import json
+    import zipfile
+
+    out: list[dict] = []
+    for z in sorted(SAUDINEWSNET.glob("*.zip")):
+        with zipfile.ZipFile(z) as zf:
+            for name in zf.namelist():
+                out += [a for a in json.loads(zf.read(name)) if len((a.get("content") or "").split()) >= 60]
+    return out
+
+
+def _read_corpus_page(rel: str) -> bytes:
+    import gzip
+
+    raw = (CORPUS / rel).read_bytes()
+    return gzip.decompress(raw) if rel.endswith(".gz") else raw
+
+
+@dataclass
+class PageLayout:
+    """A real page with its article body and headline cut out, to be filled with other articles."""
+
+    name: str
+    template: str  # the page, with _TITLE_MARK and _BODY_MARK where the headline and body were
+    paragraph_tag: str
+
+    @classmethod
+    def from_page(cls, name: str, page: bytes, paragraph_tag: str) -> PageLayout:
+        """Find the element holding the article text (what trafilatura extracts) and mark it."""
+        import trafilatura
+        from lxml import html as lxml_html
+
+        text = trafilatura.extract(page) or ""
+        tree = lxml_html.fromstring(page)
+        lines = [ln for ln in text.splitlines() if len(ln) > 40]
+        best = None  # the deepest element that holds most of the extracted lines
+        for el in tree.iter():
+            if not isinstance(el.tag, str) or el.tag in ("html", "body"):
+                continue
+            content = el.text_content()
+            held = sum(ln[:40] in content for ln in lines)
+            if held >= 0.8 * len(lines) and (best is None or len(content) < len(best.text_content())):
+                best = el
+        if best is None:
+            raise ValueError(f"{name}: no element holds the article text")
+        for child in list(best):
+            best.remove(child)
+        best.text = _BODY_MARK
+        heads = [(tree.findtext(".//title") or "").strip(), *(h.text_content().strip() for h in tree.iter("h1"))]
+        heads += tree.xpath("//meta[@property='og:title']/@content")
+        # The headline wherever the page states it: <title>, its <h1>s, the social-card metas.
+        for el in [*tree.iter("title"), *(h for h in tree.iter("h1") if len(h.text_content().strip()) > 15)]:
+            for child in list(el):
+                el.remove(child)
+            el.text = _TITLE_MARK
+        for meta in tree.xpath("//meta[@property='og:title' or @name='twitter:title' or @name='title']"):
+            meta.set("content", _TITLE_MARK)
+        out = lxml_html.tostring(tree, encoding="unicode", doctype="<!DOCTYPE html>")
+        # ...and wherever else it is repeated (JSON-LD, share buttons, hidden fields).
+        forms = {f for h in heads if len(h) > 15 for f in (h, html.escape(h), html.escape(h, quote=False))}
+        for form in sorted(forms, key=len, reverse=True):
+            out = out.replace(form, _TITLE_MARK)
+        return cls(name, out, paragraph_tag)
+
+    def render(self, title: str, text: str) -> bytes:
+        """The layout with ``title`` as its headline and ``text`` (sentences) as its paragraphs."""
+        sents = [s.strip() for s in re.split(r"(?<=[.!?؟])\s+", text) if s.strip()]
+        tag = self.paragraph_tag
+        body = "".join(f"<{tag}>{html.escape(' '.join(sents[k:k + 3]))}</{tag}>" for k in range(0, len(sents), 3))
+        return self.template.replace(_TITLE_MARK, html.escape(title)).replace(_BODY_MARK, body).encode("utf-8")
+
+
+def arabic_layouts() -> list[PageLayout]:
+    """The three real Arabic layouts of ``ARABIC_LAYOUTS``, as templates."""
+    return [PageLayout.from_page(name, _read_corpus_page(rel), tag) for name, (rel, tag) in ARABIC_LAYOUTS.items()]
+
+
+def english_pages() -> list[bytes]:
+    """Real English article pages of the gold corpora (Zyte benchmark, fundus uk/us, newspaper4k)."""
+    sys_path_root = str(Path(__file__).resolve().parents[2])
+    import sys
+
+    if sys_path_root not in sys.path:
+        sys.path.insert(0, sys_path_root)
+    from bench.eval_extraction import load_gold_pages
+
+    out = []
+    for p in load_gold_pages():
+        words = p.gold_text.lower().split()
+        if len(words) >= 80 and sum(w in ("the", "and", "of", "to") for w in words) >= 0.06 * len(words):
+            out.append(p.body)
+    return out
+
+
+@dataclass
+class CorpusFarm(FeedFarm):
+    """A FeedFarm whose pages are real: SaudiNewsNet articles in real Arabic layouts, real English pages.
+
+    Feed ``f`` is Arabic when ``f % 3`` (one layout per feed, as a site has one), else English.
+    Within a feed no two items share a text (they would be duplicates, not articles); across
+    feeds texts may repeat, as syndicated stories do. Every item is visible at once.
+    """
+
+    arabic: list[dict] = field(default_factory=list)
+    layouts: list[PageLayout] = field(default_factory=list)
+    english: list[bytes] = field(default_factory=list)
+    _by_key: dict[str, FarmItem] = field(default_factory=dict)
+    _per_feed: dict[int, list[FarmItem]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.arabic = self.arabic or load_saudinewsnet()
+        self.layouts = self.layouts or arabic_layouts()
+        self.english = self.english or english_pages()
+
+    def feed_lang(self, feed: int) -> str:
+        return "ar" if feed % 3 else "en"
+
+    def add_item(self, feed: int, publish_at: float, lang: str | None = None) -> FarmItem:
+        with self._lock:
+            n = len(self._per_feed.get(feed, []))
+            lang = self.feed_lang(feed)
+            if lang == "ar":
+                title = self.arabic[(feed * 97 + n) % len(self.arabic)].get("title") or f"خبر {feed}-{n}"
+            else:
+                title = f"World news {feed}-{n}"
+            item = FarmItem(feed, n, publish_at, lang, f"{title} ({feed}-{n})")
+            self.items.append(item)
+            self._by_key[item.key] = item
+            self._per_feed.setdefault(feed, []).append(item)
+            return item
+
+    def visible(self, feed: int, now: float) -> list[FarmItem]:
+        with self._lock:
+            return [i for i in self._per_feed.get(feed, []) if i.publish_at <= now]
+
+    def by_key(self, key: str) -> FarmItem | None:
+        return self._by_key.get(key)
+
+    def page(self, item: FarmItem) -> bytes:
+        if item.lang == "en":
+            return self.english[(item.feed * 31 + item.n) % len(self.english)]
+        art = self.arabic[(item.feed * 97 + item.n) % len(self.arabic)]
+        layout = self.layouts[(item.feed // 3 + item.feed) % len(self.layouts)]
+        return layout.render(art.get("title") or item.title, art["content"])
+
+    def registry(self, path: Path, interval: str = "60s") -> Path:
+        lines = ["feeds:"]
+        for f in range(self.feeds):
+            lines += [f"  - id: farm-{f}", f"    url: {self.feed_url(f)}", f"    name: Farm {f}",
+                      f"    language: {self.feed_lang(f)}", f"    poll_interval: {interval}"]  # fmt: skip
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def all_pages(self) -> list[tuple[bytes, str]]:
+        """(page bytes, URL) of every item, as the farm serves them."""
+        return [(self.page(i), self.page_url(i)) for i in self.items]

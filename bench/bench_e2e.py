@@ -1,0 +1,246 @@
+"""End-to-end throughput against the extraction floor, in one run (issue 13, bar 1).
+
+A loopback farm of 50 feeds (10 virtual hosts) serves real pages: SaudiNewsNet articles in
+three real Arabic page layouts (one ~516 KB) and real English pages, all read from
+``../shared/corpus`` at run time (tests/service/farm.py, ``CorpusFarm``). For each size
+(default 500, 2,000 and 8,000 articles: 10, 40 and 160 items a feed) a fresh process runs
+the real ``rasad run`` path (``run_cycle``: poll -> queue -> claim -> fetch, extract, dedup,
+tag, cluster, index -> alerts) against an Elasticsearch node of its own and a real SMTP
+sink, with every setting at its default (so extraction runs in ``extract_workers: auto``
+warm processes). Next to it, in the same run and on the pages the farm served, bare
+``trafilatura.extract``: in one process, and in a process pool of one worker per core,
+measured just before and just after the 2,000-article cycle (the machine is shared: the
+mean of the two is the floor).
+
+Printed: articles/s end to end per size and the ratio to the pooled floor (bar >= 0.8 at
+2,000), seconds per article at 8,000 against 500 (bar <= 1.2x), peak RSS of every process
+of ours per size (flat in the batch count), and os.getloadavg() before and after.
+
+    .venv/bin/python bench/bench_e2e.py [--sizes 500,2000,8000] [--floor-pages 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FEEDS = 50
+HOSTS = 10
+RULES_E2E = """version: 1
+rules:
+  - name: story
+    keywords:
+      any: ["طالبان", "Taliban", "داعش", "ISIS"]
+    recipients: ["analyst@example.org"]
+    mode: immediate
+"""
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    """Peak resident set size of a live process, from /proc (None when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def child(feeds_file: str, rules_file: str) -> None:
+    """One full cycle in this fresh process, as ``rasad run`` does; prints a RESULT json line."""
+    import logging
+
+    from rasad.core.settings import load_settings
+    from rasad.ingest import extract_pool
+    from rasad.pipeline import run_cycle
+
+    # Each batch logs its stage timings (fetch/tag/cluster+index/ack): kept in the cycle's log.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    s = load_settings()
+    t0 = time.monotonic()
+    summary = run_cycle(s, feeds_file, rules_file)
+    secs = time.monotonic() - t0
+    pools = list(extract_pool._shared.values())
+    workers = {pid: _vm_hwm_mb(pid) for p in pools for pid in p.pids()}
+    fs = getattr(getattr(__import__("multiprocessing.forkserver").forkserver, "_forkserver", None),
+                 "_forkserver_pid", None)  # fmt: skip
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    out = {
+        "seconds": secs, "items": summary.items_queued, "new": summary.new_articles, "indexed": summary.indexed,
+        "duplicates": summary.duplicates, "near_duplicates": summary.near_duplicates, "failures": summary.failures,
+        "tagged": summary.tagged, "events_new": summary.events_new, "mails": summary.alerts_sent,
+        "matched": summary.alerts_matched, "batches": summary.batches,
+        "main_rss_mb": ru.ru_maxrss / 1024, "main_cpu_s": ru.ru_utime + ru.ru_stime,
+        "worker_rss_mb": sorted(v for v in workers.values() if v), "forkserver_rss_mb": _vm_hwm_mb(fs) if fs else None,
+        "pool_restarts": sum(p.restarts for p in pools), "errors": summary.errors[:5],
+    }  # fmt: skip
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def _bare(page: tuple[bytes, str]) -> int:
+    import trafilatura
+
+    return len(trafilatura.extract(page[0], url=page[1]) or "")
+
+
+def _warm_bare() -> None:
+    import trafilatura  # noqa: F401
+
+
+def floor_serial(pages: list[tuple[bytes, str]]) -> float:
+    """Pages/s of bare trafilatura.extract in this process."""
+    _bare(pages[0])  # imports outside the clock
+    t0 = time.monotonic()
+    for p in pages:
+        _bare(p)
+    return len(pages) / (time.monotonic() - t0)
+
+
+def floor_pool(pages: list[tuple[bytes, str]], workers: int) -> float:
+    """Pages/s of bare trafilatura.extract in a pool of ``workers`` warm processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
+                             initializer=_warm_bare) as pool:  # fmt: skip
+        list(pool.map(_bare, pages[:workers]))  # every worker started and warm
+        t0 = time.monotonic()
+        list(pool.map(_bare, pages, chunksize=4))
+        return len(pages) / (time.monotonic() - t0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="500,2000,8000", help="articles per cycle (multiples of 50)")
+    ap.add_argument("--floor-pages", type=int, default=500,
+                    help="pages of the 2,000 cycle (every k-th, so the same mix) the floor is measured on")  # fmt: skip
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+
+    from tests.conftest import free_port, own_es_node
+    from tests.service.farm import CorpusFarm, TimingSink
+
+    sizes = [int(x) for x in args.sizes.split(",")]
+    ref = 2000 if 2000 in sizes else sizes[len(sizes) // 2]
+    cores = os.cpu_count() or 1
+    load_start = os.getloadavg()
+    print(f"machine: {cores} cpus, load {load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f} at start",
+          flush=True)  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(prefix="rasad-e2e-"))
+    # One farm: each size has its own 50 feeds (ids offset), so no cycle sees another's items.
+    farm = CorpusFarm(feeds=FEEDS * len(sizes), hosts=HOSTS, port=free_port())
+    now = time.time() - 120
+    for k, size in enumerate(sizes):
+        for n in range(size):
+            farm.add_item(k * FEEDS + n % FEEDS, now)
+    print(f"farm: {len(farm.arabic)} SaudiNewsNet articles, layouts "
+          f"{', '.join(f'{lay.name} ({len(lay.template) // 1024} KB)' for lay in farm.layouts)}, "
+          f"{len(farm.english)} English pages", flush=True)  # fmt: skip
+    (tmp / "rules.yaml").write_text(RULES_E2E, encoding="utf-8")
+    sink = TimingSink(free_port())
+    results: dict[int, dict] = {}
+    floors: dict[str, float] = {}
+    with own_es_node("bench-e2e") as (_base, es_url, _port, es_home), farm, sink:
+        es_pid = int((Path(es_home) / "run" / "es.pid").read_text().strip())
+        ref_k = sizes.index(ref)
+        ref_items = [i for i in farm.items if i.feed // FEEDS == ref_k]
+        step = max(1, len(ref_items) // args.floor_pages)
+        floor_pages = [(farm.page(i), farm.page_url(i)) for i in ref_items[::step]]
+        kb = sum(len(b) for b, _ in floor_pages) / len(floor_pages) / 1024
+        print(f"floor pages: {len(floor_pages)} of the {ref}-article cycle (every {step}th), mean {kb:.0f} KB",
+              flush=True)  # fmt: skip
+        floors["serial"] = floor_serial(floor_pages)
+        floors["pool_before"] = floor_pool(floor_pages, cores)
+        print(f"bare trafilatura.extract: 1 process {floors['serial']:.1f} pages/s, "
+              f"pool of {cores} {floors['pool_before']:.1f} pages/s (load {os.getloadavg()[0]:.2f})", flush=True)
+        order = [ref] + [x for x in sizes if x != ref]
+        for size in order:
+            k = sizes.index(size)
+            path = tmp / f"feeds-{size}.yaml"
+            lines = ["feeds:"]
+            for f in range(k * FEEDS, (k + 1) * FEEDS):
+                lines += [f"  - id: farm-{f}", f"    url: {farm.feed_url(f)}", f"    name: Farm {f}",
+                          f"    language: {farm.feed_lang(f)}", "    poll_interval: 1h"]  # fmt: skip
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            env = {**os.environ, "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": f"e2e{uuid.uuid4().hex[:8]}",
+                   "RASAD_SMTP_HOST": "127.0.0.1", "RASAD_SMTP_PORT": str(sink.port),
+                   "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0", "RASAD_VAR_DIR": str(tmp / "var")}
+            mails0 = len(sink.received)
+            es_hwm0 = _vm_hwm_mb(es_pid)
+            load0 = os.getloadavg()[0]
+            proc = subprocess.run([sys.executable, __file__, "--child", str(path), str(tmp / "rules.yaml")], env=env,
+                                  capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
+            log_path = Path(tempfile.gettempdir()) / f"bench-e2e-{size}.log"
+            log_path.write_text(proc.stderr, encoding="utf-8")
+            line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+            if proc.returncode or not line:
+                print(f"cycle of {size} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", flush=True)
+                return 2
+            r = json.loads(line[7:])
+            r.update(size=size, rate=r["items"] / r["seconds"], sink_mails=len(sink.received) - mails0,
+                     es_rss_mb=_vm_hwm_mb(es_pid), es_rss_before_mb=es_hwm0, load=(load0, os.getloadavg()[0]))
+            results[size] = r
+            print(f"cycle {size}: {r['items']} items in {r['seconds']:.1f} s = {r['rate']:.1f} articles/s; "
+                  f"{r['indexed']} indexed ({r['new']} new, {r['near_duplicates']} near-dup, {r['duplicates']} dup), "
+                  f"failures {r['failures']}, {r['tagged']} tagged, {r['events_new']} new events, "
+                  f"{r['matched']} matches, {r['sink_mails']} mails; load {load0:.2f} -> {os.getloadavg()[0]:.2f} "
+                  f"(log: {log_path})",
+                  flush=True)  # fmt: skip
+            if size == ref:
+                floors["pool_after"] = floor_pool(floor_pages, cores)
+                print(f"bare trafilatura.extract, pool of {cores}, after: {floors['pool_after']:.1f} pages/s",
+                      flush=True)  # fmt: skip
+    shutil.rmtree(tmp, ignore_errors=True)
+    load_end = os.getloadavg()
+    floor = (floors["pool_before"] + floors["pool_after"]) / 2
+    print()
+    print(f"machine: {cores} cpus; load {load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f} at start, "
+          f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at end")  # fmt: skip
+    print(f"{'articles':>8} {'seconds':>8} {'art/s':>6} {'s/article':>9} {'main RSS':>9} {'workers RSS':>14} "
+          f"{'forksrv':>8} {'ES RSS':>7} {'load':>11}")  # fmt: skip
+    for size in sizes:
+        r = results[size]
+        w = "/".join(f"{x:.0f}" for x in r["worker_rss_mb"]) or "-"
+        fsrv = f"{r['forkserver_rss_mb']:.0f}" if r["forkserver_rss_mb"] else "-"
+        print(f"{size:>8} {r['seconds']:>8.1f} {r['rate']:>6.1f} {r['seconds'] / r['items']:>9.4f} "
+              f"{r['main_rss_mb']:>7.0f}MB {w:>12}MB {fsrv:>6}MB {r['es_rss_mb']:>5.0f}MB "
+              f"{r['load'][0]:>5.1f}-{r['load'][1]:<5.1f}")  # fmt: skip
+    print(f"bare trafilatura.extract on {len(floor_pages)} of the same pages: 1 process {floors['serial']:.1f} p/s; "
+          f"pool of {cores}: {floors['pool_before']:.1f} before, {floors['pool_after']:.1f} after, mean {floor:.1f} p/s")
+    ratio = results[ref]["rate"] / floor
+    ok1 = ratio >= 0.8
+    print(f"end to end at {ref}: {results[ref]['rate']:.1f} articles/s = {ratio:.2f}x the pooled floor "
+          f"(bar >= 0.8): {'PASS' if ok1 else 'FAIL'}")  # fmt: skip
+    ok2 = ok3 = True
+    if 500 in results and 8000 in results:
+        a, b = results[500], results[8000]
+        cost = (b["seconds"] / b["items"]) / (a["seconds"] / a["items"])
+        ok2 = cost <= 1.2
+        print(f"cost per article at 8000 / at 500: {cost:.2f} (bar <= 1.2): {'PASS' if ok2 else 'FAIL'}")
+        growth = {k: (b[k] / a[k]) for k in ("main_rss_mb",)}
+        wa, wb = max(a["worker_rss_mb"] or [0]), max(b["worker_rss_mb"] or [0])
+        ok3 = growth["main_rss_mb"] <= 1.2 and (not wa or wb / wa <= 1.2)
+        print(f"peak RSS at 8000 / at 500: main {growth['main_rss_mb']:.2f}, largest worker "
+              f"{(wb / wa if wa else float('nan')):.2f} (flat: <= 1.2): {'PASS' if ok3 else 'FAIL'}")  # fmt: skip
+    return 0 if ok1 and ok2 and ok3 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
