@@ -26,7 +26,7 @@ demo: setup ## set everything up and run the offline demo end to end (Elasticsea
 system-deps: ## Debian packages some tests use (chromium, docker-compose); idempotent
 	bash scripts/install-system-deps.sh
 
-test: setup system-deps ## run the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
+test: setup system-deps lint ## lint, then the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
 	$(BIN)/python -m pytest -q
 
 test-cluster: setup ## indexing, search and event-state tests on a local 3-node cluster, a node killed mid-bulk
@@ -44,8 +44,9 @@ airflow: setup ## start the local Airflow service on loopback (options: AIRFLOW_
 airflow-stop: setup ## stop the local Airflow service and every process it started
 	$(BIN)/rasad airflow stop
 
-lint: setup ## ruff on the code (rules in pyproject.toml)
-	$(BIN)/ruff check rasad ingest enrich indexing alerts dags tests bench
+lint: setup ## ruff and mypy on the code (rules and settings in pyproject.toml)
+	$(BIN)/ruff check rasad ingest enrich indexing alerts dags tests bench scripts
+	$(BIN)/python scripts/typecheck.py
 
 lock: ## recompile requirements.txt (exact pins) from requirements.in
 	$(BIN)/uv pip compile --python 3.11 --no-header --no-annotate requirements.in -o requirements.txt
@@ -56,5 +57,5 @@ bench: setup ## run the benchmarks under bench/
 fuzz: setup ## long fuzz runs: 100,000 inputs per target (docs/reliability.md); T=feed to run one
 	@for t in $${T:-feed page yaml text search mail}; do $(BIN)/python bench/fuzz_run.py --target $$t --inputs 100000 --workers 2 || exit 1; done
 
-clean: ## remove var/ (mails, outboxes, Airflow DB); the cache with Elasticsearch stays
+clean: ## remove var/ (mails, Airflow DB, type-check cache); the cache with Elasticsearch stays
 	rm -rf var

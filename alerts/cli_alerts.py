@@ -13,12 +13,12 @@ from rasad.alerts.render import format_time, wire_text
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a rules file: print every problem; exit 1 if there is any, 2 if unreadable."""
-    from rasad.alerts.rules import check_rule_ids, read_rules  # noqa: PLC0415
+    from rasad.alerts.rules import check_rule_ids, read_rules
 
     rules, problems = read_rules(args.rules)
     if rules and not args.no_seeds:
-        from rasad.enrich.knowledge import load_knowledge  # noqa: PLC0415
-        from rasad.core.settings import load_settings  # noqa: PLC0415
+        from rasad.core.settings import load_settings
+        from rasad.enrich.knowledge import load_knowledge
 
         seeds = args.seeds or str(load_settings().path(load_settings().seeds_dir))
         knowledge = load_knowledge(seeds)
@@ -42,18 +42,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _text_part(msg) -> str:  # noqa: ANN001 - EmailMessage
+def _text_part(msg) -> str:  # EmailMessage
     part = msg.get_body(("plain",))
     return part.get_content() if part is not None else ""
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """Print the mails the alert step would send now for stored articles; send nothing."""
-    from rasad.alerts.preview import parse_since, preview_alerts  # noqa: PLC0415
-    from rasad.alerts.rules import load_rules  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
-    from rasad.core.records import parse_iso  # noqa: PLC0415
-    from rasad.core.settings import load_settings  # noqa: PLC0415
+    from rasad.alerts.preview import parse_since, preview_alerts
+    from rasad.alerts.rules import load_rules
+    from rasad.core.es import make_client
+    from rasad.core.records import parse_iso
+    from rasad.core.settings import load_settings
 
     try:
         since = parse_since(args.since)
@@ -102,9 +102,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for n, (plan, msg) in enumerate(pv.mails, 1):
-            rules = ", ".join(r.name for r in plan.all_rules)
+            names = ", ".join(r.name for r in plan.all_rules)
             print(
-                f"=== mail {n}/{len(pv.mails)} · to {plan.to} · rules {rules} · {plan.mode} · would be sent now"
+                f"=== mail {n}/{len(pv.mails)} · to {plan.to} · rules {names} · {plan.mode} · would be sent now"
             )
             for h in ("From", "To", "Subject", "Message-ID", "In-Reply-To"):
                 if msg[h]:
@@ -157,7 +157,7 @@ def add_alerts_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument(
         "--include-alerted",
         action="store_true",
-        help="ignore the outbox: show the mails as if nothing had been alerted yet",
+        help="ignore the ledger: show the mails as if nothing had been alerted yet",
     )
     p.add_argument("--at", help="pretend it is this time (ISO 8601), for digest windows and throttles")
     p.add_argument("--json", action="store_true", help="print the mails as JSON")

@@ -1,4 +1,4 @@
-"""The alert step: match, record, schedule, render and deliver, through the Elasticsearch outbox.
+"""The alert step: match, record, schedule, render and deliver, through the Elasticsearch ledger.
 
 Order of writes, and why nothing is lost or repeated:
 
@@ -32,9 +32,9 @@ from typing import Any
 from elasticsearch import ConflictError, Elasticsearch
 
 from rasad.alerts.items import AlertItem, item_from_match, item_from_signal
+from rasad.alerts.ledger import FAILED, PENDING, SENDING, SENT, AlertLedger, item_doc, mail_doc
 from rasad.alerts.match import match_articles, match_signal
-from rasad.alerts.outbox import FAILED, PENDING, SENDING, SENT, EsOutbox, item_doc, mail_doc
-from rasad.alerts.plan import MAILED, MailSchedule, OutboxView, classify_new, schedule_mails
+from rasad.alerts.plan import MAILED, LedgerView, MailSchedule, classify_new, schedule_mails
 from rasad.alerts.render import build_mail, wire_text
 from rasad.alerts.rules import AlertRule
 from rasad.alerts.smtp import SmtpConfig, SmtpFailure, SmtpSender, smtp_config
@@ -106,7 +106,7 @@ def signal_articles(
             size=limit,
             source_includes=["id", "title", "url", "source", "language", "published"],
         )
-    except Exception as e:  # noqa: BLE001 - the mail still goes out, without the list
+    except Exception as e:  # the mail still goes out, without the list
         log.warning("could not read the articles of signal %s: %s", signal.get("id"), e)
         return []
     by_id = {h["_id"]: {**h["_source"], "id": h["_id"]} for h in res["hits"]["hits"]}
@@ -131,7 +131,7 @@ def render_schedule(schedule: MailSchedule, settings: Settings, mail_from: str, 
 
 
 def record_and_schedule(
-    outbox: EsOutbox,
+    ledger: AlertLedger,
     settings: Settings,
     rules: list[AlertRule],
     items: list[AlertItem],
@@ -141,39 +141,39 @@ def record_and_schedule(
 ) -> None:
     """Steps 1 and 2: record new items, then store every mail due now and mark its items."""
     by_name = {r.name: r for r in rules}
-    new, already = classify_new(outbox, rules, items, now)
+    new, already = classify_new(ledger, rules, items, now)
     report.already_alerted += already
     docs = [item_doc(i, s, by_name[i.rule].mode, list(by_name[i.rule].recipients), now) for i, s in new]
-    created, existed = outbox.create_many(docs)
+    created, existed = ledger.create_many(docs)
     report.already_alerted += len(existed)  # a concurrent run recorded it first
     made = set(created)
     for i, status in new:
         if i.key in made:  # status is queued | folded | snoozed, each a counter of the report
             setattr(report, status, getattr(report, status) + 1)
-    outbox.refresh()
-    view: OutboxView = outbox
+    ledger.refresh()
+    view: LedgerView = ledger
     schedule = schedule_mails(view, rules, now)
-    outbox.mark_items(schedule.already_mailed, MAILED, now)
+    ledger.mark_items(schedule.already_mailed, MAILED, now)
     report.waiting = sum(len(w.items) for w in schedule.waiting)
     got: dict[str, set[str]] = {}
     for plan, msg in render_schedule(schedule, settings, mail_from, now):
-        if plan.thread and plan.thread.is_root and outbox.get(plan.key) is not None:
+        if plan.thread and plan.thread.is_root and ledger.get(plan.key) is not None:
             report.deferred += 1  # another run started this thread just now: the next cycle replies to it
             continue
         # Deliveries first, then the mail: a crash in between leaves records that name this
         # mail's key, which the same plan (same key) reclaims, and a dead run's are taken over.
-        if not outbox.reserve(plan, schedule.deliveries, now):
+        if not ledger.reserve(plan, schedule.deliveries, now):
             report.deferred += 1
             continue
         doc = mail_doc(plan, str(msg["Subject"]), str(msg["Message-ID"]), wire_text(msg), mail_from, now)
-        created, _ = outbox.create_many([doc])
+        created, _ = ledger.create_many([doc])
         report.mails_created += len(created)
         for k in plan.item_keys:
             got.setdefault(k, set()).add(plan.to)
     # An item is mailed once every recipient of its rule has it (only after its mails are stored).
     done = [k for k, who in got.items() if schedule.pending.get(k, set()) <= who]
-    outbox.mark_items(done, MAILED, now)
-    outbox.refresh()
+    ledger.mark_items(done, MAILED, now)
+    ledger.refresh()
 
 
 def deliver_pending(
@@ -183,18 +183,18 @@ def deliver_pending(
     now: datetime | None = None,
     config: SmtpConfig | None = None,
 ) -> AlertReport:
-    """Send every due mail in the outbox, recording each outcome; stop early if the server is unreachable."""
+    """Send every due mail in the ledger, recording each outcome; stop early if the server is unreachable."""
     now = now or datetime.now(timezone.utc)
     report = report or AlertReport()
-    outbox = EsOutbox(es, settings)
+    ledger = AlertLedger(es, settings)
     config = config or smtp_config(settings)
     with SmtpSender(config) as sender:
-        for hit in outbox.due_mails(now, now - STALE_SENDING):
+        for hit in ledger.due_mails(now, now - STALE_SENDING):
             doc, key = hit["_source"], hit["_id"]
             try:
                 # Claim it: a concurrent worker that claimed it first makes this fail, so one sender only.
                 claim = es.update(
-                    index=outbox.index,
+                    index=ledger.index,
                     id=key,
                     if_seq_no=hit["_seq_no"],
                     if_primary_term=hit["_primary_term"],
@@ -230,7 +230,7 @@ def deliver_pending(
                 report.errors.append(f"alert mail {key} (rule {doc.get('rule')}): {f.reply}")
                 log.warning("alert mail %s not delivered (%s): %s", key, new["status"], f.reply)
                 es.update(
-                    index=outbox.index,
+                    index=ledger.index,
                     id=key,
                     doc=new,
                     if_seq_no=claim["_seq_no"],
@@ -240,7 +240,7 @@ def deliver_pending(
                     break  # the server is unreachable: the rest stay pending, untouched, for the next run
                 continue
             es.update(
-                index=outbox.index,
+                index=ledger.index,
                 id=key,
                 doc={
                     "status": SENT,
@@ -253,7 +253,7 @@ def deliver_pending(
             report.sent += 1
             for r in doc["recipients"]:
                 report.mails_by_recipient[r] = report.mails_by_recipient.get(r, 0) + 1
-    outbox.refresh()
+    ledger.refresh()
     return report
 
 
@@ -268,11 +268,11 @@ def send_alerts(
     """Match articles and event signals against the rules, record and schedule alerts, deliver what is due."""
     now = now or datetime.now(timezone.utc)
     report = AlertReport()
-    outbox = EsOutbox(es, settings)
-    outbox.ensure()
+    ledger = AlertLedger(es, settings)
+    ledger.ensure()
     config = smtp_config(settings)
     items = collect_items(es, settings, rules, articles, signals, now)
     report.matched = len(items)
-    record_and_schedule(outbox, settings, rules, items, config.mail_from, report, now)
+    record_and_schedule(ledger, settings, rules, items, config.mail_from, report, now)
     deliver_pending(es, settings, report, now, config)
     return report

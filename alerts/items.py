@@ -1,7 +1,7 @@
 """``AlertItem``: one thing a rule alerts on (an article or an event signal), ready to render.
 
 An item is a snapshot taken when the rule matched: the fields a mail shows, the snippet
-with its highlight offsets, and why it matched. It is stored in the outbox (``payload``),
+with its highlight offsets, and why it matched. It is stored in the ledger (``payload``),
 so a digest sent hours later shows exactly what matched, even if the article changed.
 """
 
@@ -27,7 +27,7 @@ def alert_key(rule: str, subject_id: str) -> str:
 
 @dataclass
 class AlertItem:
-    """One alerted article or signal, as stored in the outbox and shown in a mail."""
+    """One alerted article or signal, as stored in the ledger and shown in a mail."""
 
     key: str
     rule: str
@@ -56,7 +56,7 @@ class AlertItem:
 
     @property
     def own_ids(self) -> list[str]:
-        """Ids the outbox indexes this item under: the article, and the article it duplicates."""
+        """Ids the ledger indexes this item under: the article, and the article it duplicates."""
         ids = [i for i in (self.article_id, self.duplicate_of) if i]
         return list(dict.fromkeys(ids))
 
@@ -65,11 +65,11 @@ class AlertItem:
         return self.article_id or (self.signal or {}).get("id", "")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (stored in the outbox payload)."""
+        """JSON form (stored in the ledger payload)."""
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AlertItem":
+    def from_dict(cls, d: dict[str, Any]) -> AlertItem:
         """Inverse of :meth:`to_dict` (unknown keys ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})

@@ -29,7 +29,7 @@ class RuleMatch:
 
 
 @lru_cache(maxsize=256)
-def _matcher(phrases: tuple[str, ...]):  # noqa: ANN202 - returns enrich.tagging.KeywordMatcher
+def _matcher(phrases: tuple[str, ...]):  # returns enrich.tagging.KeywordMatcher
     from rasad.enrich.tagging import KeywordMatcher  # noqa: PLC0415 - heavy; only when keywords are used
 
     return KeywordMatcher(list(phrases))

@@ -1,6 +1,6 @@
 """What to record and what to mail: dedup, folding, snooze, throttle, digests, one inbox per recipient.
 
-Pure logic over an ``OutboxView`` (what the outbox already holds), so the pipeline
+Pure logic over an ``LedgerView`` (what the ledger already holds), so the pipeline
 (alerts/deliver.py) and ``rasad alerts preview`` run the very same decisions; the first
 writes them to Elasticsearch, the second only prints them.
 
@@ -53,20 +53,20 @@ def mail_key(recipient: str, group: str, subject_ids: list[str]) -> str:
     return hashlib.sha256(f"{recipient.lower()}\x00{group}\x00{digest}".encode()).hexdigest()[:32]
 
 
-class OutboxView(Protocol):
-    """Read-only questions the planner asks of the outbox."""
+class LedgerView(Protocol):
+    """Read-only questions the planner asks of the ledger."""
 
-    def existing_keys(self, keys: list[str]) -> set[str]: ...  # noqa: D102
-    def related_items(self, rule: str, ids: list[str]) -> list[AlertItem]: ...  # noqa: D102
-    def queued_items(self, rule: str) -> list[AlertItem]: ...  # noqa: D102
-    def folded_items(self, rule: str, keys: list[str], since: str) -> list[AlertItem]: ...  # noqa: D102
-    def mails_to_since(self, recipient: str, since: datetime) -> int: ...  # noqa: D102
-    def deliveries(self, keys: list[str]) -> dict[str, dict[str, Any]]: ...  # noqa: D102
-    def thread_mails(self, recipient: str, event_ids: list[str]) -> dict[str, list[dict[str, Any]]]: ...  # noqa: D102
+    def existing_keys(self, keys: list[str]) -> set[str]: ...
+    def related_items(self, rule: str, ids: list[str]) -> list[AlertItem]: ...
+    def queued_items(self, rule: str) -> list[AlertItem]: ...
+    def folded_items(self, rule: str, keys: list[str], since: str) -> list[AlertItem]: ...
+    def mails_to_since(self, recipient: str, since: datetime) -> int: ...
+    def deliveries(self, keys: list[str]) -> dict[str, dict[str, Any]]: ...
+    def thread_mails(self, recipient: str, event_ids: list[str]) -> dict[str, list[dict[str, Any]]]: ...
 
 
-class EmptyOutbox:
-    """An outbox that has never sent anything (``preview --include-alerted``)."""
+class EmptyLedger:
+    """A ledger that has never sent anything (``preview --include-alerted``)."""
 
     def existing_keys(self, keys: list[str]) -> set[str]:
         """None of the keys exist."""
@@ -97,10 +97,10 @@ class EmptyOutbox:
         return {}
 
 
-class OverlayOutbox:
-    """An outbox view plus items recorded in memory only (a dry run sees its own new items)."""
+class OverlayLedger:
+    """A ledger view plus items recorded in memory only (a dry run sees its own new items)."""
 
-    def __init__(self, base: OutboxView, added: list[tuple[AlertItem, str]]):
+    def __init__(self, base: LedgerView, added: list[tuple[AlertItem, str]]):
         self.base = base
         self.added = added
 
@@ -280,7 +280,7 @@ def classify_items(
 
 
 def classify_new(
-    view: OutboxView, rules: list[AlertRule], items: list[AlertItem], now: datetime
+    view: LedgerView, rules: list[AlertRule], items: list[AlertItem], now: datetime
 ) -> tuple[list[tuple[AlertItem, str]], int]:
     """New items to record with their status, and how many matches were already alerted."""
     out: list[tuple[AlertItem, str]] = []
@@ -330,7 +330,7 @@ def due_items(rule: AlertRule, queued: list[AlertItem], now: datetime) -> tuple[
     out: list[Due] = []
     if due:
         step = DAY if rule.mode == "daily" else HOUR
-        start = min(boundary - step, min(_created(i) for i in due))
+        start = min(boundary - step, *(_created(i) for i in due))
         group = f"{rule.mode}|{rule.timezone}|{boundary.isoformat()}"
         out = [Due(i, rule, group, rule.mode, (start, boundary)) for i in due]
     waiting = [Waiting(rule, later, next_boundary(rule, now), f"{rule.mode} digest")] if later else []
@@ -360,7 +360,7 @@ class _Entry:
 
     dues: list[Due]
     folded: list[AlertItem] = field(default_factory=list)
-    articles: list["_Entry"] = field(default_factory=list)  # event entries: the event's articles
+    articles: list[_Entry] = field(default_factory=list)  # event entries: the event's articles
 
     @property
     def first(self) -> Due:
@@ -402,7 +402,7 @@ def _item_of(entry: _Entry) -> AlertItem:
     return dataclasses.replace(entry.first.item, reasons=_reasons(entry.dues))
 
 
-def _plan(recipient: str, key: str, mode: str, entries: list[_Entry], window=None, thread=None) -> MailPlan:  # noqa: ANN001
+def _plan(recipient: str, key: str, mode: str, entries: list[_Entry], window=None, thread=None) -> MailPlan:
     items: list[AlertItem] = []
     folded: dict[str, list[AlertItem]] = {}
     dues: list[Due] = []
@@ -418,7 +418,7 @@ def _plan(recipient: str, key: str, mode: str, entries: list[_Entry], window=Non
                 also = [
                     f"{d.rule.name}: {(d.item.signal or {}).get('kind') or 'event'} event" for d in e.dues
                 ]
-                ai = dataclasses.replace(ai, reasons=ai.reasons + [x for x in dict.fromkeys(also)])
+                ai = dataclasses.replace(ai, reasons=ai.reasons + list(dict.fromkeys(also)))
             items.append(ai)
             dues += a.dues
             if a.folded:
@@ -452,7 +452,7 @@ def _thread(recipient: str, event_id: str, title: str, earlier: list[dict[str, A
 
 
 def plan_recipient(
-    view: OutboxView,
+    view: LedgerView,
     recipient: str,
     dues: list[Due],
     folded_by_key: dict[str, list[AlertItem]],
@@ -546,8 +546,10 @@ def plan_recipient(
         if e.first.group != IMMEDIATE:
             continue
         limits = [d.rule.throttle_per_hour for d in e.dues if d.group == IMMEDIATE]
+        caps = [limit for limit in limits if limit]
         old = _created(e.first.item) < hour_start(now, e.first.rule)
-        if all(limits) and used >= min(limits) and not old:  # type: ignore[type-var]
+        # Held only when every rule that wants it now is throttled: one unthrottled rule sends it.
+        if caps and len(caps) == len(limits) and used >= min(caps) and not old:
             held.append(e)
         else:
             send.append(e)
@@ -593,7 +595,7 @@ def plan_recipient(
     for g in sorted(groups):
         entries = sorted(groups[g], key=lambda e: _order_key(e.first.item), reverse=True)
         d0 = entries[0].first
-        start = min(e.first.window[0] for e in entries if e.first.window)  # type: ignore[index]
+        start = min(e.first.window[0] for e in entries if e.first.window)
         p = _plan(recipient, "", d0.mode, entries, (start, d0.window[1]) if d0.window else None)
         p.key = mail_key(recipient, g, p.subject_ids)
         plans.append(p)
@@ -604,8 +606,8 @@ def _order_key(item: AlertItem) -> tuple:
     return (item.published or item.created_at, item.created_at, item.key)
 
 
-def schedule_mails(view: OutboxView, rules: list[AlertRule], now: datetime) -> MailSchedule:
-    """Every mail due now, one inbox per recipient, from the items queued in the outbox."""
+def schedule_mails(view: LedgerView, rules: list[AlertRule], now: datetime) -> MailSchedule:
+    """Every mail due now, one inbox per recipient, from the items queued in the ledger."""
     out = MailSchedule()
     dues: list[Due] = []
     folded_by_key: dict[str, list[AlertItem]] = {}

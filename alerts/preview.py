@@ -1,7 +1,7 @@
 """``rasad alerts preview``: the mails the alert step would send for stored articles, sent to nobody.
 
 It runs the pipeline's own decisions (alerts/plan.py) over the articles stored in
-Elasticsearch, against an in-memory overlay of the outbox, so what it prints is what the
+Elasticsearch, against an in-memory overlay of the ledger, so what it prints is what the
 alert step then sends: same items, same digests, same subjects and bodies, same Message-IDs.
 """
 
@@ -11,16 +11,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 
 from rasad.alerts.deliver import collect_items, render_schedule
-from rasad.alerts.outbox import EsOutbox
+from rasad.alerts.ledger import AlertLedger
 from rasad.alerts.plan import (
-    EmptyOutbox,
+    EmptyLedger,
+    LedgerView,
     MailPlan,
-    OutboxView,
-    OverlayOutbox,
+    OverlayLedger,
     Waiting,
     classify_new,
     schedule_mails,
@@ -58,7 +59,7 @@ def stored_articles(es: Elasticsearch, settings: Settings, since: datetime, page
     out: list[Article] = []
     after = None
     while True:
-        kw = {"search_after": after} if after else {}
+        kw: dict[str, Any] = {"search_after": after} if after else {}
         try:
             res = es.search(
                 index=settings.index("articles"),
@@ -103,11 +104,11 @@ def preview_alerts(
 ) -> Preview:
     """What the alert step would send now for the articles fetched in the last ``since``."""
     articles = stored_articles(es, settings, now - since)
-    base: OutboxView = EmptyOutbox() if include_alerted else EsOutbox(es, settings)
+    base: LedgerView = EmptyLedger() if include_alerted else AlertLedger(es, settings)
     signals = stored_signals(es, settings, [a.id for a in articles]) if articles else []
     items = collect_items(es, settings, rules, articles, signals, now)
     new, already = classify_new(base, rules, items, now)
-    schedule = schedule_mails(OverlayOutbox(base, new), rules, now)
+    schedule = schedule_mails(OverlayLedger(base, new), rules, now)
     mail_from = smtp_config(settings).mail_from
     return Preview(
         render_schedule(schedule, settings, mail_from, now),

@@ -40,7 +40,7 @@ LANGUAGE_NAMES = {
     "fr": "French",
 }
 # An Arabic item is labelled in Arabic, so a right-to-left block does not mix in English words.
-LABELS = {
+LABELS: dict[str, dict[str, str]] = {
     "ltr": {
         "topics": "Topics",
         "entities": "Entities",
@@ -48,7 +48,6 @@ LABELS = {
         "event": "event in Kibana",
         "more": "more source",
         "mores": "more sources",
-        "languages": LANGUAGE_NAMES,
     },
     "rtl": {
         "topics": "المواضيع",
@@ -57,14 +56,18 @@ LABELS = {
         "event": "الحدث في Kibana",
         "more": "مصدر آخر",
         "mores": "مصادر أخرى",
-        "languages": {
-            "ar": "العربية",
-            "en": "الإنجليزية",
-            "fa": "الفارسية",
-            "ur": "الأردية",
-            "ru": "الروسية",
-            "fr": "الفرنسية",
-        },
+    },
+}
+# The language of an article, named in the direction's language (as LABELS).
+LANGUAGE_LABELS: dict[str, dict[str, str]] = {
+    "ltr": LANGUAGE_NAMES,
+    "rtl": {
+        "ar": "العربية",
+        "en": "الإنجليزية",
+        "fa": "الفارسية",
+        "ur": "الأردية",
+        "ru": "الروسية",
+        "fr": "الفرنسية",
     },
 }
 SIGNAL_LABELS = {"new": "New event", "confirmed": "Confirmed event", "breaking": "Breaking"}
@@ -199,7 +202,7 @@ def render_item_html(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
     if item.published:
         meta.append(f"<bdi>{html.escape(format_time(item.published, rule.timezone))}</bdi>")
     if item.language:
-        meta.append(html.escape(lab["languages"].get(item.language, item.language)))
+        meta.append(html.escape(LANGUAGE_LABELS[d].get(item.language, item.language)))
     if item.event_id:
         meta.append(_link(kibana_event_url(kibana_url, item.event_id), html.escape(lab["event"])))
     style = f"direction:{d};text-align:{align};margin:0 0 18px 0;padding:10px;border:1px solid #ddd"
@@ -255,7 +258,8 @@ def render_item_html(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
 
 def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, kibana_url: str) -> str:
     """One article or event of a mail as plain text."""
-    lab = LABELS[item_direction(item)]
+    d = item_direction(item)
+    lab = LABELS[d]
     lines = [highlight_text(item.title, item.title_spans)]
     meta = []
     if item.type == SIGNAL and item.signal:
@@ -267,7 +271,7 @@ def render_item_text(item: AlertItem, folded: list[AlertItem], rule: AlertRule, 
     if item.published:
         meta.append(format_time(item.published, rule.timezone))
     if item.language:
-        meta.append(lab["languages"].get(item.language, item.language))
+        meta.append(LANGUAGE_LABELS[d].get(item.language, item.language))
     lines.append(" · ".join(m for m in meta if m))
     if safe_url(item.url):
         lines.append(item.url)

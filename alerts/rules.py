@@ -242,7 +242,7 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
         tz = str(r.get("timezone", "UTC"))
         try:
             ZoneInfo(tz)
-        except Exception:  # noqa: BLE001 - ZoneInfo raises several types (ValueError, KeyError, OSError...)
+        except Exception:  # ZoneInfo raises several types (ValueError, KeyError, OSError...)
             problems.append(
                 f"{where('timezone')}: unknown time zone {tz!r} (use an IANA name such as Asia/Riyadh)"
             )
@@ -270,7 +270,7 @@ def validate_rules(text: str, name: str = "<rules>") -> tuple[list[AlertRule], l
         h, m = SEND_AT_RE.match(send_at).groups()  # type: ignore[union-attr]
         rules.append(
             AlertRule(
-                name=rname,
+                name=str(rname),  # checked above: a string matching RULE_NAME_RE
                 recipients=recips or (),
                 kind=kind,
                 description=str(r.get("description") or ""),

@@ -1,7 +1,7 @@
 """SMTP delivery: plain, STARTTLS or implicit TLS, with auth, configured by settings or an Airflow connection.
 
 Failures are classified here, once: a 4xx reply, a refused or dropped connection or a
-timeout is transient (retry later); a 5xx reply is permanent (the outbox records it as
+timeout is transient (retry later); a 5xx reply is permanent (the ledger records it as
 ``failed`` with the server's words).
 """
 
@@ -177,7 +177,7 @@ class SmtpSender:
                 self._conn.close()
             self._conn = None
 
-    def __enter__(self) -> "SmtpSender":
+    def __enter__(self) -> SmtpSender:
         return self
 
     def __exit__(self, *exc: object) -> None:

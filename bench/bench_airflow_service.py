@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rasad import airflow_service as svc  # noqa: E402
+from rasad import airflow_service as svc
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -78,7 +78,7 @@ def main() -> int:
                    capture_output=True, check=True)  # fmt: skip
     bare = time.monotonic() - t0
     parent = Path(tempfile.mkdtemp(prefix="rasad-airflow-bench-"))
-    os.chmod(parent, 0o711)  # PostgreSQL runs as `postgres` and must reach its folder
+    os.chmod(parent, 0o711)  # noqa: S103 - PostgreSQL runs as `postgres` and must reach its folder
     home = parent / "svc"
     env = {"RASAD_SMTP_PORT": str(free_port()), "RASAD_VAR_DIR": str(parent / "var")}
     os.environ.update(env)

@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import free_port  # noqa: E402
-from tests.service.farm import RULES, FeedFarm, TimingSink  # noqa: E402
+from tests.conftest import free_port
+from tests.service.farm import RULES, FeedFarm, TimingSink
 
 
 @contextlib.contextmanager
@@ -81,7 +81,7 @@ def count_indexed(es_url: str, prefix: str) -> int:
     try:
         es.indices.refresh(index=s.index("articles"), ignore_unavailable=True, allow_no_indices=True)
         return es.count(index=s.index("articles"), ignore_unavailable=True, allow_no_indices=True)["count"]
-    except Exception:  # noqa: BLE001 - the index appears with the first batch
+    except Exception:  # the index appears with the first batch
         return 0
 
 
@@ -93,11 +93,11 @@ def feeds_polled(es_url: str, prefix: str) -> int:
     try:
         return make_client(s).count(index=f"{s.index('feeds')}-*", ignore_unavailable=True,
                                     allow_no_indices=True)["count"]  # fmt: skip
-    except Exception:  # noqa: BLE001
+    except Exception:
         return 0
 
 
-def wait(cond, timeout: float, what: str, every: float = 1.0):  # noqa: ANN001, ANN201
+def wait(cond, timeout: float, what: str, every: float = 1.0):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if v := cond():
@@ -114,7 +114,7 @@ def one_round(workers: int, args: argparse.Namespace, es_url: str, tmp: Path) ->
     sink = TimingSink(free_port())
     prefix = f"bc{workers}{uuid.uuid4().hex[:6]}"
     parent = Path(tempfile.mkdtemp(prefix="rasad-bench-celery-", dir=tmp))
-    os.chmod(parent, 0o711)  # PostgreSQL (as the postgres user) reaches its data below
+    os.chmod(parent, 0o711)  # noqa: S103 - PostgreSQL (as the postgres user) reaches its data below
     home = parent / "svc"
     with farm, sink:
         feeds = farm.registry(parent / "feeds.yaml", interval="10s")
@@ -164,7 +164,7 @@ def one_round(workers: int, args: argparse.Namespace, es_url: str, tmp: Path) ->
     for r in rows:
         w = (r["hostname"] or "").rsplit("-", 1)[-1]
         per_worker[w] = per_worker.get(w, 0) + 1
-    mean_batch = sum((e - s).total_seconds() for s, e in zip(starts, ends)) / len(rows)
+    mean_batch = sum((e - s).total_seconds() for s, e in zip(starts, ends, strict=True)) / len(rows)
     return {"workers": workers, "ready_s": ready, "indexed": indexed, "runs": len({r["run_id"] for r in rows}),
             "batches": len(rows), "per_worker": per_worker, "span_s": span, "rate": indexed / span,
             "publish_to_indexed_s": indexed_at - published, "mean_batch_s": mean_batch,
@@ -184,7 +184,7 @@ def main() -> int:
           f"{os.cpu_count()} cores, load {load()}", flush=True)  # fmt: skip
     results = []
     with es_node() as es_url, tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o711)  # PostgreSQL (as the postgres user) traverses it
+        os.chmod(tmp, 0o711)  # noqa: S103 - PostgreSQL (as the postgres user) traverses it
         for w in [int(x) for x in args.workers.split(",")]:
             r = one_round(w, args, es_url, Path(tmp))
             results.append(r)

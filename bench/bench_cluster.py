@@ -23,17 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_indexing import drop, fresh, free_port, seed_vocabulary, synthetic_articles, time_ours  # noqa: E402
+from bench_indexing import drop, free_port, fresh, seed_vocabulary, synthetic_articles, time_ours
 
-from rasad.indexing.bulk import article_action  # noqa: E402
-from rasad import esnode  # noqa: E402
-from rasad.core.es import describe_cluster, make_client  # noqa: E402
-from rasad.core.settings import Settings, load_settings  # noqa: E402
+from rasad import esnode
+from rasad.core.es import describe_cluster, make_client
+from rasad.core.settings import Settings, load_settings
+from rasad.indexing.bulk import article_action
 
 
 def load() -> str:
     """The machine's 1/5/15-minute load averages."""
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def best_rate(es, base: Settings, actions: list[dict], rounds: int, label: str) -> float:

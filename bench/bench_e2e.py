@@ -62,11 +62,11 @@ def _vm_hwm_mb(pid: int) -> float | None:
 
 def child(feeds_file: str, rules_file: str) -> None:
     """One full cycle in this fresh process, as ``rasad run`` does; prints a RESULT json line."""
-    from rasad.ingest import extract_pool  # noqa: PLC0415
-    from rasad.pipeline import run_cycle  # noqa: PLC0415
-    from rasad.core.settings import load_settings  # noqa: PLC0415
+    import logging
 
-    import logging  # noqa: PLC0415
+    from rasad.core.settings import load_settings
+    from rasad.ingest import extract_pool
+    from rasad.pipeline import run_cycle
 
     # Each batch logs its stage timings (fetch/tag/cluster+index/ack): kept in the cycle's log.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -92,13 +92,13 @@ def child(feeds_file: str, rules_file: str) -> None:
 
 
 def _bare(page: tuple[bytes, str]) -> int:
-    import trafilatura  # noqa: PLC0415
+    import trafilatura
 
     return len(trafilatura.extract(page[0], url=page[1]) or "")
 
 
 def _warm_bare() -> None:
-    import trafilatura  # noqa: F401, PLC0415
+    import trafilatura  # noqa: F401
 
 
 def floor_serial(pages: list[tuple[bytes, str]]) -> float:
@@ -112,8 +112,8 @@ def floor_serial(pages: list[tuple[bytes, str]]) -> float:
 
 def floor_pool(pages: list[tuple[bytes, str]], workers: int) -> float:
     """Pages/s of bare trafilatura.extract in a pool of ``workers`` warm processes."""
-    import multiprocessing  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
                              initializer=_warm_bare) as pool:  # fmt: skip
@@ -134,8 +134,8 @@ def main() -> int:
         child(*args.child)
         return 0
 
-    from tests.conftest import free_port, own_es_node  # noqa: PLC0415
-    from tests.service.farm import CorpusFarm, TimingSink  # noqa: PLC0415
+    from tests.conftest import free_port, own_es_node
+    from tests.service.farm import CorpusFarm, TimingSink
 
     sizes = [int(x) for x in args.sizes.split(",")]
     ref = 2000 if 2000 in sizes else sizes[len(sizes) // 2]
@@ -157,7 +157,7 @@ def main() -> int:
     sink = TimingSink(free_port())
     results: dict[int, dict] = {}
     floors: dict[str, float] = {}
-    with own_es_node("bench-e2e") as (base, es_url, _port, es_home), farm, sink:
+    with own_es_node("bench-e2e") as (_base, es_url, _port, es_home), farm, sink:
         es_pid = int((Path(es_home) / "run" / "es.pid").read_text().strip())
         ref_k = sizes.index(ref)
         ref_items = [i for i in farm.items if i.feed // FEEDS == ref_k]
@@ -186,7 +186,7 @@ def main() -> int:
             es_hwm0 = _vm_hwm_mb(es_pid)
             load0 = os.getloadavg()[0]
             proc = subprocess.run([sys.executable, __file__, "--child", str(path), str(tmp / "rules.yaml")], env=env,
-                                  capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+                                  capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
             log_path = Path(tempfile.gettempdir()) / f"bench-e2e-{size}.log"
             log_path.write_text(proc.stderr, encoding="utf-8")
             line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)

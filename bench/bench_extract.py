@@ -28,14 +28,8 @@ if str(REPO_ROOT) not in sys.path:
 from bench.eval_extraction import load_gold_pages  # noqa: E402
 
 FIXTURE_PAGES = REPO_ROOT / "tests" / "resources" / "ingest" / "pages"
-MENU_WORDS_AR = (
-    "سياسة اقتصاد رياضة ثقافة محليات دولي تقارير فيديو صور منوعات صحة تكنولوجيا "
-    "مقالات حوادث برلمان محافظات تعليم سيارات عقارات بورصة"
-).split()
-MENU_WORDS_EN = (
-    "politics business sport culture local world reports video photos health tech opinion "
-    "crime parliament regions education cars property markets"
-).split()
+MENU_WORDS_AR = ["سياسة", "اقتصاد", "رياضة", "ثقافة", "محليات", "دولي", "تقارير", "فيديو", "صور", "منوعات", "صحة", "تكنولوجيا", "مقالات", "حوادث", "برلمان", "محافظات", "تعليم", "سيارات", "عقارات", "بورصة"]
+MENU_WORDS_EN = ["politics", "business", "sport", "culture", "local", "world", "reports", "video", "photos", "health", "tech", "opinion", "crime", "parliament", "regions", "education", "cars", "property", "markets"]
 
 
 def build_mega_menu(

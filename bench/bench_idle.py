@@ -46,8 +46,8 @@ def node_cpu(home: Path) -> float:
 def bare_conditional_gets(urls: list[str], etags: dict[str, str]) -> float:
     """CPU of the same conditional GETs with bare http.client, one kept-alive connection per host:
     the floor any client in Python pays, measured in the same run as the baseline."""
-    import http.client  # noqa: PLC0415
-    from urllib.parse import urlsplit  # noqa: PLC0415
+    import http.client
+    from urllib.parse import urlsplit
 
     conns: dict[str, http.client.HTTPConnection] = {}
     c0 = cpu()
@@ -77,9 +77,9 @@ def main() -> int:
 
     import rasad.ingest.store
     from bench.harness import FarmProcess, node_and_farm
+    from rasad.core.es import make_client
     from rasad.ingest.queue import WorkQueue
     from rasad.ingest.watch import FeedWatcher
-    from rasad.core.es import make_client
     from rasad.pipeline import ensure_setup, step_alert, step_claim
     from tests.conftest import free_port
 
@@ -113,7 +113,7 @@ def main() -> int:
             before, node0 = writes(), node_cpu(env.es_home)
             prof = None
             if args.profile:
-                import cProfile  # noqa: PLC0415
+                import cProfile
 
                 prof = cProfile.Profile(time.process_time)
             c0, w0 = cpu(), time.monotonic()

@@ -4,7 +4,7 @@
 
 Starts its own Elasticsearch node on a free loopback port (or uses RASAD_ES_URL when set).
 Part 1 writes the same prepared documents with ``rasad.indexing.bulk.index_article_actions``
-(month re-routing lookup, classification, dead-letter, outbox handling) and with plain
+(month re-routing lookup, classification, dead-letter handling) and with plain
 ``elasticsearch.helpers.bulk``, alternating, each into fresh indices created from the same
 templates, and prints docs/s and the ratio (bar: >= 0.8). Part 2 streams synthetic articles
 through ``index_article_stream`` (documents built lazily, search forms included) and prints
@@ -27,14 +27,20 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from elasticsearch import helpers  # noqa: E402
+from elasticsearch import helpers
 
-from rasad.indexing.bulk import CHUNK_BYTES, CHUNK_DOCS, article_action, index_article_actions, index_article_stream  # noqa: E402
-from rasad.indexing.setup import setup_indices  # noqa: E402
-from rasad import esnode  # noqa: E402
-from rasad.core.es import make_client  # noqa: E402
-from rasad.core.records import Article, EntityTag, TopicTag  # noqa: E402
-from rasad.core.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
+from rasad import esnode
+from rasad.core.es import make_client
+from rasad.core.records import Article, EntityTag, TopicTag
+from rasad.core.settings import PROJECT_ROOT, Settings, load_settings
+from rasad.indexing.bulk import (
+    CHUNK_BYTES,
+    CHUNK_DOCS,
+    article_action,
+    index_article_actions,
+    index_article_stream,
+)
+from rasad.indexing.setup import setup_indices
 
 ENTITIES = [("taliban", "group", "Taliban", "طالبان"), ("russia", "place", "Russia", "روسيا"),
             ("vladimir_putin", "person", "Vladimir Putin", "فلاديمير بوتين"),
@@ -189,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             drop(es, s)
         growth = checkpoints[-1][1] - checkpoints[0][1] if checkpoints else 0.0
-        errors = len(rep.errors) + rep.dead_lettered + rep.queued_in_outbox
+        errors = len(rep.errors) + rep.dead_lettered
         print(f"stream: {rep.indexed:,} indexed, {stored:,} stored, {errors} errors, {args.stream / total:,.0f} docs/s "
               f"overall, RSS {checkpoints[0][1]:.0f} -> {checkpoints[-1][1]:.0f} MiB "
               f"(growth after the first checkpoint {growth:+.1f} MiB; bound 64 MiB)")  # fmt: skip

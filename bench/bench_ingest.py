@@ -50,7 +50,7 @@ def build_farm(n_feeds: int, n_items: int, port: int) -> dict[str, tuple[bytes, 
     rng = random.Random(20251121)
     vocab = build_vocabulary()
     files: dict[str, tuple[bytes, str]] = {}
-    from datetime import datetime, timedelta, timezone  # noqa: PLC0415
+    from datetime import datetime, timedelta, timezone
 
     base_time = datetime(2025, 11, 21, 12, 0, tzinfo=timezone.utc)
     for f in range(n_feeds):
@@ -84,7 +84,7 @@ class FarmHandler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         host = (self.headers.get("Host") or "").split(":")[0]
         entry = self.server.files.get(host + self.path.split("?")[0])  # type: ignore[attr-defined]
         if entry is None:
@@ -110,17 +110,17 @@ class FarmHandler(BaseHTTPRequestHandler):
 
 def es_url_for_bench(settings) -> tuple[str, object | None]:
     """A reachable Elasticsearch: RASAD_ES_URL if it answers, else a node started here."""
-    from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.core.es import make_client
 
     if os.environ.get("RASAD_ES_URL"):
         try:
             if make_client(settings, request_timeout=5).ping():
                 return settings.es_url, None
-        except Exception:  # noqa: BLE001 - any failure means: start our own
+        except Exception:  # noqa: S110 - any failure means: start our own
             pass
-    import socket  # noqa: PLC0415
+    import socket
 
-    from rasad import esnode  # noqa: PLC0415
+    from rasad import esnode
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -132,14 +132,14 @@ def es_url_for_bench(settings) -> tuple[str, object | None]:
 
 
 def run(n_feeds: int, n_items: int, workers: int) -> None:
-    from rasad.indexing.bulk import index_articles  # noqa: PLC0415
-    from rasad.ingest.feeds import FeedSpec  # noqa: PLC0415
-    from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
-    from rasad.ingest.stage import fetch_articles, poll_feeds  # noqa: PLC0415
-    from rasad.ingest.store import IngestStore  # noqa: PLC0415
-    from rasad import esnode  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
-    from rasad.pipeline import step_setup  # noqa: PLC0415
+    from rasad import esnode
+    from rasad.core.es import make_client
+    from rasad.indexing.bulk import index_articles
+    from rasad.ingest.feeds import FeedSpec
+    from rasad.ingest.http.client import HttpClient
+    from rasad.ingest.stage import fetch_articles, poll_feeds
+    from rasad.ingest.store import IngestStore
+    from rasad.pipeline import step_setup
 
     base = load_settings()
     url, started = es_url_for_bench(base)
@@ -191,7 +191,7 @@ def run(n_feeds: int, n_items: int, workers: int) -> None:
         try:
             es.indices.delete(index=f"{s.index_prefix}-*", ignore_unavailable=True, allow_no_indices=True)
             es.options(ignore_status=404).indices.delete_index_template(name=f"{s.index_prefix}-*")
-        except Exception as e:  # noqa: BLE001 - cleanup must not keep the node running
+        except Exception as e:  # cleanup must not keep the node running
             print(f"cleanup failed: {e}")
         if started:
             p, home = started

@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import node_and_farm  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.service.farm import FeedFarm, TimingSink  # noqa: E402
+from bench.harness import node_and_farm
+from tests.conftest import free_port
+from tests.service.farm import FeedFarm, TimingSink
 
 
 def pct(values: list[float], p: float) -> float:

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench_tagging import load_articles  # same folder: run as a script
+
 from rasad.enrich.tagging import get_tagger
 
 ANER = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "arabic-ner" / "anercorp-camel-splits"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fuzz.engine import MEMORY_LIMIT_MB, TIME_LIMIT, Stats, fuzz_pool, minimise, run_one  # noqa: E402
-from tests.fuzz.targets import load_target  # noqa: E402
+from tests.fuzz.engine import MEMORY_LIMIT_MB, TIME_LIMIT, Stats, fuzz_pool, minimise, run_one
+from tests.fuzz.targets import load_target
 
 
 def report(stats: Stats, wall: float, load_before: tuple[float, float, float]) -> dict:

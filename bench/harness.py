@@ -28,7 +28,7 @@ NODE_START_WAIT = 900.0  # a loaded shared machine can take minutes to start a n
 def own_node(tag: str, wait: float = NODE_START_WAIT) -> Iterator[tuple[Settings, str, int, Path]]:
     """A throwaway node (like tests.conftest.own_es_node, with a longer start wait), stopped by
     its pid afterwards, also when its start timed out (the node may come up after its launcher)."""
-    from rasad import esnode  # noqa: PLC0415
+    from rasad import esnode
 
     base = load_settings()
     port = free_port()
@@ -99,7 +99,7 @@ class FarmProcess:
         self._proc: Any = None
 
     def __enter__(self) -> FarmProcess:
-        import multiprocessing  # noqa: PLC0415
+        import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()

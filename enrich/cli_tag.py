@@ -7,8 +7,9 @@ import dataclasses
 import json
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rasad.enrich.knowledge import load_knowledge_with_problems
 

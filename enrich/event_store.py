@@ -58,7 +58,7 @@ MGET_IDS = 500  # events per mget: ~4-10 KB each, far below 10 MB a response
 SEARCHES_PER_MSEARCH = 250
 AGG_KEYS = 20_000  # keys per terms aggregation (its buckets stay below search.max_buckets)
 BULK_BYTES = 8 * 1024 * 1024
-STATE_MAPPING = {
+STATE_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
         "blob": {"type": "binary"},  # a part: a slice of the zlib-compressed JSON state
@@ -95,7 +95,7 @@ def event_model_doc(state: dict[str, Any]) -> dict[str, Any]:
     for lang, (buckets, weights) in state["centroids"].items():
         norm = state["norms"][lang]
         leads.append(f"lang:{lang}")
-        for b, w in zip(buckets, weights):
+        for b, w in zip(buckets, weights, strict=True):
             key = f"{lang}:{b}"
             leads.append(key)
             vec[key] = w / norm
@@ -243,7 +243,7 @@ class EventStateStore:
             wanted[f"ev-{p.item.id}"] = None  # an id the article would start an event under, if taken
             text, entities = p.probes(cfg, text_counts.get(lang, {}), lang_counts.get(lang, 0), id_counts)
             if text:
-                should = [{"term": {"vec": {"value": f"{lang}:{b}", "boost": w}}} for b, w in text]
+                should: list[dict[str, Any]] = [{"term": {"vec": {"value": f"{lang}:{b}", "boost": w}}} for b, w in text]
                 searches.append({"size": size, "_source": False, "track_total_hits": False,
                                  "query": {"bool": {"should": should}}})  # fmt: skip
             if len(entities) >= cfg.cross_min_shared_entities:
@@ -292,7 +292,7 @@ class EventStateStore:
         times = [it.time.timestamp() for it in items]
         clock = probe._clock
         if times:
-            clock = max(times) if clock is None else max(clock, max(times))
+            clock = max(times) if clock is None else max(clock, *times)
         if clock is None:
             return []
         horizon = clock - cfg.window_hours * 3600.0
@@ -310,10 +310,11 @@ class EventStateStore:
         page = 200 if source else 5000
         while limit is None or seen < limit:
             kw: dict[str, Any] = {"search_after": after} if after is not None else {}
+            if source:
+                kw["stored_fields"] = ["state"]
             n = page if limit is None else min(page, limit - seen)
             res = self.es.search(index=self.model_index, query=query, size=n, sort=[{"touch_seq": "asc"}],
-                                 source=False, track_total_hits=False,
-                                 **({"stored_fields": ["state"]} if source else {}), **kw)  # fmt: skip
+                                 source=False, track_total_hits=False, **kw)  # fmt: skip
             hits = res["hits"]["hits"]
             if not hits:
                 return

@@ -16,9 +16,10 @@ from typing import Any
 
 import yaml
 
+from rasad.core.shipped import shipped
 from rasad.enrich.normalize import is_arabic, normalize_pattern
 
-DEFAULT_SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+DEFAULT_SEEDS_DIR = shipped("seeds")  # the repo's seeds/, or its copy in an installed wheel
 ENTITY_TYPES = ("person", "group", "organization", "institution", "place", "media", "event")
 LAYERS = ("flat", "nested")
 
@@ -152,7 +153,7 @@ def expand_templates(text: str) -> list[str]:
     out: list[str] = []
     for combo in itertools.product(*(TEMPLATES[k] for k in keys)):
         s = parts[0]
-        for piece, rest in zip(combo, parts[1:]):
+        for piece, rest in zip(combo, parts[1:], strict=True):
             s += piece + rest
         if s not in out:
             out.append(s)

@@ -80,7 +80,7 @@ class OffsetMap:
     matching source positions; inside a segment characters correspond one to one.
     """
 
-    __slots__ = ("starts", "origins")
+    __slots__ = ("origins", "starts")
 
     def __init__(self, starts: list[int] | None = None, origins: list[int] | None = None) -> None:
         self.starts = starts if starts is not None else [0]

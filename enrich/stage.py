@@ -66,9 +66,9 @@ def signal_record(sig: object, event_doc: dict | None) -> dict:
 
 def cluster_articles(articles: list[Article], settings: Settings, es: object | None = None) -> EnrichResult:
     """Assign each article to an event (state loaded from and saved to Elasticsearch)."""
+    from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.enrich.event_store import EventStateStore  # noqa: PLC0415
     from rasad.enrich.events.cluster import ClusterItem  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
 
     store = EventStateStore(es or make_client(settings), settings)  # type: ignore[arg-type]
     queue: list[tuple[Article, ClusterItem]] = []

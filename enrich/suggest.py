@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from rasad.enrich.normalize import normalize_text, split_proclitic
 from rasad.enrich.tagging import Tagger
@@ -42,7 +42,7 @@ def _edit_distance_one(a: str, b: str) -> bool:
     if a == b or abs(len(a) - len(b)) > 1:
         return False
     if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b)) == 1
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
     if len(a) > len(b):
         a, b = b, a
     i = 0
@@ -96,8 +96,8 @@ def suggest_candidates(tagger: Tagger, articles: Iterable[tuple[str, str]], top:
         split = split_proclitic(word)
         if split is not None and split[1] in known_words:
             continue  # a known name behind a clitic (لروسيا) is already matched
-        for alias, eid in single_aliases.items():
-            if _edit_distance_one(word, alias):
-                out.append(Suggestion("near_miss", word, count, f"one edit from {alias!r} ({eid})"))
+        for known, eid in single_aliases.items():
+            if _edit_distance_one(word, known):
+                out.append(Suggestion("near_miss", word, count, f"one edit from {known!r} ({eid})"))
                 break
     return out

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from rasad.enrich.knowledge import Alias, Entity, Knowledge, Topic, TopicScoring
 from rasad.enrich.tagger_match import Hit, PatternScanner, ScannedText, scan_text
@@ -237,7 +237,7 @@ class TagEngine:
         results: list[TopicResult] = []
         for topic in self.leaf_topics:
             rule = topic.rule
-            assert rule is not None
+            assert rule is not None  # noqa: S101 - narrows the type: every leaf topic has a rule (knowledge.py)
             if topic.id in excluded:
                 continue
             if rule.requires and not (any(e in ent_first for e in rule.requires) or topic.id in scoped):
@@ -358,4 +358,4 @@ def build_engine(knowledge: Knowledge) -> TagEngine:
     return TagEngine(knowledge)
 
 
-__all__ = ["EntityMention", "TopicResult", "TagEngine", "build_engine", "PatternScanner"]
+__all__ = ["EntityMention", "PatternScanner", "TagEngine", "TopicResult", "build_engine"]

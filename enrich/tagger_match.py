@@ -10,8 +10,9 @@ while «يطالبان» and «طالب» do not. No stemming: names stay whole.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import ahocorasick
 

@@ -22,18 +22,19 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
+from rasad.core.records import Article, EntityTag, Mention, TopicTag
 from rasad.enrich.knowledge import DEFAULT_SEEDS_DIR, Knowledge, load_knowledge
 from rasad.enrich.tagger_engine import EntityMention, TagEngine, TopicResult
 from rasad.enrich.tagger_match import KeywordMatcher, ScannedText
-from rasad.core.records import Article, EntityTag, Mention, TopicTag
 
 # Bump when the code changes what gets tagged; the data hash is added to it.
 CODE_VERSION = "tagger-2"  # 2: topic evidence weighted by position, thresholds by length
@@ -97,7 +98,7 @@ def split_tokens(text: str, cuts: Iterable[int] = ()) -> tuple[list[str], list[b
     words: list[str] = []
     spaces: list[bool] = []
     prev = 0
-    for c in inner + [len(text)]:
+    for c in [*inner, len(text)]:
         w, s = _split_plain(text[prev:c])
         words.extend(w)
         spaces.extend(s)
@@ -130,14 +131,14 @@ class RasadTokenizer:
         """Nothing to serialise: the tokenizer is fully described by its config."""
         return b""
 
-    def from_bytes(self, data: bytes, **kwargs: Any) -> "RasadTokenizer":
+    def from_bytes(self, data: bytes, **kwargs: Any) -> RasadTokenizer:
         """See :meth:`to_bytes`."""
         return self
 
     def to_disk(self, path: Any, **kwargs: Any) -> None:
         """See :meth:`to_bytes`."""
 
-    def from_disk(self, path: Any, **kwargs: Any) -> "RasadTokenizer":
+    def from_disk(self, path: Any, **kwargs: Any) -> RasadTokenizer:
         """See :meth:`to_bytes`."""
         return self
 
@@ -263,7 +264,7 @@ def build_pipeline(lang: str, seeds_dir: str | Path | None = None) -> Language:
     # Our components match on their own normalised text and read none of them; the
     # attributes a later statistical component needs can be restored with
     # ``nlp.vocab.lex_attr_getters.update(nlp.Defaults.lex_attr_getters)``.
-    nlp.vocab.lex_attr_getters = {}
+    nlp.vocab.lex_attr_getters = {}  # type: ignore[attr-defined]  # a real Vocab attribute spaCy's vocab.pyi leaves out
     return nlp
 
 
@@ -377,6 +378,13 @@ def tag_article(article: Article, tagger: Tagger | None = None) -> Article:
 
 
 __all__ = [
-    "KeywordMatcher", "Tagger", "get_tagger", "tag_article", "build_pipeline", "guess_language",
-    "split_tokens", "EntityMention", "TopicResult",
+    "EntityMention",
+    "KeywordMatcher",
+    "Tagger",
+    "TopicResult",
+    "build_pipeline",
+    "get_tagger",
+    "guess_language",
+    "split_tokens",
+    "tag_article",
 ]

@@ -25,10 +25,10 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, helpers
 
-from rasad.enrich.normalize import search_form
 from rasad.core.es import OUTAGE_ERRORS, article_index, single_index
 from rasad.core.records import Article, now_iso
 from rasad.core.settings import Settings
+from rasad.enrich.normalize import search_form
 
 log = logging.getLogger(__name__)
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -101,9 +101,10 @@ def route_existing(es: Elasticsearch, settings: Settings, actions: Iterable[dict
         for a in chunk:
             where = stored.get(a["_id"])
             if where and where != a["_index"]:
-                a = {**a, "_index": where}
                 report.rerouted += 1
-            yield a
+                yield {**a, "_index": where}
+            else:
+                yield a
 
 
 def _dead_letter_action(settings: Settings, action: dict, error: Any, status: int, now: str) -> dict:

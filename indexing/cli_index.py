@@ -10,9 +10,9 @@ import sys
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search stored articles; a table (bidi-reordered) or JSON with highlights."""
-    from rasad.indexing.search import SearchError, SearchQuery, render_json, render_table, search_articles  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
-    from rasad.core.settings import load_settings  # noqa: PLC0415
+    from rasad.core.es import make_client
+    from rasad.core.settings import load_settings
+    from rasad.indexing.search import SearchError, SearchQuery, render_json, render_table, search_articles
 
     s = load_settings()
     q = SearchQuery(text=args.query or "", topic=args.topic, entity=args.entity, since=args.since, lang=args.lang,
@@ -32,12 +32,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_retag(args: argparse.Namespace) -> int:
     """Re-tag stored articles in place from their stored text."""
-    import dataclasses  # noqa: PLC0415
+    import dataclasses
 
-    from rasad.indexing.retag import retag_articles  # noqa: PLC0415
-    from rasad.indexing.search import SearchError  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
-    from rasad.core.settings import load_settings  # noqa: PLC0415
+    from rasad.core.es import make_client
+    from rasad.core.settings import load_settings
+    from rasad.indexing.retag import retag_articles
+    from rasad.indexing.search import SearchError
 
     s = load_settings()
     try:
@@ -51,15 +51,15 @@ def cmd_retag(args: argparse.Namespace) -> int:
     else:
         print(f"tagger {rep.tagger_version}: {rep.retagged} article(s) re-tagged ({rep.changed} with changed tags), "
               f"{rep.skipped_current} already current, {rep.conflicts} changed meanwhile, {rep.failed} failed")  # fmt: skip
-        for e in rep.errors[:20]:
-            print(f"  ! {e}")
+        for err in rep.errors[:20]:
+            print(f"  ! {err}")
     return 1 if rep.failed else 0
 
 
 def cmd_kibana(args: argparse.Namespace) -> int:
     """Import the saved objects in kibana/*.ndjson into Kibana."""
-    from rasad.indexing.kibana import KibanaError, import_saved_objects  # noqa: PLC0415
-    from rasad.core.settings import load_settings  # noqa: PLC0415
+    from rasad.core.settings import load_settings
+    from rasad.indexing.kibana import KibanaError, import_saved_objects
 
     s = load_settings()
     try:

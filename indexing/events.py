@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from elasticsearch import Elasticsearch
 
-from rasad.indexing.bulk import IndexReport, write_or_raise
 from rasad.core.es import single_index
 from rasad.core.records import now_iso
 from rasad.core.settings import Settings
+from rasad.indexing.bulk import IndexReport, write_or_raise
 
 
 def event_document(ev: dict, now: str) -> dict:

@@ -20,9 +20,10 @@ from typing import Any
 
 import yaml
 
-from rasad.core.settings import PROJECT_ROOT, Settings
+from rasad.core.settings import Settings
+from rasad.core.shipped import shipped
 
-KIBANA_DIR = PROJECT_ROOT / "kibana"
+KIBANA_DIR = shipped("kibana")
 NDJSON_FILE = KIBANA_DIR / "rasad.ndjson"
 DEFAULT_PREFIX = "rasad"  # the prefix the NDJSON is written with; import rewrites it
 DASHBOARD_ID = "rasad-overview"
@@ -344,13 +345,13 @@ def import_saved_objects(settings: Settings, url: str | None = None, folder: Pat
     files = sorted(folder.glob("*.ndjson"))
     if not files:
         raise KibanaError(f"no *.ndjson files in {folder}")
-    total = {"successCount": 0, "files": []}
+    count, names = 0, []
     for f in files:
         objects = with_prefix(read_ndjson(f), settings.index_prefix)
         reply = import_objects(url or settings.kibana_url, to_ndjson(objects), settings.es_user, settings.es_password)
-        total["successCount"] += reply.get("successCount", 0)
-        total["files"].append(f.name)
-    return total
+        count += reply.get("successCount", 0)
+        names.append(f.name)
+    return {"successCount": count, "files": names}
 
 
 def main() -> None:

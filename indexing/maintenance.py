@@ -15,10 +15,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 
-from rasad.ingest.queue import WorkQueue
-from rasad.ingest.store import HEALTH_FAILING, HEALTH_FLAGGED, IngestStore
 from rasad.core.es import single_index
 from rasad.core.settings import Settings
+from rasad.ingest.queue import WorkQueue
+from rasad.ingest.store import HEALTH_FAILING, HEALTH_FLAGGED, IngestStore
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ def health_mail(report: dict[str, Any], settings: Settings, now: datetime) -> Em
     msg["Message-ID"] = make_msgid(domain=settings.mail_from.rsplit("@", 1)[-1].strip(">") or "localhost")
     msg["Auto-Submitted"] = "auto-generated"
     lines = [f"Feeds: {report['feeds']} {report['feeds_by_health']}",
-             f"Queue: {report['queue']} (oldest waiting: {report['queue_oldest_new'] or '-'}, "
-             f"not yet alerted: {report['queue_unalerted']})",
+             (f"Queue: {report['queue']} (oldest waiting: {report['queue_oldest_new'] or '-'}, "
+              f"not yet alerted: {report['queue_unalerted']})"),
              f"Dead letters: {report['dead_letters']}",
              f"Retention: {report.get('retention', {})}", ""]  # fmt: skip
     if report["feeds_overdue"]:

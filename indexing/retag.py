@@ -18,10 +18,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from rasad.indexing.bulk import CHUNK_DOCS, MAX_RETRIES, TRANSIENT_STATUSES
-from rasad.indexing.search import parse_since
 from rasad.core.records import Article, utc_iso
 from rasad.core.settings import Settings
+from rasad.indexing.bulk import CHUNK_DOCS, MAX_RETRIES, TRANSIENT_STATUSES
+from rasad.indexing.search import parse_since
 
 log = logging.getLogger(__name__)
 TAG_FIELDS = ("entities", "topics", "tagger_version", "entity_ids", "topic_ids", "entities_by_type")

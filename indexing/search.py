@@ -24,10 +24,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from rasad.enrich.normalize import search_form
-from rasad.indexing.setup import installed_analyzers
 from rasad.core.records import parse_iso, utc_iso
 from rasad.core.settings import Settings
+from rasad.enrich.normalize import search_form
+from rasad.indexing.setup import installed_analyzers
 
 SEARCH_FIELDS = ("title_search^3", "summary_search^2", "text_search")
 ARABIC_FIELDS = ("title.arabic^3", "summary.arabic^2", "text.arabic")
@@ -208,8 +208,9 @@ def search_articles(es: Elasticsearch, settings: Settings, q: SearchQuery, now: 
     now = now or datetime.now(timezone.utc)
     # A lone surrogate (undecodable bytes on the command line arrive as \udcXX) is no valid JSON
     # for Elasticsearch: it would answer 400 instead of searching.
-    q = replace(q, **{k: _SURROGATE_RE.sub("\ufffd", v) for k in ("text", "topic", "entity", "since", "lang")
-                      if isinstance(v := getattr(q, k), str)})  # fmt: skip
+    cleaned: dict[str, Any] = {k: _SURROGATE_RE.sub("\ufffd", v) for k in ("text", "topic", "entity", "since", "lang")
+                               if isinstance(v := getattr(q, k), str)}  # fmt: skip
+    q = replace(q, **cleaned)
     analyzers = installed_analyzers(es, settings)
     body = build_search(q, analyzers, now)
     res = es.search(index=settings.index("articles"), ignore_unavailable=True, allow_no_indices=True, **body)
@@ -305,7 +306,7 @@ def render_table(result: SearchResult, bidi: bool = True, color: bool = False, w
         cells = [str(i), date, fit(h.source, 18), h.language or "-"]
         title = fit(_plain(h.highlights.get("title", [h.title])[0]), title_w)
         words = set(marker.findall("".join(h.highlights.get("title", []) + h.highlights.get("text", []))))
-        lines.append("  ".join(_pad(c, w) for c, (_, w) in zip(cells, cols)) + "  " + _emphasise(title, words, bidi, color))
+        lines.append("  ".join(_pad(c, w) for c, (_, w) in zip(cells, cols, strict=True)) + "  " + _emphasise(title, words, bidi, color))
         indent = " " * (cols[0][1] + 2)
         tags = []
         if h.topic_ids:

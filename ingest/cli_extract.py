@@ -78,7 +78,9 @@ def run_extract(args: argparse.Namespace) -> int:
     from rasad.ingest.extract.model import FeedHints
 
     if is_url(args.source):
-        from rasad.ingest.http.client import fetch_page  # the project's one HTTP client (timeouts, caps, SSRF guard)
+        from rasad.ingest.http.client import (
+            fetch_page,  # the project's one HTTP client (timeouts, caps, SSRF guard)
+        )
 
         page = fetch_page(args.source)
         body, url, content_type = page.body, args.url or page.url, page.content_type

@@ -218,9 +218,7 @@ def _build_datetime(match: re.Match[str], month: int) -> tuple[datetime, bool] |
         minute = int(groups["minute"]) if groups.get("minute") else 0
         second = int(groups["second"]) if groups.get("second") else 0
         ampm = (groups.get("ampm") or "").lower()
-        if ampm in _PM and hour < 12:
-            hour += 12
-        elif ampm in _NOON and hour < 6:
+        if (ampm in _PM and hour < 12) or (ampm in _NOON and hour < 6):
             hour += 12
         elif ampm in {"ص", "صباحا", "am", "a.m."} and hour == 12:
             hour = 0
@@ -447,7 +445,7 @@ def date_from_url(url: str | None) -> PageDate | None:
 
 
 def _htmldate_fallback(tree: HtmlElement, url: str | None) -> PageDate | None:
-    from htmldate import find_date
+    from htmldate import find_date  # noqa: PLC0415 - only for pages our own date readers could not date
 
     try:
         found = find_date(tree, url=url, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
@@ -488,7 +486,7 @@ def load_timezone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         pass
-    from zoneinfo import available_timezones
+    from zoneinfo import available_timezones  # noqa: PLC0415 - only for a zone name in the wrong case
 
     lowered = {z.lower(): z for z in available_timezones()}
     hint = lowered.get(name.strip().lower())

@@ -43,12 +43,12 @@ def fingerprint_text(text: str) -> str:
 
 def content_hash(text: str) -> str:
     """Exact fingerprint of an article body (same text modulo formatting -> same hash)."""
-    return hashlib.sha1(fingerprint_text(text).encode("utf-8")).hexdigest()
+    return hashlib.sha1(fingerprint_text(text).encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def title_hash(source: str, title: str) -> str:
     """Hash of a normalised title within one source (Media Cloud's per-source title dedup)."""
-    return hashlib.sha1(f"{source}\x00{fingerprint_text(title)}".encode()).hexdigest()
+    return hashlib.sha1(f"{source}\x00{fingerprint_text(title)}".encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class MinHash:
             out.append(f"{b}:{h}")
         return out
 
-    def jaccard(self, other: "MinHash") -> float:
+    def jaccard(self, other: MinHash) -> float:
         """Estimated Jaccard similarity of the two shingle sets."""
         same = sum(1 for a, b in zip(self.signature, other.signature, strict=True) if a == b)
         return same / NUM_PERM

@@ -95,13 +95,13 @@ def _watch_parent(parent: int) -> None:
 
 def _init_worker(parent: int, job: str) -> None:
     """Runs once in each worker (forked warm from the fork server): load the job, watch the owner."""
-    global _job
+    global _job  # noqa: PLW0603 - the job a pool worker runs, set once when the worker starts
     _job = _load_job(job)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
 
 
 def _run(*args: Any) -> Any:
-    assert _job is not None
+    assert _job is not None  # noqa: S101 - narrows the type: _init_worker ran in this worker
     return _job(*args)
 
 
@@ -145,7 +145,7 @@ class ExtractPool:
         for f in list(self._warming):
             try:
                 f.result(timeout=STARTUP_TIMEOUT)
-            except Exception:  # noqa: BLE001 -- a pool that cannot start shows on the page's own future
+            except Exception:
                 return
 
     def _discard(self, generation: int, kill: bool) -> None:
@@ -159,7 +159,7 @@ class ExtractPool:
             self.restarts += 1
         _terminate(pool)
 
-    def warm(self) -> "ExtractPool":
+    def warm(self) -> ExtractPool:
         """Start the workers now, instead of on the first page."""
         self._current()
         self._wait_started()
@@ -171,7 +171,7 @@ class ExtractPool:
         def go() -> None:
             try:
                 self.warm()
-            except Exception as e:  # noqa: BLE001 -- the first page will start the pool again and raise
+            except Exception as e:
                 log.warning("extraction pool did not start in the background: %s", e)
 
         threading.Thread(target=go, daemon=True, name="extract-pool-warm").start()
@@ -190,7 +190,7 @@ class ExtractPool:
         if pool is not None:
             _terminate(pool)
 
-    def __enter__(self) -> "ExtractPool":
+    def __enter__(self) -> ExtractPool:
         return self
 
     def __exit__(self, *exc: object) -> None:

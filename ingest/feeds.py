@@ -24,8 +24,8 @@ from urllib.parse import urljoin
 import feedparser
 import yaml
 
-from rasad.ingest.dates import load_timezone
 from rasad.core.yamllines import MAX_FLOW_DEPTH, error_line, flow_too_deep, item_key_lines, safe_load, top_key_lines
+from rasad.ingest.dates import load_timezone
 
 FEED_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
@@ -272,9 +272,9 @@ def check_entities(body: bytes) -> str | None:
     if len(decls) > MAX_ENTITIES:
         return f"feed declares {len(decls)} entities (refused: XML bomb risk)"
     expansion = 0
-    for percent, name, rest in decls:
+    for percent, name, declared in decls:
         label = name.decode("utf-8", "replace")
-        rest = rest.strip()
+        rest = declared.strip()
         if re.match(rb"(?:SYSTEM|PUBLIC)\b", rest, re.IGNORECASE):
             return f"feed declares external entity {label!r} (refused: external entity / XXE)"
         if percent:
@@ -313,10 +313,16 @@ def _json_time(value: Any) -> tuple[datetime | None, bool]:
     return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc), dt.tzinfo is not None
 
 
+def _json_text(obj: dict[str, Any], key: str) -> str:
+    """A JSON Feed string field, or "" when it is missing or not a string."""
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def _json_author(obj: dict[str, Any]) -> str | None:
     authors = obj.get("authors")
     if isinstance(authors, list):
-        names = [a.get("name") for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)]
+        names = [name for a in authors if isinstance(a, dict) and isinstance(name := a.get("name"), str)]
         if names:
             return ", ".join(names)
     author = obj.get("author")
@@ -357,14 +363,13 @@ def parse_json_feed(body: bytes, feed_id: str, url: str = "", language_hint: str
         if not isinstance(link, str) or not link.strip():
             result.entries_without_link += 1
             continue
-        text = lambda key: it.get(key) if isinstance(it.get(key), str) else ""  # noqa: E731
-        content = text("content_html") or text("content_text")
+        content = _json_text(it, "content_html") or _json_text(it, "content_text")
         published, has_offset = _json_time(it.get("date_published"))
         if published is None:
             published, has_offset = _json_time(it.get("date_modified"))
         result.items.append(FeedItem(
-            feed_id=feed_id, link=urljoin(base or "", link.strip()), guid=guid, title=text("title").strip(),
-            summary=text("summary"), content=content,
+            feed_id=feed_id, link=urljoin(base or "", link.strip()), guid=guid, title=_json_text(it, "title").strip(),
+            summary=_json_text(it, "summary"), content=content,
             published=published, published_has_offset=has_offset,
             author=_json_author(it) or _json_author(data),
             language_hint=(it.get("language") if isinstance(it.get("language"), str) else None) or feed_lang,

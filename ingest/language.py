@@ -111,7 +111,7 @@ def _get_detector(script: str) -> LanguageDetector:
     """The lingua detector for one script's languages, built once per process."""
     with _lock:
         if script not in _detectors:
-            from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+            from lingua import IsoCode639_1, Language, LanguageDetectorBuilder  # noqa: PLC0415 - ~200 MB, once per process
 
             languages = [
                 Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper()))

@@ -23,7 +23,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
@@ -322,8 +322,8 @@ class WorkQueue:
         return len(self._write_versioned(ups))
 
     # -- alert acknowledgement ----------------------------------------------------------
-    UNALERTED = {"bool": {"filter": [{"term": {"state": DONE}}, {"term": {"alerted": False}},
-                                     {"exists": {"field": "article_id"}}]}}  # fmt: skip
+    UNALERTED: ClassVar[dict[str, Any]] = {"bool": {"filter": [{"term": {"state": DONE}}, {"term": {"alerted": False}},
+                                                               {"exists": {"field": "article_id"}}]}}  # fmt: skip
 
     def unalerted(self, limit: int = 10_000) -> list[QueueEntry]:
         """Done items with an article that the alert step has not acknowledged yet (oldest first)."""

@@ -279,7 +279,7 @@ def remove_related_links(root: HtmlElement) -> int:
             removed += 1
             continue
         if whole and _is_label_only(block):
-            following = []
+            following: list[HtmlElement] = []
             sibling = block.getnext()
             while sibling is not None and len(following) < MAX_FOLLOWING_BLOCKS and _is_links_only(sibling):
                 following.append(sibling)

@@ -10,22 +10,29 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from rasad.core import records
+from rasad.core.records import Article, article_id, parse_iso, utc_iso
 from rasad.ingest.dedup import NEAR_DUP_JACCARD, content_hash, minhash_from_stored, minhash_text, title_hash
 from rasad.ingest.extract.article import extract_article
 from rasad.ingest.extract.model import Extracted, FeedHints
 from rasad.ingest.feeds import FeedItem, FeedSpec, parse_feed
 from rasad.ingest.http.client import HttpClient
 from rasad.ingest.http.result import FetchError
-from rasad.ingest.store import FeedState, IngestStore, record_failure, record_success, state_needs_saving, utcnow
+from rasad.ingest.store import (
+    FeedState,
+    IngestStore,
+    record_failure,
+    record_success,
+    state_needs_saving,
+    utcnow,
+)
 from rasad.ingest.urls import URLError, canonicalize_url
-from rasad.core import records
-from rasad.core.records import Article, article_id, parse_iso, utc_iso
 
 if TYPE_CHECKING:
     from rasad.ingest.queue import WorkQueue
@@ -115,7 +122,7 @@ def item_from_dict(d: dict) -> FeedItem:
                     published=parse_iso(d.get("published")))  # fmt: skip
 
 
-def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, queue: "WorkQueue | None" = None,
+def poll_feeds(specs: list[FeedSpec], client: HttpClient, store: IngestStore, queue: WorkQueue | None = None,
                now: datetime | None = None, force: bool = False, workers: int = 8,
                jitter: float = 0.0, clock_refresh: timedelta | None = None) -> PollReport:  # fmt: skip
     """Poll every due feed (conditional GET), queue its items, then advance its state.
@@ -221,9 +228,10 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
             continue
         canonical.append((item, canon))
     unreliable = _unreliable_guids(canonical)
-    for item, canon in canonical:
-        if item.guid and (item.feed_id, item.guid) in unreliable:
-            item = dataclasses.replace(item, guid=None)
+    for listed, canon in canonical:
+        # A guid the feed reuses for different links identifies nothing: key the item by its link.
+        unusable = listed.guid and (listed.feed_id, listed.guid) in unreliable
+        item = dataclasses.replace(listed, guid=None) if unusable else listed
         aid = article_id(canon)
         key = (item.feed_id, item.guid or "")
         if aid in seen_ids or (item.guid and key in seen_guids):

@@ -7,11 +7,12 @@ bands). Ingest only reads articles; the indexing stage writes them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from collections.abc import Iterator
 
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError, helpers
 
@@ -161,8 +162,8 @@ class IngestStore:
         actions = [{"_op_type": "index", "_index": self.feeds_index, "_id": st.feed_id,
                     "_source": dataclasses.asdict(st)} for st in states]  # fmt: skip
         _, failed = helpers.bulk(self.es, actions, raise_on_error=False, max_retries=3, initial_backoff=0.5)
-        if failed:
-            raise RuntimeError(f"feed state write refused: {failed[:3]}")
+        if failed:  # with raise_on_error=False: the refused actions
+            raise RuntimeError(f"feed state write refused: {failed[:3] if isinstance(failed, list) else failed}")
         self.refresh_states()
 
     def add_new_articles(self, counts: dict[str, int]) -> None:
@@ -190,10 +191,8 @@ class IngestStore:
 
     def refresh_states(self) -> None:
         """Make the states just saved visible to searches (`rasad feeds status`, dashboards) at once."""
-        try:
+        with contextlib.suppress(NotFoundError):  # no feed saved yet: nothing to show
             self.es.indices.refresh(index=self.feeds_index)
-        except NotFoundError:
-            pass
 
     def all_states(self) -> list[FeedState]:
         """Every stored feed state, for `rasad feeds status`."""
@@ -207,7 +206,7 @@ class IngestStore:
     # ------------------------------------------------------------ article look-ups
     def _search(self, query: dict, size: int, fields: list[str]) -> list[dict[str, Any]]:
         try:
-            res = self.es.search(index=self.articles_alias, query=query, size=size, source=fields,
+            res = self.es.search(index=self.articles_alias, query=query, size=size, source={"includes": fields},
                                  ignore_unavailable=True, allow_no_indices=True)  # fmt: skip
         except NotFoundError:
             return []

@@ -11,6 +11,7 @@ different articles into one loses news, which is worse than keeping a duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -67,10 +68,8 @@ def canonicalize_url(url: str) -> str:
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise URLError(f"URL has no host: {url!r}")
-    try:
+    with contextlib.suppress(UnicodeError):  # not IDNA-encodable: keep the host as written
         host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        pass
     for prefix in MOBILE_HOST_PREFIXES:
         if host.startswith(prefix) and host.count(".") >= 2:
             host = host[len(prefix) :]
@@ -83,7 +82,7 @@ def canonicalize_url(url: str) -> str:
     path = _MULTI_SLASH.sub("/", parts.path or "/")
     path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~%")
     path = _AMP_PATH.sub("", path) or "/"
-    if path.endswith("/index.html") or path.endswith("/index.htm"):
+    if path.endswith(("/index.html", "/index.htm")):
         path = path.rsplit("/", 1)[0] + "/"
     if len(path) > 1:
         path = path.rstrip("/")

@@ -31,7 +31,7 @@ ERROR_BACKOFF_CAP = 60.0
 
 def shard_of(feed_id: str, shards: int) -> int:
     """The shard a feed belongs to (stable across processes and releases)."""
-    return int(hashlib.sha1(feed_id.encode()).hexdigest()[:8], 16) % max(1, shards)
+    return int(hashlib.sha1(feed_id.encode(), usedforsecurity=False).hexdigest()[:8], 16) % max(1, shards)
 
 
 @dataclass
@@ -48,11 +48,11 @@ class FeedWatcher:
 
     def __init__(self, shard: int, shards: int, settings: Any = None,
                  prepare: Callable[[Any], Any] | None = None):  # fmt: skip
+        from rasad.core.es import make_client  # noqa: PLC0415
+        from rasad.core.settings import load_settings  # noqa: PLC0415
         from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
         from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
         from rasad.ingest.store import IngestStore  # noqa: PLC0415
-        from rasad.core.es import make_client  # noqa: PLC0415
-        from rasad.core.settings import load_settings  # noqa: PLC0415
 
         self.shard, self.shards = shard, shards
         self.s = settings or load_settings()
@@ -79,9 +79,9 @@ class FeedWatcher:
 
     def poll_round(self) -> RoundReport:
         """Poll the feeds due now; queue their items before their state advances."""
+        from rasad.core.records import parse_iso  # noqa: PLC0415
         from rasad.ingest.stage import poll_feeds  # noqa: PLC0415
         from rasad.ingest.store import CLOCK_REFRESH  # noqa: PLC0415
-        from rasad.core.records import parse_iso  # noqa: PLC0415
 
         specs = self.specs()
         mono = time.monotonic()

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rasad.core.settings import PROJECT_ROOT
+from rasad.core.shipped import shipped
 
-DAGS_FOLDER = PROJECT_ROOT / "dags"
+DAGS_FOLDER = shipped("dags")
 
 
 def configure_airflow(home: Path) -> None:

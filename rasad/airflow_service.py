@@ -42,13 +42,14 @@ from pathlib import Path
 from urllib.parse import quote, urlparse
 
 from rasad.core.settings import PROJECT_ROOT, load_settings
+from rasad.core.shipped import shipped
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOME = PROJECT_ROOT / "var" / "airflow-service"
-DAGS_FOLDER = PROJECT_ROOT / "dags"
-DEMO_FEEDS = PROJECT_ROOT / "examples" / "demo" / "feeds.yaml"
-DEMO_RULES = PROJECT_ROOT / "examples" / "demo" / "rules.yaml"
+DAGS_FOLDER = shipped("dags")
+DEMO_FEEDS = shipped("examples/demo/feeds.yaml")
+DEMO_RULES = shipped("examples/demo/rules.yaml")
 VENV_BIN = Path(sys.prefix) / "bin"
 # Stop order: the scheduler first (so it hands out no more work), the api-server last
 # (tasks report their end through it); the backing services after Airflow.
@@ -157,7 +158,7 @@ def _read_record(path: Path) -> dict | None:
 
 def _leader_alive(rec: dict) -> bool:
     st = _proc_stat(rec["pid"])
-    return bool(st) and st[3] == rec["start"]  # same start time: not a reused pid
+    return st is not None and st[3] == rec["start"]  # same start time: not a reused pid
 
 
 def _all_stats() -> dict[int, tuple[int, int, int, int]]:
@@ -302,7 +303,7 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 def _http_json(url: str, timeout: float = 2.0) -> dict | None:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - our own services' http URLs
             return json.loads(r.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -631,7 +632,7 @@ def _start_es(cfg: ServiceConfig, env: dict[str, str]) -> bool:
 # --------------------------------------------------------------------------- readiness
 
 
-def _wait_until(check, timeout: float, name: str, rec: dict | None = None) -> None:  # noqa: ANN001
+def _wait_until(check, timeout: float, name: str, rec: dict | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -654,7 +655,8 @@ def _parse_ts(v: object) -> datetime | None:
         return None
     if isinstance(v, str):
         v = datetime.fromisoformat(v)
-    assert isinstance(v, datetime)
+    if not isinstance(v, datetime):
+        raise TypeError(f"not a date-time: {v!r}")
     return v if v.tzinfo else v.replace(tzinfo=UTC)
 
 
@@ -680,7 +682,7 @@ def _celery_hosts(broker: str) -> set[str]:
     app = Celery(broker=broker)
     try:
         replies = app.control.ping(timeout=1.0) or []
-    except Exception:  # noqa: BLE001 - the broker not answering yet is just "not ready"
+    except Exception:  # the broker not answering yet is just "not ready"
         return set()
     finally:
         app.close()
@@ -757,7 +759,7 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
     if not (cfg.dags_folder.is_dir()):
         raise ServiceError(f"DAGs folder {cfg.dags_folder} is not a folder")
     home.mkdir(parents=True, exist_ok=True)
-    os.chmod(home, 0o711)  # others may traverse (postgres reaches pg/), not list; secrets are 0600
+    os.chmod(home, 0o711)  # noqa: S103 - others may traverse (postgres reaches pg/), not list; secrets are 0600
     for sub in ("run", "logs"):
         (home / sub).mkdir(exist_ok=True)
     airflow_ports = {"api-server": cfg.api_port}
@@ -824,7 +826,7 @@ def start_service(cfg: ServiceConfig) -> ServiceInfo:
         _wait_until(lambda: _http_json(health) is not None, deadline_left(), "api-server", api)
         log.info("api-server answers at %.1fs", time.monotonic() - t0)
         want = set(JOB_TYPES.values())
-        def jobs_ready() -> bool:  # noqa: E306
+        def jobs_ready() -> bool:
             for name, rec in recs.items():
                 if not _leader_alive(rec):
                     raise ServiceError(f"{name} exited during start-up; see {rec['log']}:\n{_tail(rec['log'])}")

@@ -60,9 +60,10 @@ def cmd_es(args: argparse.Namespace) -> int:
     s = load_settings()
     home = Path(args.data_dir) if args.data_dir else None
     if args.action == "start" and (args.nodes or 1) > 1:
-        info = esnode.start_cluster(s, nodes=args.nodes, port=args.port, home=home)
-        print(f"Elasticsearch {s.es_version} cluster {info.name} ({len(info.nodes)} nodes) is {info.status}:")
-        _print_cluster(s, info)
+        cluster_info = esnode.start_cluster(s, nodes=args.nodes, port=args.port, home=home)
+        print(f"Elasticsearch {s.es_version} cluster {cluster_info.name} ({len(cluster_info.nodes)} nodes) "
+              f"is {cluster_info.status}:")  # fmt: skip
+        _print_cluster(s, cluster_info)
     elif args.action == "start":
         info = esnode.start_node(s, port=args.port, home=home)
         print(f"Elasticsearch {info.version} running at {info.url} (pid {info.pid}, home {info.home})")
@@ -77,11 +78,12 @@ def cmd_es(args: argparse.Namespace) -> int:
     elif args.action == "status":
         cluster = _local_cluster_home(s, args)
         if cluster is not None:
-            info = esnode.cluster_status(s, cluster)
-            up = sum(n.running for n in info.nodes)
-            print(f"cluster {info.name}: {up} of {len(info.nodes)} node(s) running, health {info.status}")
-            _print_cluster(s, info)
-            return 0 if up == len(info.nodes) else 3
+            cluster_info = esnode.cluster_status(s, cluster)
+            up = sum(n.running for n in cluster_info.nodes)
+            print(f"cluster {cluster_info.name}: {up} of {len(cluster_info.nodes)} node(s) running, "
+                  f"health {cluster_info.status}")  # fmt: skip
+            _print_cluster(s, cluster_info)
+            return 0 if up == len(cluster_info.nodes) else 3
         info = esnode.node_status(s, port=args.port, home=home)
         print(f"{'running' if info.running else 'not running'} at {info.url} (pid {info.pid}, home {info.home})")
         if info.running:
@@ -121,8 +123,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             print(p)
         print(f"{len(specs)} valid feed(s), {len(problems)} problem(s)")
         return 1 if problems else 0
-    from rasad.ingest.store import IngestStore  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.ingest.store import IngestStore  # noqa: PLC0415
 
     s = load_settings()
     states = IngestStore(make_client(s), s).all_states()
@@ -142,20 +144,21 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
 
     s = load_settings()
     q = WorkQueue(make_client(s), s)
     counts = q.counts()
+    failures = q.failures(20)
     out = {"by_state": counts.by_state, "oldest_new": counts.oldest_new, "unalerted": counts.unalerted,
-           "recent_failures": q.failures(20)}  # fmt: skip
+           "recent_failures": failures}  # fmt: skip
     if args.json:
         _print_json(out)
         return 0
     print("queue: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.by_state.items())) or "queue: empty")
     print(f"oldest waiting item: {counts.oldest_new or '-'}; indexed, not yet alerted: {counts.unalerted}")
-    for f in out["recent_failures"]:
+    for f in failures:
         print(f"  ! {f['feed_id']} {f['link']}: {f['outcome']}: {f['reason']}")
     return 0
 
@@ -335,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as e:
         from rasad.alerts.rules import RulesError  # noqa: PLC0415
-        from rasad.ingest.feeds import RegistryError  # noqa: PLC0415
         from rasad.esnode import NodeError  # noqa: PLC0415
+        from rasad.ingest.feeds import RegistryError  # noqa: PLC0415
 
         if isinstance(e, (RegistryError, RulesError, NodeError)):
             print(f"error: {e}", file=sys.stderr)

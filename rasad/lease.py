@@ -79,7 +79,7 @@ class Lease:
         except (NotFoundError, ConflictError):
             pass  # expired and taken by someone else, or already gone
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         self.acquire()
         return self
 

@@ -22,9 +22,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasad.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # for annotations only: the stages are imported inside the steps
+    from rasad.ingest.queue import QueueEntry
 
 log = logging.getLogger(__name__)
 MAX_ERRORS = 20  # error lines a step returns (the summary's, not a log of everything)
@@ -91,9 +94,9 @@ def _now(now: datetime | None) -> datetime:
 
 def step_setup(settings: Settings | None = None) -> dict:
     """Install index templates, indices and the work queue (idempotent); name the cluster."""
+    from rasad.core.es import describe_cluster, make_client  # noqa: PLC0415
     from rasad.indexing.setup import setup_indices  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
-    from rasad.core.es import describe_cluster, make_client  # noqa: PLC0415
 
     s = _settings(settings)
     es = make_client(s)
@@ -143,12 +146,12 @@ def ensure_setup(settings: Settings | None = None) -> bool:
 def step_poll(settings: Settings | None = None, feeds_file: str | None = None, force: bool = False,
               now: datetime | None = None) -> dict:  # fmt: skip
     """Poll every due feed once and queue the new items (what a watcher does, in this process)."""
+    from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.ingest.feeds import load_registry  # noqa: PLC0415
     from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.ingest.stage import poll_feeds  # noqa: PLC0415
     from rasad.ingest.store import IngestStore  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
 
     s = _settings(settings)
     ensure_setup(s)  # feed states and queue items land in indices made from our templates
@@ -177,8 +180,8 @@ def step_poll(settings: Settings | None = None, feeds_file: str | None = None, f
 
 def step_claim(run_key: str, settings: Settings | None = None, now: datetime | None = None) -> list[dict]:
     """Claim what the queue holds into batches grouped by host; returns [{id, items, hosts}]."""
-    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
 
     s = _settings(settings)
     q = WorkQueue(make_client(s), s)
@@ -214,6 +217,8 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
 
     ``standalone``: one process runs every batch (``rasad run``), so ``extract_workers: auto`` uses a pool.
     """
+    from rasad.core import records  # noqa: PLC0415
+    from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.enrich.stage import cluster_articles, tag_articles  # noqa: PLC0415
     from rasad.indexing.bulk import index_articles  # noqa: PLC0415
     from rasad.indexing.events import index_events  # noqa: PLC0415
@@ -222,8 +227,6 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
     from rasad.ingest.queue import WorkQueue, fallback_id  # noqa: PLC0415
     from rasad.ingest.stage import fetch_articles, item_from_dict  # noqa: PLC0415
     from rasad.ingest.store import IngestStore  # noqa: PLC0415
-    from rasad.core import records  # noqa: PLC0415
-    from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.lease import Lease  # noqa: PLC0415
 
     s = _settings(settings)
@@ -263,7 +266,8 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
     # Acknowledge last: every write above is keyed by id, so a crash before this line
     # means the retry rewrites the same documents.
     retry_links = {i.link for i in rep.retry}
-    done, retry, failed = [], [], []
+    done: list[tuple[QueueEntry, str, str | None, str | None]] = []
+    retry, failed = [], []
     for e in entries:
         link = e.item.get("link") or ""
         status, reason = rep.item_status.get(e.id) or rep.item_status.get(link) or (None, None)
@@ -329,12 +333,12 @@ def _nothing_to_alert(es: Any, s: Settings, q: Any, now: datetime, release_run: 
     """True when no article waits for alerting, no claim of the run is left to release, and no
     alert item or mail is due: one round trip (an idle run's alert step stops here)."""
     from rasad.alerts.deliver import STALE_SENDING  # noqa: PLC0415
-    from rasad.alerts.outbox import EsOutbox, outbox_index  # noqa: PLC0415
+    from rasad.alerts.ledger import AlertLedger, ledger_index  # noqa: PLC0415
 
     queue_work = [q.UNALERTED] + ([q.held_query(f"{release_run}~")] if release_run else [])
     searches: list[dict[str, Any]] = []
     for index, query in ((q.index, {"bool": {"should": queue_work, "minimum_should_match": 1}}),
-                         (outbox_index(s), EsOutbox.work_query(now, now - STALE_SENDING))):  # fmt: skip
+                         (ledger_index(s), AlertLedger.work_query(now, now - STALE_SENDING))):  # fmt: skip
         searches += [{"index": index, "ignore_unavailable": True, "allow_no_indices": True},
                      {"size": 0, "track_total_hits": 1, "query": query}]  # fmt: skip
     res = es.msearch(searches=searches)["responses"]
@@ -363,8 +367,8 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
     """
     from rasad.alerts.deliver import send_alerts  # noqa: PLC0415
     from rasad.alerts.rules import load_rules  # noqa: PLC0415
-    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
 
     s = _settings(settings)
     now = _now(now)
@@ -457,8 +461,8 @@ def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, r
 
 def maintenance_report(settings: Settings | None = None, now: datetime | None = None) -> dict:
     """Feed health, queue and dead-letter summary, and retention (the daily maintenance)."""
-    from rasad.indexing.maintenance import run_retention, summarize_health  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.indexing.maintenance import run_retention, summarize_health  # noqa: PLC0415
 
     s = _settings(settings)
     now = _now(now)

@@ -48,7 +48,7 @@ def clean_airflow_db(now: datetime | None = None, days: int = XCOM_KEEP_DAYS) ->
     airflow = Path(sys.executable).with_name("airflow")
     cmd = [str(airflow) if airflow.exists() else "airflow", "db", "clean", "--clean-before-timestamp", before,
            "--tables", "xcom,dag_run,task_instance,log,job", "--skip-archive", "--yes"]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=os.environ.copy())
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=os.environ.copy(), check=False)
     if res.returncode != 0:
         raise RuntimeError(f"airflow db clean failed ({res.returncode}): {res.stderr.strip()[-500:]}")
     log.info("airflow db clean before %s: done", before)
@@ -57,8 +57,8 @@ def clean_airflow_db(now: datetime | None = None, days: int = XCOM_KEEP_DAYS) ->
 
 def retag(since: str | None = None, topics: list[str] | None = None, force: bool = False) -> dict:
     """Re-tag stored articles (the `rasad retag` code), returning its counts."""
-    from rasad.indexing.retag import retag_articles  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.indexing.retag import retag_articles  # noqa: PLC0415
 
     s = load_settings()
     rep = retag_articles(make_client(s), s, since=since, force=force, progress=False, topics=topics or None)

@@ -34,13 +34,13 @@ def preload() -> float:
         import elasticsearch  # noqa: F401, PLC0415
         import trafilatura  # noqa: F401, PLC0415
 
-        import rasad.alerts.deliver  # noqa: F401, PLC0415
-        import rasad.enrich.events.cluster  # noqa: F401, PLC0415
-        import rasad.indexing.bulk  # noqa: F401, PLC0415
-        import rasad.ingest.extract.article  # noqa: F401, PLC0415
-        import rasad.ingest.language  # noqa: F401, PLC0415
-        from rasad.enrich.tagging import get_tagger  # noqa: PLC0415
+        import rasad.alerts.deliver  # noqa: PLC0415
+        import rasad.enrich.events.cluster  # noqa: PLC0415
+        import rasad.indexing.bulk  # noqa: PLC0415
+        import rasad.ingest.extract.article  # noqa: PLC0415
+        import rasad.ingest.language  # noqa: PLC0415
         from rasad.core.settings import load_settings  # noqa: PLC0415
+        from rasad.enrich.tagging import get_tagger  # noqa: PLC0415
 
         s = load_settings()
         get_tagger(s.path(s.seeds_dir))

@@ -1,9 +1,20 @@
 """Events: online story clustering and new-event signals (pure core, no I/O)."""
 
-from rasad.enrich.events.cluster import Assignment, ClusterConfig, ClusterItem, Event, EventClusterer, EventMerge
+from rasad.enrich.events.cluster import (
+    Assignment,
+    ClusterConfig,
+    ClusterItem,
+    Event,
+    EventClusterer,
+    EventMerge,
+)
 from rasad.enrich.events.signals import SIGNAL_BREAKING, SIGNAL_CONFIRMED, SIGNAL_MERGED, SIGNAL_NEW, Signal
 
 __all__ = [
+    "SIGNAL_BREAKING",
+    "SIGNAL_CONFIRMED",
+    "SIGNAL_MERGED",
+    "SIGNAL_NEW",
     "Assignment",
     "ClusterConfig",
     "ClusterItem",
@@ -11,8 +22,4 @@ __all__ = [
     "EventClusterer",
     "EventMerge",
     "Signal",
-    "SIGNAL_BREAKING",
-    "SIGNAL_CONFIRMED",
-    "SIGNAL_MERGED",
-    "SIGNAL_NEW",
 ]

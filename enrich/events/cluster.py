@@ -31,20 +31,21 @@ import dataclasses
 import math
 from array import array
 from collections import Counter, OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import repeat
 from operator import mul
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rasad.enrich.events.features import DecayedFrequency, hash_feature
 from rasad.enrich.events.signals import (
+    SIGNAL_BREAKING,
     BurstDetector,
     Signal,
-    SIGNAL_BREAKING,
     confirmed_signal,
     hour_label,
     merged_signal,
@@ -93,9 +94,9 @@ class ClusterItem:
         self.language = (self.language or _UNKNOWN_LANGUAGE).lower()
 
     @classmethod
-    def from_article(cls, article: "Article") -> "ClusterItem":
+    def from_article(cls, article: Article) -> ClusterItem:
         """Build an item from an enriched ``Article`` (published time, else fetch time)."""
-        from rasad.core.records import parse_iso
+        from rasad.core.records import parse_iso  # noqa: PLC0415 - only this adapter needs the record helpers
 
         published = parse_iso(article.published)
         fetched = parse_iso(article.fetched_at)
@@ -268,10 +269,10 @@ class Event:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], version: int = STATE_VERSION) -> "Event":
+    def from_state(cls, state: dict[str, Any], version: int = STATE_VERSION) -> Event:
         """Inverse of :meth:`export_state` (also reads the layouts of versions 1 and 2)."""
         kw = dict(state)
-        kw["centroids"] = {lang: dict(zip(keys, vals)) for lang, (keys, vals) in state["centroids"].items()}
+        kw["centroids"] = {lang: dict(zip(keys, vals, strict=True)) for lang, (keys, vals) in state["centroids"].items()}
         vectors = state["title_vectors"].items()
         if version == 1:
             vectors = ((lang, ([b for b, _ in pairs], [w for _, w in pairs])) for lang, pairs in vectors)
@@ -290,7 +291,7 @@ class Assignment:
     margin: float | None = None  # decision margin of the best candidate (None: no candidate)
     duplicate: bool = False  # the article id was already assigned; nothing changed
     evicted: list[str] = field(default_factory=list)  # events that left the active window now
-    merged: list["EventMerge"] = field(default_factory=list)  # events merged on this step
+    merged: list[EventMerge] = field(default_factory=list)  # events merged on this step
 
 
 @dataclass(frozen=True)
@@ -339,7 +340,7 @@ class Preview:
         if lang_events and config.generic_word_gamma:
             gamma = -config.generic_word_gamma
             counts = [text_counts.get(b, 0) for b, _ in vector]
-            vector = [(b, w * (1 + n) ** gamma) if n else (b, w) for (b, w), n in zip(vector, counts)]
+            vector = [(b, w * (1 + n) ** gamma) if n else (b, w) for (b, w), n in zip(vector, counts, strict=True)]
             norm = math.sqrt(sum(w * w for _, w in vector)) or 1.0
             vector = sorted(((b, w / norm) for b, w in vector), key=lambda bw: (-bw[1], bw[0]))
         text = [
@@ -369,8 +370,8 @@ def _top_by_score(slots: np.ndarray, scores: np.ndarray, k: int, event_at: list[
         kth = -np.partition(-scores, k - 1)[k - 1]
         keep = scores >= kth
         slots, scores = slots[keep], scores[keep]
-    ranked = sorted(zip((-scores).tolist(), [event_at[s] for s in slots.tolist()]))
-    return [event_id for _, event_id in ranked[:k]]  # type: ignore[misc]
+    ranked = sorted(zip((-scores).tolist(), [event_at[s] for s in slots.tolist()], strict=True))
+    return [event_id for _, event_id in ranked[:k]]
 
 
 class EventClusterer:
@@ -489,7 +490,7 @@ class EventClusterer:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "EventClusterer":
+    def from_state(cls, state: dict[str, Any]) -> EventClusterer:
         """Rebuild a clusterer from :meth:`export_state` output (derived indexes are rebuilt)."""
         version = state.get("version")
         if version not in (1, 2, 3, STATE_VERSION):
@@ -506,7 +507,7 @@ class EventClusterer:
         return clusterer
 
     @classmethod
-    def _from_globals(cls, state: dict[str, Any]) -> "EventClusterer":
+    def _from_globals(cls, state: dict[str, Any]) -> EventClusterer:
         # A state saved before a knob existed gets the knob's default (the dataclass default).
         clusterer = cls(ClusterConfig(**state["config"]))
         clusterer._clock = state["clock"]
@@ -545,7 +546,7 @@ class EventClusterer:
         text_counts: Mapping[str, Mapping[int, int]] | None = None,
         id_counts: Mapping[str, int] | None = None,
         lang_counts: Mapping[str, int] | None = None,
-    ) -> "EventClusterer":
+    ) -> EventClusterer:
         """A model holding only ``events`` (exported events) of the ``active`` ones.
 
         The counts are over *all* active events: how many hold each text bucket (language ->
@@ -593,7 +594,7 @@ class EventClusterer:
         self._changed, self._removed = set(), set()
         return changed, removed
 
-    def preview(self, items: list[ClusterItem]) -> list["Preview"]:
+    def preview(self, items: list[ClusterItem]) -> list[Preview]:
         """What each item will look like when assigned in this order, before any event is consulted.
 
         Token and id frequencies evolve with the articles alone, so this runs the same arithmetic as
@@ -660,7 +661,7 @@ class EventClusterer:
         buckets = list(tf)
         idfs = token_df.idf_many(buckets, clock)
         # Sorted by (-weight, bucket): heaviest first, ties by bucket.
-        weighted = sorted((-(1.0 + math.log(tf[b])) * idf, b) for b, idf in zip(buckets, idfs) if idf > 0)
+        weighted = sorted((-(1.0 + math.log(tf[b])) * idf, b) for b, idf in zip(buckets, idfs, strict=True) if idf > 0)
         weighted = weighted[: cfg.max_doc_features]
         norm = math.sqrt(sum(w * w for w, _ in weighted)) or 1.0
         vector = [(b, -w / norm) for w, b in weighted]
@@ -671,8 +672,8 @@ class EventClusterer:
         id_buckets += [self._id_bucket("t:" + k) for k in topic_keys]
         id_df.add_document(set(id_buckets), clock)
         id_idfs = id_df.idf_many(id_buckets, clock)
-        entities = list(zip(entity_keys, id_idfs[: len(entity_keys)]))
-        topics = list(zip(topic_keys, id_idfs[len(entity_keys) :]))
+        entities = list(zip(entity_keys, id_idfs[: len(entity_keys)], strict=True))
+        topics = list(zip(topic_keys, id_idfs[len(entity_keys) :], strict=True))
         return vector, entities, topics
 
     def _vectorise(self, item: ClusterItem, clock: float) -> _Doc:
@@ -689,7 +690,7 @@ class EventClusterer:
             if ext:  # a partial model: the events it did not load count too
                 local = postings or {}
                 counts = [len(local.get(b, ())) + ext.get(b, 0) for b, _ in vector]
-                vector = [(b, w * (1 + n) ** gamma) if n else (b, w) for (b, w), n in zip(vector, counts)]
+                vector = [(b, w * (1 + n) ** gamma) if n else (b, w) for (b, w), n in zip(vector, counts, strict=True)]
             else:
                 local = postings or {}
                 vector = [(b, w * (1 + len(local[b])) ** gamma) if b in local else (b, w) for b, w in vector]
@@ -816,10 +817,10 @@ class EventClusterer:
         # The event's norm needs the IDF of each of its ids at this clock (memoised by key).
         total = 0.0
         for key, count in counts.items():
-            idf = memo.get(key)
-            if idf is None:
-                idf = memo[key] = self._id_df.idf(self._id_bucket(prefix + key), clock)
-            total += (idf * count) ** 2
+            key_idf = memo.get(key)
+            if key_idf is None:
+                key_idf = memo[key] = self._id_df.idf(self._id_bucket(prefix + key), clock)
+            total += (key_idf * count) ** 2
         return dot / (doc_norm * math.sqrt(total)), shared
 
     def _score(
@@ -837,7 +838,7 @@ class EventClusterer:
         margin: float = 0
         similarity: float = 0
         if not cross:
-            assert centroid is not None
+            assert centroid is not None  # noqa: S101 - narrows the type: same-language events have a centroid
             dot = sum(map(mul, doc.weights, map(centroid.get, doc.buckets, repeat(0.0))))
             s = fade * dot / event.norms[doc.language]
             w = cfg.weight_text
@@ -1007,7 +1008,7 @@ class EventClusterer:
         for lang, n in gone.languages.items():
             keep.languages[lang] = keep.languages.get(lang, 0) + n
         keep.member_ids = (keep.member_ids + gone.member_ids)[: cfg.max_member_ids]
-        keep.merged_ids = (keep.merged_ids + [gone.id] + gone.merged_ids)[: cfg.max_member_ids]
+        keep.merged_ids = [*keep.merged_ids, gone.id, *gone.merged_ids][: cfg.max_member_ids]
         keep.article_count += gone.article_count
         keep.first_seen_s = min(keep.first_seen_s, gone.first_seen_s)
         keep.last_seen_s = max(keep.last_seen_s, gone.last_seen_s)

@@ -18,9 +18,10 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rasad.enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
 from rasad.enrich.events.metrics import score_bcubed, score_nmi, score_pairwise
@@ -130,9 +131,9 @@ def evaluate_stored(rows: list[dict[str, Any]], batch: int, settings: Any = None
     """``evaluate_stream`` through the Elasticsearch event store, under a throwaway index prefix."""
     import uuid  # noqa: PLC0415
 
-    from rasad.enrich.event_store import EventStateStore  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.core.settings import load_settings  # noqa: PLC0415
+    from rasad.enrich.event_store import EventStateStore  # noqa: PLC0415
 
     base = settings or load_settings()
     s = base.replace(index_prefix=f"{base.index_prefix}-eval{uuid.uuid4().hex[:8]}")
@@ -148,16 +149,16 @@ def format_report(order: str, result: dict[str, Any]) -> str:
     """The human-readable table of one order, ours next to the paper's."""
     pw, b3 = result["pairwise"], result["bcubed"]
     lines = [
-        f"Google News stream, order {order}: {result['articles']:,} titles, "
-        f"{result['gold_stories']} gold stories; {result['predicted_events']} events predicted "
-        f"in {result['seconds']:.1f} s ({result['articles'] / result['seconds']:,.0f} articles/s)",
-        f"  events / gold stories: {result['events_per_gold_story']:.2f} "
-        f"({result['events_as_assigned']} events as first assigned, before merges)",
-        f"  {'method':<28}{'NMI':>7}{'NMI(arith)':>12}{'pair P':>9}{'pair R':>9}{'pair F1':>9}"
-        f"{'B3 P':>8}{'B3 R':>8}{'B3 F1':>8}",
-        f"  {'rasad single-pass':<28}{result['nmi']:>7.3f}{result['nmi_arithmetic']:>12.3f}"
-        f"{pw['precision']:>9.3f}{pw['recall']:>9.3f}{pw['f1']:>9.3f}"
-        f"{b3['precision']:>8.3f}{b3['recall']:>8.3f}{b3['f1']:>8.3f}",
+        (f"Google News stream, order {order}: {result['articles']:,} titles, "
+         f"{result['gold_stories']} gold stories; {result['predicted_events']} events predicted "
+         f"in {result['seconds']:.1f} s ({result['articles'] / result['seconds']:,.0f} articles/s)"),
+        (f"  events / gold stories: {result['events_per_gold_story']:.2f} "
+         f"({result['events_as_assigned']} events as first assigned, before merges)"),
+        (f"  {'method':<28}{'NMI':>7}{'NMI(arith)':>12}{'pair P':>9}{'pair R':>9}{'pair F1':>9}"
+         f"{'B3 P':>8}{'B3 R':>8}{'B3 F1':>8}"),
+        (f"  {'rasad single-pass':<28}{result['nmi']:>7.3f}{result['nmi_arithmetic']:>12.3f}"
+         f"{pw['precision']:>9.3f}{pw['recall']:>9.3f}{pw['f1']:>9.3f}"
+         f"{b3['precision']:>8.3f}{b3['recall']:>8.3f}{b3['f1']:>8.3f}"),
     ]
     for method, scores in PAPER_NMI.items():
         dashes = "".join(f"{'-':>{w}}" for w in (12, 9, 9, 9, 8, 8, 8))

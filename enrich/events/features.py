@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import zlib
 from array import array
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class DecayedFrequency:
         cells = self._cells
         return [math.log1p(numerator / (0.5 + cells[b] / scale)) for b in buckets]
 
-    def copy(self) -> "DecayedFrequency":
+    def copy(self) -> DecayedFrequency:
         """An independent copy (to look ahead without changing this one)."""
         freq = DecayedFrequency(self.bits, self.half_life_s)
         freq._cells = array("f", self._cells)
@@ -104,7 +105,7 @@ class DecayedFrequency:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "DecayedFrequency":
+    def from_state(cls, state: dict[str, Any]) -> DecayedFrequency:
         """Rebuild exactly what :meth:`export_state` wrote."""
         freq = cls(state["bits"], state["half_life_s"])
         freq._ref_time = state["ref_time"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Sequence
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def score_nmi(gold: Sequence[Hashable], pred: Sequence[Hashable], average: str =
     n = len(gold)
     gold_counts = Counter(gold)
     pred_counts = Counter(pred)
-    joint = Counter(zip(gold, pred))
+    joint = Counter(zip(gold, pred, strict=True))
     mi = sum(c / n * math.log(n * c / (gold_counts[g] * pred_counts[p])) for (g, p), c in joint.items())
     h_gold = -sum(c / n * math.log(c / n) for c in gold_counts.values())
     h_pred = -sum(c / n * math.log(c / n) for c in pred_counts.values())
@@ -60,7 +60,7 @@ def score_pairwise(gold: Sequence[Hashable], pred: Sequence[Hashable]) -> PRF:
     def pairs(n: int) -> int:
         return n * (n - 1) // 2
 
-    tp = sum(pairs(c) for c in Counter(zip(gold, pred)).values())
+    tp = sum(pairs(c) for c in Counter(zip(gold, pred, strict=True)).values())
     pred_pairs = sum(pairs(c) for c in Counter(pred).values())
     gold_pairs = sum(pairs(c) for c in Counter(gold).values())
     precision = tp / pred_pairs if pred_pairs else 1.0
@@ -74,7 +74,7 @@ def score_bcubed(gold: Sequence[Hashable], pred: Sequence[Hashable]) -> PRF:
     n = len(gold)
     gold_counts = Counter(gold)
     pred_counts = Counter(pred)
-    joint = Counter(zip(gold, pred))
+    joint = Counter(zip(gold, pred, strict=True))
     # Each of the c items in cell (g, p) has precision c/|p| and recall c/|g|.
     precision = sum(c * c / pred_counts[p] for (g, p), c in joint.items()) / n
     recall = sum(c * c / gold_counts[g] for (g, p), c in joint.items()) / n

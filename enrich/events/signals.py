@@ -170,11 +170,11 @@ class BurstDetector:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "BurstDetector":
+    def from_state(cls, state: dict[str, Any]) -> BurstDetector:
         """Rebuild exactly what :meth:`export_state` wrote."""
         det = cls(state["baseline_hours"], state["z_threshold"], state["min_count"])
-        det._counts = {k: {h: c for h, c in pairs} for k, pairs in state["counts"].items()}
-        det._fired = {t: h for t, h in state["fired"]}
+        det._counts = {k: dict(pairs) for k, pairs in state["counts"].items()}
+        det._fired = dict(state["fired"])
         det._first_hour = state["first_hour"]
         det._clock_hour = state["clock_hour"]
         return det

@@ -19,19 +19,10 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _ARABIC_ARTICLE = ("وبال", "وكال", "وال", "فال", "بال", "كال", "لل", "ال")
 
 _STOP_EN = frozenset(
-    """a about after again against all also am an and any are as at be because been before being
-    between both but by can could did do does doing down during each few for from further had has
-    have having he her here hers him his how i if in into is it its itself just me more most my no
-    nor not now of off on once only or other our out over own same she should so some such than that
-    the their them then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your new says said say news report
-    reports update live via""".split()
+    ["a", "about", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "new", "says", "said", "say", "news", "report", "reports", "update", "live", "via"]
 )
 _STOP_AR = frozenset(
-    """في من على الى إلى عن مع أن ان إن لا ما لم لن هذا هذه ذلك تلك التي الذي الذين هو هي هم
-    كان كانت يكون قد قال قالت وقال وقالت كما أو او ثم بين بعد قبل حتى عند كل أي اي غير منذ خلال
-    وفي ومن وعلى وأن وان به بها له لها فيه فيها عليه عليها اليوم أمس امس يوم وذلك إنه انه أنه لكن
-    بل إذا اذا حيث وهو وهي ولا وما تم عبر ضد نحو دون لدى إلا الا عاجل""".split()
+    ["في", "من", "على", "الى", "إلى", "عن", "مع", "أن", "ان", "إن", "لا", "ما", "لم", "لن", "هذا", "هذه", "ذلك", "تلك", "التي", "الذي", "الذين", "هو", "هي", "هم", "كان", "كانت", "يكون", "قد", "قال", "قالت", "وقال", "وقالت", "كما", "أو", "او", "ثم", "بين", "بعد", "قبل", "حتى", "عند", "كل", "أي", "اي", "غير", "منذ", "خلال", "وفي", "ومن", "وعلى", "وأن", "وان", "به", "بها", "له", "لها", "فيه", "فيها", "عليه", "عليها", "اليوم", "أمس", "امس", "يوم", "وذلك", "إنه", "انه", "أنه", "لكن", "بل", "إذا", "اذا", "حيث", "وهو", "وهي", "ولا", "وما", "تم", "عبر", "ضد", "نحو", "دون", "لدى", "إلا", "الا", "عاجل"]
 )
 # Stop words are matched after folding, so fold the list the same way.
 _STOP_AR = frozenset(normalize_text(word) for word in _STOP_AR)

@@ -28,6 +28,8 @@ The path, and why each step is there:
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 
@@ -35,9 +37,9 @@ from rasad.ingest.dates import PageDate, find_published_date, resolve_published
 from rasad.ingest.extract.bylines import clean_byline
 from rasad.ingest.extract.decode import parse_html
 from rasad.ingest.extract.feedtext import html_fragment_to_text
-from rasad.ingest.extract.gates import _judge_page_text, count_words, is_substantial
+from rasad.ingest.extract.gates import count_words, is_substantial, judge_page_text
 from rasad.ingest.extract.linkfarms import prune_link_farms
-from rasad.ingest.extract.metadata import _read_metadata
+from rasad.ingest.extract.metadata import read_metadata
 from rasad.ingest.extract.model import STATUS_NOT_HTML, STATUS_OK, Extracted, FeedHints
 from rasad.ingest.extract.sniff import inflate_gzip, sniff_not_html
 from rasad.ingest.language import detect_language
@@ -46,7 +48,7 @@ from rasad.ingest.related_links import remove_related_links
 # Pages above this many links get their navigation pruned (mega-menus, footers of sections).
 LINK_HEAVY_THRESHOLD = 250
 # Comments are not the article; precision-favouring scored higher F1 on every gold set.
-TRAFILATURA_OPTIONS: dict[str, bool] = {"include_comments": False, "favor_precision": True}
+TRAFILATURA_OPTIONS: dict[str, Any] = {"include_comments": False, "favor_precision": True}
 
 
 _LINK_COUNT_XPATH = XPath("count(//a)")
@@ -84,7 +86,10 @@ def _extract_page(tree: HtmlElement, url: str) -> str:
     from trafilatura import bare_extraction
 
     document = bare_extraction(tree, url=url or None, with_metadata=False, **TRAFILATURA_OPTIONS)
-    return (document.text or "") if document is not None else ""
+    if document is None:
+        return ""
+    text = document.get("text") if isinstance(document, dict) else document.text  # a dict only with as_dict=True
+    return text or ""
 
 
 def extract_article(
@@ -96,6 +101,8 @@ def extract_article(
     lang_hint = hints.language_hint
     page_date: PageDate | None = None
     page_text = ""
+    page_reason: str | None
+    text_source: str | None
     if body[:2] == b"\x1f\x8b":
         body = inflate_gzip(body)
     problem = sniff_not_html(body, content_type)
@@ -161,7 +168,7 @@ def _process_html(
     tree, _ = parse_html(body, content_type)
     if tree is None:
         return STATUS_NOT_HTML, "no HTML document could be parsed", "", {}, None, None
-    meta = _read_metadata(tree)
+    meta = read_metadata(tree)
     page_date = find_published_date(tree, url)
     html_lang = tree.get("lang") or tree.get("xml:lang")
     strip_inert_elements(tree)
@@ -169,5 +176,5 @@ def _process_html(
         prune_link_farms(tree)
     remove_related_links(tree)
     text = _drop_leading_title(_extract_page(tree, url), meta.get("title"))
-    status, reason = _judge_page_text(text, body)
+    status, reason = judge_page_text(text, body)
     return status, reason, text if status == STATUS_OK else "", meta, page_date, html_lang

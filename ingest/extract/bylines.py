@@ -55,8 +55,8 @@ def clean_byline(author: str | None) -> str | None:
     if not author:
         return None
     parts = []
-    for part in re.split(r"\s*;\s*", author):
-        part = _BYLINE_SUFFIX_RE.sub("", _BYLINE_PREFIX_RE.sub("", part.strip())).strip(" :-–—|,،")
+    for raw in re.split(r"\s*;\s*", author):
+        part = _BYLINE_SUFFIX_RE.sub("", _BYLINE_PREFIX_RE.sub("", raw.strip())).strip(" :-–—|,،")
         if part and part not in parts:
             parts.append(part)
     return "; ".join(parts) or None

@@ -143,7 +143,7 @@ def parse_html(body: bytes, content_type: str | None = None) -> tuple[HtmlElemen
         data = text.encode("utf-8")
     try:
         tree = fromstring(data, parser=_utf8_parser())
-    except Exception:  # noqa: BLE001 -- libxml2 refuses some doctypes/garbage; trafilatura repairs those
+    except Exception:
         tree = None
     if tree is None or len(tree) < 1:
         tree = load_html(text)  # repairs faulty doctypes and invalid characters, then retries

@@ -43,7 +43,7 @@ def html_fragment_to_text(fragment: str) -> str:
     else:
         try:
             root = lxml_html.fragment_fromstring(fragment, create_parent="div")
-        except Exception:  # noqa: BLE001 -- unparseable feed HTML: fall back to stripping tags
+        except Exception:
             return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment)).strip()
         for bad in root.xpath(".//script | .//style | .//iframe | .//form"):
             bad.drop_tree()

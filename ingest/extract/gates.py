@@ -35,7 +35,8 @@ def is_substantial(text: str) -> bool:
     return count_words(text) >= MIN_TEXT_WORDS
 
 
-def _judge_page_text(text: str, body: bytes) -> tuple[str, str | None]:
+def judge_page_text(text: str, body: bytes) -> tuple[str, str | None]:
+    """(status, reason) of a page's extracted text: ok, a paywall stub, or too short for an article."""
     words = count_words(text)
     if words < PAYWALL_MAX_WORDS:
         not_free = b"isAccessibleForFree" in body and bool(_NOT_FREE_RE.search(body))

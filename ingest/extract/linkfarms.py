@@ -21,10 +21,7 @@ def _link_density(element: HtmlElement) -> tuple[float, int]:
 
 
 def _is_attached(element: HtmlElement, root: HtmlElement) -> bool:
-    for ancestor in element.iterancestors():
-        if ancestor is root:
-            return True
-    return False
+    return any(ancestor is root for ancestor in element.iterancestors())
 
 
 def prune_link_farms(tree: HtmlElement) -> int:

@@ -8,7 +8,7 @@ from rasad.ingest.extract.bylines import find_byline
 from rasad.ingest.extract.jsonld import read_jsonld_article
 
 
-def _read_metadata(tree: HtmlElement) -> dict[str, str | None]:
+def read_metadata(tree: HtmlElement) -> dict[str, str | None]:
     """Title, author, site name and image from meta tags, JSON-LD and page markup."""
     from trafilatura.metadata import examine_meta, extract_sitename, extract_title
 

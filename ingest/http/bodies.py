@@ -16,7 +16,7 @@ BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/pdf", "appli
 CHUNK = 16384
 
 
-class _Decoder:
+class BodyDecoder:
     """Incremental Content-Encoding decoder whose output per call is bounded (bomb-safe)."""
 
     def __init__(self, encoding: str):
@@ -55,13 +55,15 @@ class _Decoder:
         return out
 
 
-def _decoders(content_encoding: str | None) -> list[_Decoder]:
+def decoders_for(content_encoding: str | None) -> list[BodyDecoder]:
+    """The decoders a Content-Encoding header asks for, in the order to apply them (unknown: ValueError)."""
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
-    return [_Decoder(c) for c in reversed(codings)]  # applied last first
+    return [BodyDecoder(c) for c in reversed(codings)]  # applied last first
 
 
-def _is_binary_type(content_type: str | None) -> bool:
+def is_binary_type(content_type: str | None) -> bool:
+    """Whether a Content-Type is one that is never an article page (images, PDFs, archives...)."""
     main = (content_type or "").split(";", 1)[0].strip().lower()
     if main in ("application/xhtml+xml", "application/xml", "application/x-httpd-php"):
         return False

@@ -35,8 +35,8 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from rasad.core.settings import Settings
-from rasad.ingest.http.bodies import CHUNK, _decoders, _is_binary_type, brotli
-from rasad.ingest.http.gates import _HostGate
+from rasad.ingest.http.bodies import CHUNK, brotli, decoders_for, is_binary_type
+from rasad.ingest.http.gates import HostGate
 from rasad.ingest.http.result import FetchError, FetchResult
 from rasad.ingest.http.robots import (
     MAX_CRAWL_DELAY,
@@ -103,8 +103,8 @@ class HttpClient:
         self.trusted_hosts = {h.lower() for h in trusted_hosts}
         self._pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
         self._pools_lock = threading.Lock()
-        self._gates: dict[str, _HostGate] = {}
-        self._robots: dict[str, tuple[float, RobotsRules | None | FetchError]] = {}
+        self._gates: dict[str, HostGate] = {}
+        self._robots: dict[str, tuple[float, RobotsRules | FetchError | None]] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
         self._robots_lock = threading.Lock()
         self.sleep = time.sleep  # one place to wait, so a caller can observe backoff
@@ -122,11 +122,11 @@ class HttpClient:
         ips = list(dict.fromkeys(str(i[4][0]) for i in infos))
         return sorted(ips, key=lambda ip: ":" in ip)  # IPv4 first: many hosts have no IPv6 route
 
-    def _gate(self, host: str) -> _HostGate:
+    def _gate(self, host: str) -> HostGate:
         with self._pools_lock:
             gate = self._gates.get(host)
             if gate is None:
-                gate = self._gates[host] = _HostGate(self.s.per_host_concurrency, self.s.per_host_delay)
+                gate = self._gates[host] = HostGate(self.s.per_host_concurrency, self.s.per_host_delay)
             return gate
 
     def _pool(self, scheme: str, ip: str, port: int, host: str) -> urllib3.HTTPConnectionPool:
@@ -176,7 +176,7 @@ class HttpClient:
                    truncate: bool) -> bytes:  # fmt: skip
         """Stream, decode and cap a body; a slow trickle cannot outlive the deadline."""
         try:
-            decoders = _decoders(resp.headers.get("content-encoding"))
+            decoders = decoders_for(resp.headers.get("content-encoding"))
         except ValueError as e:
             raise FetchError("bad_encoding", f"unsupported Content-Encoding {e}", url) from None
         out = bytearray()
@@ -199,7 +199,7 @@ class HttpClient:
                     if truncate:
                         return bytes(out[:max_bytes])
                     raise FetchError("too_large", f"body exceeds cap of {max_bytes} bytes", url)
-        except (ReadTimeoutError, TimeoutError, socket.timeout) as e:
+        except (ReadTimeoutError, TimeoutError) as e:
             raise FetchError("timeout", f"read timed out: {e}", url) from None
         except (zlib.error, ValueError) as e:
             raise FetchError("bad_encoding", f"cannot decode {resp.headers.get('content-encoding')}: {e}", url) from None
@@ -259,7 +259,7 @@ class HttpClient:
                         continue
                     body = b""
                     if 200 <= status < 300:
-                        if refuse_binary and _is_binary_type(hdrs.get("content-type")):
+                        if refuse_binary and is_binary_type(hdrs.get("content-type")):
                             raise FetchError("not_html", f"content type {hdrs.get('content-type')}", current, status)
                         declared = hdrs.get("content-length", "")
                         if declared.isdigit() and int(declared) > max_bytes and not truncate \
@@ -327,7 +327,7 @@ class HttpClient:
             now = time.monotonic()
             cached = self._robots.get(origin)
             if cached is None or cached[0] < now:
-                entry: RobotsRules | None | FetchError
+                entry: RobotsRules | FetchError | None
                 ttl = ROBOTS_TTL
                 try:
                     res = self.get(origin + "/robots.txt", ROBOTS_MAX_BYTES, {"Accept": "text/plain,*/*;q=0.5"},
@@ -376,7 +376,7 @@ _default_client: HttpClient | None = None
 
 def fetch_page(url: str, settings: Settings | None = None) -> FetchResult:
     """Fetch one page with a process-wide client (for the CLI)."""
-    global _default_client
+    global _default_client  # noqa: PLW0603 - one client per CLI process (its pools), replaced when settings are given
     if _default_client is None or settings is not None:
         from rasad.core.settings import load_settings  # noqa: PLC0415
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 
-class _HostGate:
+class HostGate:
     """Per-host concurrency limit and minimum delay between request starts."""
 
     def __init__(self, concurrency: int, delay: float):

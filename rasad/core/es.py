@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
-from elasticsearch import ApiError
+from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout as ESConnectionTimeout
-from elasticsearch import Elasticsearch
 
 from rasad.core.settings import Settings, SettingsError
-
 
 # Elasticsearch cannot be reached at all (as opposed to rejecting a request): every stage
 # that writes keeps its data for a later run instead of failing the batch.
@@ -58,7 +57,8 @@ def describe_cluster(es: Elasticsearch) -> str:
         master = "none"
         if master_id:
             nodes = es.nodes.info(node_id=master_id, metric="_none", filter_path="nodes.*.name")
-            master = next(iter((nodes.get("nodes") or {}).values()), {}).get("name", master_id)
+            first: dict[str, Any] = next(iter((nodes.get("nodes") or {}).values()), {})
+            master = first.get("name", master_id)
     except (*OUTAGE_ERRORS, ApiError) as e:
         # Logged at task start: an unreachable cluster is reported by the step that needs it.
         return f"Elasticsearch cluster unreachable ({type(e).__name__}: {e})"

@@ -138,7 +138,7 @@ class Article:
         return doc
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> "Article":
+    def from_doc(cls, doc: dict[str, Any]) -> Article:
         """Rebuild an article from its stored document (unknown keys are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in doc.items() if k in names}

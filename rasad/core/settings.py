@@ -1,23 +1,31 @@
-"""One settings module: shipped defaults, then a user file, then environment variables.
+"""One settings module: shipped defaults, then a user file, then Airflow connections, then environment variables.
 
 Every key of ``config/defaults.yaml`` can be overridden by ``RASAD_<KEY>`` (upper-case).
-Secrets (``es_password``, ``smtp_password``) come from the environment and are never
-printed: ``Settings.public()`` masks them.
+Secrets (``es_password``, ``smtp_password``) come from the environment or an Airflow
+connection and are never printed: ``Settings.public()`` masks them and ``repr`` leaves them out.
+pydantic-settings layers the sources and checks every value against its field's type.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import YamlConfigSettingsSource as YamlFile
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULTS_FILE = PROJECT_ROOT / "config" / "defaults.yaml"
+from rasad.core import shipped
+
+# Relative paths in the settings resolve against this folder in a checkout; an installed wheel
+# resolves them with shipped.resolve() (shipped data, else the current folder).
+PROJECT_ROOT = shipped.CHECKOUT or Path.cwd()
+DEFAULTS_FILE = shipped.shipped("config/defaults.yaml")
 SECRET_KEYS = {"es_password", "smtp_password"}
 
 
@@ -25,11 +33,24 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed (names the key and where it came from)."""
 
 
-@dataclass(frozen=True)
-class Settings:
+def _blank_is_false(value: Any) -> Any:
+    # RASAD_RESPECT_ROBOTS= (set but empty) has always meant "off"; pydantic would refuse "".
+    return False if isinstance(value, str) and not value.strip() else value
+
+
+Flag = Annotated[bool, BeforeValidator(_blank_is_false)]  # true/false, 1/0, yes/no, on/off; empty is false
+
+
+class Settings(BaseSettings):
+    """Every setting, one line each in the order of config/defaults.yaml; build it with ``load_settings()``."""
+
+    # Frozen: one Settings is shared by threads and passed to worker processes. Numbers are
+    # accepted for text fields (``es_replicas: 1`` in YAML), unknown keys are errors.
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", case_sensitive=True, coerce_numbers_to_str=True)
+
     es_url: str | None
     es_user: str | None
-    es_password: str | None
+    es_password: str | None = Field(repr=False)  # secret
     es_ca_certs: str | None
     index_prefix: str
     es_version: str
@@ -55,16 +76,16 @@ class Settings:
     fetch_workers: int
     extract_workers: str
     extract_timeout: float
-    allow_private_networks: bool
-    respect_robots: bool
+    allow_private_networks: Flag
+    respect_robots: Flag
     feed_backoff_cap: int
     feed_flag_after: int
     smtp_host: str
     smtp_port: int
     smtp_user: str | None
-    smtp_password: str | None
-    smtp_starttls: bool
-    smtp_ssl: bool
+    smtp_password: str | None = Field(repr=False)  # secret
+    smtp_starttls: Flag
+    smtp_ssl: Flag
     smtp_timeout: float
     smtp_conn_id: str | None
     mail_from: str
@@ -84,9 +105,8 @@ class Settings:
     task_max_retry_delay: int
 
     def path(self, value: str) -> Path:
-        """Resolve a configured path relative to the project root."""
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else PROJECT_ROOT / p
+        """Resolve a configured path (relative: to the checkout, or for a wheel to its shipped data or the cwd)."""
+        return shipped.resolve(value)
 
     @property
     def var_path(self) -> Path:
@@ -107,39 +127,20 @@ class Settings:
         """Name of the alias/index for one kind of document (articles, events, ...)."""
         return f"{self.index_prefix}-{kind}"
 
-    def replace(self, **changes: Any) -> "Settings":
-        return dataclasses.replace(self, **changes)
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (not re-validated: callers pass typed values)."""
+        unknown = set(changes) - set(type(self).model_fields)
+        if unknown:
+            raise TypeError(f"unknown setting(s) {sorted(unknown)}")
+        return self.model_copy(update=changes)
 
     def public(self) -> dict[str, Any]:
         """Settings safe to print: secrets masked."""
-        out = dataclasses.asdict(self)
+        out = self.model_dump()
         for k in SECRET_KEYS:
             if out.get(k):
                 out[k] = "***"
         return out
-
-
-def _coerce(key: str, raw: Any, typ: Any, origin: str) -> Any:
-    if raw is None:
-        return None
-    t = str(typ)
-    try:
-        if "bool" in t:
-            if isinstance(raw, bool):
-                return raw
-            s = str(raw).strip().lower()
-            if s in {"1", "true", "yes", "on"}:
-                return True
-            if s in {"0", "false", "no", "off", ""}:
-                return False
-            raise ValueError(raw)
-        if "int" in t and "float" not in t:
-            return int(raw)
-        if "float" in t:
-            return float(raw)
-        return str(raw)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{origin}: {key} = {raw!r} is not a valid {t}") from None
 
 
 ES_CONN_ID = "rasad_elasticsearch"
@@ -181,36 +182,87 @@ def airflow_connection_values(env: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build settings from defaults, the RASAD_CONFIG file, the environment and overrides."""
-    env = dict(os.environ if env is None else env)
-    values: dict[str, Any] = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8")) or {}
-    origins = {k: str(DEFAULTS_FILE) for k in values}
+class _Values(PydanticBaseSettingsSource):
+    """A layer of values computed here (overrides, the environment, Airflow connections), named by its origin."""
+
+    def __init__(self, values: dict[str, Any], origin: str) -> None:
+        super().__init__(Settings)
+        self.values, self.origin = values, origin
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def _environment(env: dict[str, str]) -> list[_Values]:
+    """One layer per ``RASAD_<KEY>`` variable that is set, so an error names the variable."""
+    return [_Values({name: env[var]}, f"environment {var}")
+            for name in Settings.model_fields if (var := f"RASAD_{name.upper()}") in env]  # fmt: skip
+
+
+def _user_file(env: dict[str, str]) -> YamlFile | None:
     user_file = env.get("RASAD_CONFIG")
-    if user_file:
-        p = Path(user_file)
-        if not p.is_file():
-            raise SettingsError(f"RASAD_CONFIG names {user_file!r}, which is not a file")
-        extra = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        if not isinstance(extra, dict):
-            raise SettingsError(f"{user_file}: expected a mapping of setting: value")
-        values.update(extra)
-        origins.update({k: user_file for k in extra})
-    fields = {f.name: f.type for f in dataclasses.fields(Settings)}
-    for name, value in airflow_connection_values(env).items():
-        values[name] = value
-        origins[name] = "Airflow connection"
-    for name in fields:
-        ev = env.get(f"RASAD_{name.upper()}")
-        if ev is not None:
-            values[name] = ev
-            origins[name] = f"environment RASAD_{name.upper()}"
-    values.update(overrides)
-    unknown = set(values) - set(fields)
-    if unknown:
-        raise SettingsError(f"unknown setting(s) {sorted(unknown)} in {[origins.get(k) for k in unknown]}")
-    missing = set(fields) - set(values)
-    if missing:
-        raise SettingsError(f"setting(s) {sorted(missing)} missing from {DEFAULTS_FILE}")
-    coerced = {k: _coerce(k, values[k], fields[k], origins.get(k, "override")) for k in fields}
-    return Settings(**coerced)
+    if not user_file:
+        return None
+    if not Path(user_file).is_file():
+        raise SettingsError(f"RASAD_CONFIG names {user_file!r}, which is not a file")
+    try:
+        layer = YamlFile(Settings, yaml_file=user_file, yaml_file_encoding="utf-8")
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SettingsError(f"{user_file}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    except (TypeError, ValueError):  # a top level that is a list or a scalar
+        raise SettingsError(f"{user_file}: expected a mapping of setting: value") from None
+    if not isinstance(layer.yaml_data, dict):
+        raise SettingsError(f"{user_file}: expected a mapping of setting: value")
+    return layer
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the RASAD_CONFIG file, Airflow connections, the environment and overrides."""
+    env = dict(os.environ if env is None else env)
+    user = _user_file(env)
+    # Highest priority first, as pydantic-settings expects; each layer with the name of its origin.
+    layers: list[tuple[PydanticBaseSettingsSource, str]] = [(_Values(overrides, "override"), "override")]
+    layers += [(layer, layer.origin) for layer in _environment(env)]
+    layers.append((_Values(airflow_connection_values(env), "Airflow connection"), "Airflow connection"))
+    if user is not None:
+        layers.append((user, str(env["RASAD_CONFIG"])))
+    defaults = YamlFile(Settings, yaml_file=DEFAULTS_FILE, yaml_file_encoding="utf-8")
+    layers.append((defaults, str(DEFAULTS_FILE)))
+
+    def origin(key: str) -> str:
+        return next((name for layer, name in layers if key in _raw(layer)), "override")
+
+    known = set(Settings.model_fields)
+    unknown = sorted({k for layer, _ in layers for k in _raw(layer)} - known)
+    if unknown:  # YAML layers drop keys that are no field; say so instead of ignoring a typo
+        raise SettingsError(f"unknown setting(s) {unknown} in {[origin(k) for k in unknown]}")
+    try:
+        # _build_sources is BaseSettings.__init__'s documented way to pass prepared sources; mypy
+        # only sees the __init__ that pydantic's dataclass_transform synthesises from the fields.
+        return Settings(_build_sources=(tuple(layer for layer, _ in layers), {}))  # type: ignore[call-arg]
+    except ValidationError as e:
+        raise SettingsError(_explain(e, origin)) from None
+
+
+def _raw(layer: PydanticBaseSettingsSource) -> dict[str, Any]:
+    """The keys a layer was given, before it drops the ones that are no field."""
+    if isinstance(layer, YamlFile):
+        return layer.yaml_data if isinstance(layer.yaml_data, dict) else {}
+    return layer()
+
+
+def _explain(error: ValidationError, origin: Callable[[str], str]) -> str:
+    """One line per bad value: where it came from, the key, the value and what was expected."""
+    missing = sorted(str(d["loc"][0]) for d in error.errors() if d["type"] == "missing")
+    lines = [f"setting(s) {missing} missing from {DEFAULTS_FILE}"] if missing else []
+    for d in error.errors():
+        if d["type"] == "missing" or not d["loc"]:
+            continue
+        key = str(d["loc"][0])
+        lines.append(f"{origin(key)}: {key} = {d['input']!r} is not valid ({d['msg']})")
+    return "; ".join(lines)

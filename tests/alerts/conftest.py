@@ -1,4 +1,4 @@
-"""Fixtures for the alert tests: the outbox template installed, a scripted SMTP server, article makers."""
+"""Fixtures for the alert tests: the ledger template installed, a scripted SMTP server, article makers."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def outbox_settings(settings, es, tmp_path):
-    """Settings with the alert outbox template installed on the test node (fresh prefix per test)."""
+def ledger_settings(settings, es, tmp_path):
+    """Settings with the alert ledger template installed on the test node (fresh prefix per test)."""
     from rasad.indexing.setup import load_template
 
     es.indices.put_index_template(
@@ -28,11 +28,11 @@ def outbox_settings(settings, es, tmp_path):
 
 
 @pytest.fixture
-def smtp(outbox_settings):
+def smtp(ledger_settings):
     """A scripted SMTP server on a free port; use ``smtp.settings`` to send through it."""
     port = free_port()
     with ScriptedSmtp(port) as server:
-        server.settings = outbox_settings.replace(smtp_host="127.0.0.1", smtp_port=port)  # type: ignore[attr-defined]
+        server.settings = ledger_settings.replace(smtp_host="127.0.0.1", smtp_port=port)  # type: ignore[attr-defined]
         yield server
 
 
@@ -87,4 +87,4 @@ def at(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
 
 
-__all__ = ["make_article", "at", "article_id", "Mention", "TopicTag", "EntityTag"]
+__all__ = ["EntityTag", "Mention", "TopicTag", "article_id", "at", "make_article"]

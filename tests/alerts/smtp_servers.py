@@ -40,14 +40,14 @@ class ScriptedHandler:
         self.data_attempts = 0
         self.lock = threading.Lock()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         reply = self.rcpt_replies.get(address)
         if reply and not reply.startswith("250"):
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
         with self.lock:
             self.data_attempts += 1
             reply = self.data_replies.pop(0) if self.data_replies else "250 Message accepted for delivery"
@@ -67,7 +67,7 @@ class ScriptedHandler:
 class ScriptedSmtp:
     """aiosmtpd on 127.0.0.1:port with a :class:`ScriptedHandler` (TLS/auth options passed through)."""
 
-    def __init__(self, port: int, handler: ScriptedHandler | None = None, **controller_kw):  # noqa: ANN003
+    def __init__(self, port: int, handler: ScriptedHandler | None = None, **controller_kw):
         from aiosmtpd.controller import Controller
 
         self.handler = handler or ScriptedHandler()
@@ -78,7 +78,7 @@ class ScriptedSmtp:
     def received(self) -> list[Received]:
         return self.handler.received
 
-    def __enter__(self) -> "ScriptedSmtp":
+    def __enter__(self) -> ScriptedSmtp:
         self.controller.start()
         return self
 

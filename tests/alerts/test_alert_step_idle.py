@@ -14,9 +14,9 @@ from tests.alerts.test_delivery import TALIBAN, arabic
 from tests.conftest import free_port
 
 
-def test_a_retry_that_comes_due_is_sent_by_an_otherwise_idle_alert_step(es, outbox_settings):
+def test_a_retry_that_comes_due_is_sent_by_an_otherwise_idle_alert_step(es, ledger_settings):
     port = free_port()
-    s = outbox_settings.replace(smtp_host="127.0.0.1", smtp_port=port)
+    s = ledger_settings.replace(smtp_host="127.0.0.1", smtp_port=port)
     rules_text = textwrap.dedent(TALIBAN.format(mode="immediate", extra="", recipients="[analyst@example.org]"))
     with open(s.rules_file, "w", encoding="utf-8") as f:
         f.write("version: 1\n" + rules_text)

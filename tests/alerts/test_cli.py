@@ -93,7 +93,7 @@ def _comparable(mails: list[dict]) -> list[tuple]:
 
 def test_preview_shows_what_the_pipeline_then_sends(demo_env, es, mail_sink):
     """Preview from the stored articles first, then the alert step sends exactly those mails."""
-    from rasad.alerts.outbox import EsOutbox
+    from rasad.alerts.ledger import AlertLedger
     from rasad.pipeline import step_alert, step_claim, step_poll, step_process_batch, step_setup
 
     s, rules = demo_env
@@ -118,7 +118,7 @@ def test_preview_shows_what_the_pipeline_then_sends(demo_env, es, mail_sink):
     # Everything previewed is now alerted: nothing more would go out; the digests still wait.
     after = _preview(rules)
     assert after["mails"] == [] and after["already_alerted"] == before["matched"]
-    queued = {d["id"] for d in EsOutbox(es, s).all_docs("item") if d["status"] == "queued"}
+    queued = {d["id"] for d in AlertLedger(es, s).all_docs("item") if d["status"] == "queued"}
     assert {k for w in after["waiting"] for k in w["items"]} == queued
     assert {k for w in before["waiting"] for k in w["items"]} == queued
 
@@ -133,7 +133,7 @@ def test_preview_of_a_later_hour_matches_the_digest_the_pipeline_sends(demo_env,
     summary = run_cycle(s)
     assert summary.alerts_sent >= 3 and summary.alerts_failed == 0, summary
     immediate = _sent(mail_sink)
-    # Ignoring the outbox, the preview rebuilds the very mails the cycle sent.
+    # Ignoring the ledger, the preview rebuilds the very mails the cycle sent.
     again = _preview(rules, "--include-alerted")
     now_mails = [m for m in again["mails"] if m["mode"] in ("immediate", "event", "events")]
     assert _comparable(now_mails) == _comparable(immediate)

@@ -1,4 +1,4 @@
-"""Alert delivery against a real SMTP server (aiosmtpd) and a real Elasticsearch outbox: one mail per recipient."""
+"""Alert delivery against a real SMTP server (aiosmtpd) and a real Elasticsearch ledger: one mail per recipient."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import textwrap
 from datetime import timedelta
 
 from rasad.alerts.deliver import STALE_SENDING, AlertReport, deliver_pending, record_and_schedule, send_alerts
-from rasad.alerts.outbox import EsOutbox
+from rasad.alerts.ledger import AlertLedger
 from rasad.alerts.rules import validate_rules
 from rasad.core.settings import PROJECT_ROOT
 from tests.alerts.conftest import at, make_article
@@ -68,8 +68,8 @@ def english(n: int, **kw):
     )
 
 
-def outbox_docs(es, settings, kind):
-    return EsOutbox(es, settings).all_docs(kind)
+def ledger_docs(es, settings, kind):
+    return AlertLedger(es, settings).all_docs(kind)
 
 
 def test_one_mail_per_recipient_with_every_article_of_the_cycle(es, smtp):
@@ -88,11 +88,11 @@ def test_one_mail_per_recipient_with_every_article_of_the_cycle(es, smtp):
         text = msg.get_body(("plain",)).get_content()
         assert "للمرة 1" in text and "round 1" in text
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["analyst@example.org", "desk@example.org"]
-    mails = outbox_docs(es, smtp.settings, "mail")
+    mails = ledger_docs(es, smtp.settings, "mail")
     assert {m["status"] for m in mails} == {"sent"} and all(m["attempts"] == 1 for m in mails)
     assert {m["message_id"] for m in mails} == {r.message["Message-ID"] for r in smtp.received}
-    assert {d["status"] for d in outbox_docs(es, smtp.settings, "item")} == {"mailed"}
-    assert len(outbox_docs(es, smtp.settings, "delivery")) == 4  # 2 articles x 2 recipients
+    assert {d["status"] for d in ledger_docs(es, smtp.settings, "item")} == {"mailed"}
+    assert len(ledger_docs(es, smtp.settings, "delivery")) == 4  # 2 articles x 2 recipients
 
 
 def test_hourly_digest_groups_the_hour_in_the_rule_time_zone(es, smtp):
@@ -129,7 +129,7 @@ def test_throttle_caps_mails_per_hour_per_recipient_and_holds_the_rest_for_the_n
     text = digest.get_body(("plain",)).get_content()
     assert all(f"للمرة {i}" in text for i in (7, 8))
     per_hour: dict[tuple, int] = {}
-    for m in outbox_docs(es, s, "mail"):
+    for m in ledger_docs(es, s, "mail"):
         k = (m["recipients"][0], m["created_at"][:13])
         per_hour[k] = per_hour.get(k, 0) + 1
     assert max(per_hour.values()) <= 2
@@ -137,7 +137,7 @@ def test_throttle_caps_mails_per_hour_per_recipient_and_holds_the_rest_for_the_n
 
 
 def _run_in_fresh_process(settings, rules_text: str, articles, now: str) -> dict:
-    """send_alerts in a new Python process: nothing survives from this one but the outbox."""
+    """send_alerts in a new Python process: nothing survives from this one but the ledger."""
     code = textwrap.dedent("""
         import dataclasses, json, sys
         from rasad.alerts.deliver import send_alerts
@@ -187,11 +187,11 @@ def test_dedup_across_two_runs_and_across_a_restart(es, smtp):
     batch = [arabic(1), english(1)]
     first = send_alerts(es, smtp.settings, rules, batch, now=at("2025-11-22 10:00"))
     assert first.sent == 2
-    second = send_alerts(es, smtp.settings, rules, batch + [arabic(2)], now=at("2025-11-22 10:05"))
+    second = send_alerts(es, smtp.settings, rules, [*batch, arabic(2)], now=at("2025-11-22 10:05"))
     assert (second.already_alerted, second.queued, second.sent) == (2, 1, 2)
     # A restart: a new process with nothing in memory sees the same articles again.
     third = _run_in_fresh_process(
-        smtp.settings, textwrap.dedent(text), batch + [arabic(2)], "2025-11-22T10:10:00Z"
+        smtp.settings, textwrap.dedent(text), [*batch, arabic(2)], "2025-11-22T10:10:00Z"
     )
     assert (third["already_alerted"], third["queued"], third["sent"]) == (3, 0, 0)
     assert len(smtp.received) == 4
@@ -234,15 +234,15 @@ def test_snoozed_rule_records_but_sends_nothing_until_the_snooze_ends(es, smtp):
     ] * 2
 
 
-def test_451_is_retried_with_backoff_then_delivered_once(es, outbox_settings):
+def test_451_is_retried_with_backoff_then_delivered_once(es, ledger_settings):
     port = free_port()
     handler = ScriptedHandler(data_replies=["451 4.7.1 Greylisted, please try again later"])
-    s = outbox_settings.replace(smtp_port=port)
+    s = ledger_settings.replace(smtp_port=port)
     with ScriptedSmtp(port, handler) as server:
         t0 = at("2025-11-22 10:00")
         rep = send_alerts(es, s, taliban1(), [arabic(1)], now=t0)
         assert (rep.sent, rep.retry_later, rep.failed) == (0, 1, 0)
-        [mail] = outbox_docs(es, s, "mail")
+        [mail] = ledger_docs(es, s, "mail")
         assert (mail["status"], mail["attempts"]) == ("pending", 1)
         assert mail["last_error"] == "451 4.7.1 Greylisted, please try again later"
         assert mail["next_attempt_at"] == "2025-11-22T10:00:30Z"
@@ -250,74 +250,74 @@ def test_451_is_retried_with_backoff_then_delivered_once(es, outbox_settings):
         assert deliver_pending(es, s, now=t0 + timedelta(seconds=31)).sent == 1
         assert deliver_pending(es, s, now=t0 + timedelta(hours=2)).sent == 0
         assert handler.data_attempts == 2 and len(server.received) == 1
-        [mail] = outbox_docs(es, s, "mail")
+        [mail] = ledger_docs(es, s, "mail")
         assert (mail["status"], mail["attempts"], mail["last_error"]) == ("sent", 2, None)
 
 
-def test_550_is_marked_failed_with_the_server_reply(es, outbox_settings):
+def test_550_is_marked_failed_with_the_server_reply(es, ledger_settings):
     port = free_port()
     handler = ScriptedHandler(data_replies=["550 5.7.1 Message rejected by policy (rasad-test)"])
-    s = outbox_settings.replace(smtp_port=port)
+    s = ledger_settings.replace(smtp_port=port)
     with ScriptedSmtp(port, handler) as server:
         rep = send_alerts(es, s, taliban1(), [arabic(1)], now=at("2025-11-22 10:00"))
         assert (rep.sent, rep.retry_later, rep.failed) == (0, 0, 1)
         assert "550 5.7.1 Message rejected by policy (rasad-test)" in rep.errors[0]
-        [mail] = outbox_docs(es, s, "mail")
+        [mail] = ledger_docs(es, s, "mail")
         assert (mail["status"], mail["attempts"]) == ("failed", 1)
         assert mail["last_error"] == "550 5.7.1 Message rejected by policy (rasad-test)"
         assert deliver_pending(es, s, now=at("2025-11-23 10:00")).sent == 0  # never retried
         assert handler.data_attempts == 1 and server.received == []
 
 
-def test_550_for_one_recipient_fails_only_that_recipients_mail(es, outbox_settings):
+def test_550_for_one_recipient_fails_only_that_recipients_mail(es, ledger_settings):
     port = free_port()
     handler = ScriptedHandler(rcpt_replies={"desk@example.org": "550 5.1.1 <desk@example.org>: no such user"})
-    s = outbox_settings.replace(smtp_port=port)
+    s = ledger_settings.replace(smtp_port=port)
     with ScriptedSmtp(port, handler) as server:
         rep = send_alerts(es, s, taliban(), [arabic(1)], now=at("2025-11-22 10:00"))
         assert (rep.sent, rep.failed) == (1, 1) and [r.rcpt_tos for r in server.received] == [
             ["analyst@example.org"]
         ]
-        mails = {m["recipients"][0]: m for m in outbox_docs(es, s, "mail")}
+        mails = {m["recipients"][0]: m for m in ledger_docs(es, s, "mail")}
         assert mails["analyst@example.org"]["status"] == "sent"
         assert mails["desk@example.org"]["status"] == "failed"
         assert "550 5.1.1 <desk@example.org>: no such user" in mails["desk@example.org"]["last_error"]
 
 
-def test_smtp_down_loses_nothing_and_the_next_run_delivers_each_mail_once(es, outbox_settings):
+def test_smtp_down_loses_nothing_and_the_next_run_delivers_each_mail_once(es, ledger_settings):
     port = free_port()  # nobody listens: connection refused
-    s = outbox_settings.replace(smtp_port=port)
+    s = ledger_settings.replace(smtp_port=port)
     t0 = at("2025-11-22 10:00")
     rep = send_alerts(es, s, taliban(), [arabic(1), arabic(2), english(1)], now=t0)
     assert (rep.queued, rep.mails_created, rep.sent, rep.failed) == (3, 2, 0, 0)
     assert rep.retry_later == 1  # the first attempt found the server down; the other was not tried
-    assert {m["status"] for m in outbox_docs(es, s, "mail")} == {"pending"}
+    assert {m["status"] for m in ledger_docs(es, s, "mail")} == {"pending"}
     with ScriptedSmtp(port) as server:
         rep = send_alerts(es, s, taliban(), [arabic(1), arabic(2), english(1)], now=t0 + timedelta(minutes=5))
         assert (rep.already_alerted, rep.sent) == (3, 2)
         assert send_alerts(es, s, taliban(), [], now=t0 + timedelta(minutes=10)).sent == 0
         assert len(server.received) == 2
         assert len({r.message["Message-ID"] for r in server.received}) == 2
-    assert {m["status"] for m in outbox_docs(es, s, "mail")} == {"sent"}
+    assert {m["status"] for m in ledger_docs(es, s, "mail")} == {"sent"}
 
 
-def test_a_day_long_smtp_outage_never_fails_a_mail(es, outbox_settings):
+def test_a_day_long_smtp_outage_never_fails_a_mail(es, ledger_settings):
     """Connection failures never use up the retry budget: after a day down, the mail still goes out once."""
     port = free_port()
-    s = outbox_settings.replace(smtp_port=port)
+    s = ledger_settings.replace(smtp_port=port)
     t0 = at("2025-11-22 10:00")
     send_alerts(es, s, taliban1(), [arabic(1)], now=t0)
     for hour in range(1, 25):  # far more tries than MAX_ATTEMPTS, an hour apart (the backoff cap)
         rep = send_alerts(es, s, taliban1(), [], now=t0 + timedelta(hours=hour))
         assert rep.failed == 0
-    (mail,) = outbox_docs(es, s, "mail")
+    (mail,) = ledger_docs(es, s, "mail")
     assert mail["status"] == "pending" and mail["attempts"] > 8
     with ScriptedSmtp(port) as server:
         assert send_alerts(es, s, taliban1(), [], now=t0 + timedelta(hours=26)).sent == 1
         assert len(server.received) == 1
 
 
-def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbox_settings):
+def test_crash_after_the_server_accepted_resends_the_same_message_once(es, ledger_settings):
     """The documented semantics: at least once; a mail accepted but not recorded is resent, identical."""
     port = free_port()
     child: dict[str, subprocess.Popen] = {}
@@ -327,14 +327,14 @@ def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbo
         child["p"].wait(timeout=30)
 
     handler = ScriptedHandler(on_data=kill_sender)
-    s = outbox_settings.replace(smtp_port=port)
+    s = ledger_settings.replace(smtp_port=port)
     t0 = at("2025-11-22 10:00")
-    outbox = EsOutbox(es, s)
-    outbox.ensure()
+    ledger = AlertLedger(es, s)
+    ledger.ensure()
     from rasad.alerts.deliver import collect_items
 
     record_and_schedule(
-        outbox,
+        ledger,
         s,
         taliban1(),
         collect_items(es, s, taliban1(), [arabic(1)], None, t0),
@@ -358,7 +358,7 @@ def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbo
         assert child["p"].wait(timeout=120) == -signal.SIGKILL
         handler.on_data = None
         assert len(server.received) == 1
-        [mail] = outbox_docs(es, s, "mail")
+        [mail] = ledger_docs(es, s, "mail")
         assert mail["status"] == "sending"  # accepted by the server, not recorded: the crash window
         # Within STALE_SENDING the claim may belong to a live worker: nothing is sent.
         assert deliver_pending(es, s, now=t0 + STALE_SENDING - timedelta(seconds=1)).sent == 0
@@ -367,7 +367,7 @@ def test_crash_after_the_server_accepted_resends_the_same_message_once(es, outbo
         assert len(server.received) == 2
         first, second = (r.raw for r in server.received)
         assert first == second  # byte for byte the same message, same Message-ID
-        [mail] = outbox_docs(es, s, "mail")
+        [mail] = ledger_docs(es, s, "mail")
         assert (mail["status"], mail["attempts"]) == ("sent", 1)
 
 

@@ -67,8 +67,8 @@ def check_headers(msg, recipient: str, everyone: set[str], domain: str) -> None:
 
 def test_demo_cycle_sends_one_inbox_per_recipient(demo_env, es, mail_sink, demo_site, capsys):
     """Bar 1: each recipient gets each article at most once per cycle; the analyst <= 3 mails; +1 for one more."""
-    from rasad.report import print_summary
     from rasad.pipeline import run_cycle, step_alert
+    from rasad.report import print_summary
 
     s, _rules = demo_env
     summary = run_cycle(s).to_dict()
@@ -96,9 +96,9 @@ def test_demo_cycle_sends_one_inbox_per_recipient(demo_env, es, mail_sink, demo_
     # cycle's alert step picks it up (the service's path, without re-fetching a page).
     from datetime import datetime, timezone
 
+    from rasad.core.records import Article
     from rasad.indexing.bulk import index_articles
     from rasad.ingest.queue import WorkQueue
-    from rasad.core.records import Article
 
     art = Article.from_doc({k: v for k, v in new.items()
                             if not k.endswith("_search") and k not in ("timestamp", "indexed_at")})  # fmt: skip
@@ -267,10 +267,10 @@ def _cycle_process(settings, articles, now: str, start_at: float, folder: Path) 
                             env=env, cwd=PROJECT_ROOT)  # fmt: skip
 
 
-def test_two_concurrent_cycles_never_deliver_an_article_twice(es, outbox_settings, tmp_path):
+def test_two_concurrent_cycles_never_deliver_an_article_twice(es, ledger_settings, tmp_path):
     """Bar 3: two overlapping cycles at once, then a later one: every (recipient, article) exactly once."""
     port = free_port()
-    s = outbox_settings.replace(smtp_port=port)
+    s = ledger_settings.replace(smtp_port=port)
     arts = [
         make_article(
             f"وفد طالبان في موسكو، الجولة {n}",
@@ -279,9 +279,9 @@ def test_two_concurrent_cycles_never_deliver_an_article_twice(es, outbox_setting
         )  # fmt: skip
         for n in range(1, 19)
     ]
-    from rasad.alerts.outbox import EsOutbox
+    from rasad.alerts.ledger import AlertLedger
 
-    EsOutbox(es, s).ensure()
+    AlertLedger(es, s).ensure()
     handler = ScriptedHandler()
     with ScriptedSmtp(port, handler) as server:
         for rnd in range(3):  # several tries: each a fresh pair of racing processes, sharing two articles
@@ -310,12 +310,12 @@ def test_two_concurrent_cycles_never_deliver_an_article_twice(es, outbox_setting
 
 def test_a_mail_whose_article_another_mail_reserved_is_not_stored(es, smtp):
     """The conflict path of two runs, made deterministic: the second plan to reserve an article yields."""
-    from rasad.alerts.outbox import EsOutbox
-    from rasad.alerts.plan import EmptyOutbox, OverlayOutbox, QUEUED, schedule_mails
+    from rasad.alerts.ledger import AlertLedger
+    from rasad.alerts.plan import QUEUED, EmptyLedger, OverlayLedger, schedule_mails
 
     s = smtp.settings
-    outbox = EsOutbox(es, s)
-    outbox.ensure()
+    ledger = AlertLedger(es, s)
+    ledger.ensure()
     rules = rules_from(CONCURRENT_RULES)[:1]
     a1, a2, a3 = (make_article(f"طالبان {n}", "طالبان", url=f"https://news.example/r/{n}") for n in (1, 2, 3))
     from rasad.alerts.deliver import collect_items
@@ -324,16 +324,16 @@ def test_a_mail_whose_article_another_mail_reserved_is_not_stored(es, smtp):
 
     def plans(arts):
         items = collect_items(es, s, rules, arts, None, now)
-        return schedule_mails(OverlayOutbox(EmptyOutbox(), [(i, QUEUED) for i in items]), rules, now).mails
+        return schedule_mails(OverlayLedger(EmptyLedger(), [(i, QUEUED) for i in items]), rules, now).mails
 
     [p12, _] = plans([a1, a2])  # run A: articles 1 and 2, for the analyst and the desk
     [p23, _] = plans([a2, a3])  # run B: articles 2 and 3
     assert p12.to == p23.to and p12.key != p23.key
-    assert outbox.reserve(p12, {}, now)
-    assert outbox.reserve(p12, outbox.deliveries([]), now)  # the same plan again (a crash, a re-run): ours
-    assert not outbox.reserve(p23, {}, now)  # article 2 is run A's: B stores nothing, keeps nothing
-    outbox.refresh()
-    docs = outbox.all_docs("delivery")
+    assert ledger.reserve(p12, {}, now)
+    assert ledger.reserve(p12, ledger.deliveries([]), now)  # the same plan again (a crash, a re-run): ours
+    assert not ledger.reserve(p23, {}, now)  # article 2 is run A's: B stores nothing, keeps nothing
+    ledger.refresh()
+    docs = ledger.all_docs("delivery")
     assert sorted(d["article_ids"][0] for d in docs) == sorted([a1.id, a2.id])
     assert {d["payload"]["mail"] for d in docs} == {p12.key}
 
@@ -359,19 +359,19 @@ def test_a_crash_between_reserving_and_storing_the_mail_holds_then_sends_once(es
     from datetime import timedelta
 
     from rasad.alerts.deliver import collect_items
-    from rasad.alerts.outbox import EsOutbox
-    from rasad.alerts.plan import RESERVATION_STALE, EmptyOutbox, OverlayOutbox, QUEUED, schedule_mails
+    from rasad.alerts.ledger import AlertLedger
+    from rasad.alerts.plan import QUEUED, RESERVATION_STALE, EmptyLedger, OverlayLedger, schedule_mails
 
     s = smtp.settings
-    outbox = EsOutbox(es, s)
-    outbox.ensure()
+    ledger = AlertLedger(es, s)
+    ledger.ensure()
     rules = rules_from(CONCURRENT_RULES)[:1]
     arts = [make_article(f"طالبان {n}", "طالبان", url=f"https://news.example/k/{n}") for n in (1, 2)]
     t0 = at("2025-11-22 10:00")
     items = collect_items(es, s, rules, arts, None, t0)
-    dead = schedule_mails(OverlayOutbox(EmptyOutbox(), [(i, QUEUED) for i in items]), rules, t0).mails
-    assert all(outbox.reserve(p, {}, t0) for p in dead)  # ... and the run dies before storing its mails
-    outbox.refresh()
+    dead = schedule_mails(OverlayLedger(EmptyLedger(), [(i, QUEUED) for i in items]), rules, t0).mails
+    assert all(ledger.reserve(p, {}, t0) for p in dead)  # ... and the run dies before storing its mails
+    ledger.refresh()
     rep = send_alerts(es, s, rules, arts, now=t0 + timedelta(minutes=1))
     assert (rep.queued, rep.sent, rep.waiting) == (2, 0, 4)  # 2 articles x 2 recipients held back
     later = t0 + RESERVATION_STALE + timedelta(minutes=1)

@@ -1,4 +1,4 @@
-"""Digest windows, throttle and folding decisions (pure: alerts/plan.py over an in-memory outbox)."""
+"""Digest windows, throttle and folding decisions (pure: alerts/plan.py over an in-memory ledger)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from rasad.alerts.plan import (
     FOLDED,
     QUEUED,
     SNOOZED,
-    EmptyOutbox,
-    OverlayOutbox,
+    EmptyLedger,
+    OverlayLedger,
     classify_items,
     delivery_key,
     due_items,
@@ -73,7 +73,7 @@ def test_hourly_boundaries_follow_half_hour_time_zones():
 
 
 def plan(rules, queued, now, view=None):
-    return schedule_mails(OverlayOutbox(view or EmptyOutbox(), [(i, QUEUED) for i in queued]), rules, now)
+    return schedule_mails(OverlayLedger(view or EmptyLedger(), [(i, QUEUED) for i in queued]), rules, now)
 
 
 def test_hourly_digest_takes_only_items_of_closed_periods():
@@ -93,7 +93,7 @@ def test_hourly_digest_takes_only_items_of_closed_periods():
     assert again.mails[0].key == sched.mails[0].key  # same period, same items: same idempotency key
 
 
-class SentThisHour(EmptyOutbox):
+class SentThisHour(EmptyLedger):
     def __init__(self, n: int):
         self.n = n
 
@@ -120,7 +120,7 @@ def test_an_article_of_two_rules_is_one_entry_with_both_reasons_and_never_comes_
     assert [i.reasons for i in mail.items] == [["r: keyword «x»", "s: entity X"]]
     assert mail.item_keys == ["k1", "s-k1"] and [x.name for x in mail.rules] == ["r", "s"]
 
-    class Had(EmptyOutbox):
+    class Had(EmptyLedger):
         def deliveries(self, keys):
             k = delivery_key("a@example.org", "a1")
             return {k: {"mail_exists": True, "payload": {"mail": "m"}}} if k in keys else {}
@@ -163,7 +163,7 @@ def test_overlay_lets_a_dry_run_see_its_own_items():
     new = [(item(1, "2025-11-22T10:00:00Z"), QUEUED), (item(2, "2025-11-22T10:00:00Z", dup="a1"), FOLDED)]
     new[1][0].folded_into = "k1"
     sched = schedule_mails(
-        OverlayOutbox(EmptyOutbox(), new), [r], datetime(2025, 11, 22, 10, tzinfo=timezone.utc)
+        OverlayLedger(EmptyLedger(), new), [r], datetime(2025, 11, 22, 10, tzinfo=timezone.utc)
     )
     [plan] = sched.mails
     assert [i.key for i in plan.items] == ["k1"] and [f.key for f in plan.folded["k1"]] == ["k2"]

@@ -59,7 +59,7 @@ def tls(tmp_path, monkeypatch):
     return ctx
 
 
-def _auth(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202 - aiosmtpd's API
+def _auth(server, session, envelope, mechanism, auth_data):  # aiosmtpd's API
     from aiosmtpd.smtp import AuthResult
 
     return AuthResult(

@@ -1,5 +1,5 @@
 """Secrets never leak: a real cycle (dag.test) with distinctive Elasticsearch, SMTP and Airflow secrets set,
-then every log line, XCom, stored document, mail, outbox file and error message is searched for them.
+then every log line, XCom, stored document, mail, file under var/ and error message is searched for them.
 
 The SMTP server really demands the password (AUTH on a loopback aiosmtpd), so the secret is used,
 not just configured; it comes from an Airflow connection, as in production. A dead feed and a
@@ -59,7 +59,7 @@ class _AuthSink:
         self.messages: list[bytes] = []
         self.logins: list[bool] = []
 
-        def check(server, session, envelope, mechanism, auth_data):  # noqa: ANN001
+        def check(server, session, envelope, mechanism, auth_data):
             ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
             self.logins.append(ok)
             return AuthResult(success=ok)
@@ -67,7 +67,7 @@ class _AuthSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802
                 sink.messages.append(envelope.original_content or envelope.content)
                 return "250 OK"
 

@@ -9,10 +9,10 @@ from tests.indexing.conftest import make_article
 
 def test_maintenance_reports_feed_health_retention_and_mails_the_operator(settings, es, mail_sink, airflow_db,
                                                                          monkeypatch):  # fmt: skip
+    from rasad.airflow_local import run_dag_test
     from rasad.indexing.bulk import index_articles
     from rasad.ingest.queue import WorkQueue
     from rasad.ingest.store import FeedState, IngestStore
-    from rasad.airflow_local import run_dag_test
     from rasad.pipeline import step_setup
 
     monkeypatch.setenv("RASAD_OPERATOR_EMAIL", "ops@example.org")
@@ -42,8 +42,8 @@ def test_maintenance_reports_feed_health_retention_and_mails_the_operator(settin
 
 
 def test_retag_dag_takes_since_and_topics(settings, es, airflow_db):
-    from rasad.indexing.bulk import index_articles
     from rasad.airflow_local import run_dag_test
+    from rasad.indexing.bulk import index_articles
     from rasad.pipeline import step_setup
 
     step_setup(settings)

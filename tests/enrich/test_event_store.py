@@ -4,16 +4,17 @@ with a restart (state reloaded from Elasticsearch) in the middle of the stream."
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 
+from rasad.core.records import Article, EntityTag, TopicTag
+from rasad.core.settings import load_settings
 from rasad.enrich.stage import cluster_articles
 from rasad.indexing.events import index_events
 from rasad.indexing.setup import setup_indices
-from rasad.core.records import Article, EntityTag, TopicTag
-from rasad.core.settings import load_settings
 
 STREAM = Path(__file__).resolve().parents[1] / "resources" / "enrich" / "events" / "stream.jsonl"
 
@@ -78,7 +79,7 @@ def test_restart_mid_stream_gives_the_same_events_and_signals(settings, es, seco
 
 def test_new_confirmed_and_breaking_are_queryable(settings, es):
     arts = articles()
-    assignment, signals = run(es, settings, [arts[:30], arts[30:]])
+    assignment, _signals = run(es, settings, [arts[:30], arts[30:]])
     events = set(assignment.values())
     new = query_signals(es, settings, "new")
     assert {s["event_id"] for s in new} == events  # exactly one `new` per event
@@ -153,8 +154,8 @@ def test_clustering_raises_when_elasticsearch_is_down_so_the_batch_is_retried():
     # work queue; the retry clusters the same articles against the saved state.
     import pytest
 
-    from rasad.enrich.stage import cluster_articles as cluster
     from rasad.core.es import OUTAGE_ERRORS, make_client
+    from rasad.enrich.stage import cluster_articles as cluster
     from tests.conftest import free_port
 
     s = load_settings(es_url=f"http://127.0.0.1:{free_port()}")  # nobody listens there
@@ -255,12 +256,12 @@ def trace(assignments) -> list[tuple]:
 
 def stored_run(es, settings, items, cuts, config):
     """Assign items in batches split at ``cuts``, each batch with a fresh client and store (partial load)."""
-    from rasad.enrich.event_store import EventStateStore
     from rasad.core.es import make_client
+    from rasad.enrich.event_store import EventStateStore
 
     out = []
     bounds = [0, *cuts, len(items)]
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         store = EventStateStore(make_client(settings), settings)
         clusterer = store.load_for(items[lo:hi], config)
         out += [clusterer.assign(it) for it in items[lo:hi]]
@@ -268,7 +269,7 @@ def stored_run(es, settings, items, cuts, config):
     return out
 
 
-SMALL = dict(max_active_events=5, window_hours=1.5)  # eviction by the cap and by the window, often
+SMALL = {"max_active_events": 5, "window_hours": 1.5}  # eviction by the cap and by the window, often
 
 
 @pytest.mark.parametrize("cuts", [[1], [5, 6, 30, 31, 32, 60], [13, 47, 71, 88]])

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from rasad.core.records import Article, EntityTag, TopicTag
 from rasad.enrich.events import SIGNAL_MERGED, ClusterConfig, ClusterItem, EventClusterer
 from rasad.enrich.events.metrics import score_bcubed, score_nmi, score_pairwise
 from rasad.enrich.events.tokens import tokenize_text
-from rasad.core.records import Article, EntityTag, TopicTag
 
 PROJECT = Path(__file__).resolve().parents[2]
 STREAM = PROJECT / "tests" / "resources" / "enrich" / "events" / "stream.jsonl"
@@ -72,7 +72,7 @@ def test_fixture_is_what_the_issue_asks_for(rows):
 def test_cross_language_reports_of_one_event_land_together(rows, clustered):
     _, trace = clustered
     predicted = defaultdict(set)
-    for row, (_, event_id, *_rest) in zip(rows, trace):
+    for row, (_, event_id, *_rest) in zip(rows, trace, strict=True):
         predicted[row["gold"]].add(event_id)
     bilingual = {r["gold"] for r in rows if r["language"] == "en"} & {r["gold"] for r in rows if r["language"] == "ar"}
     assert len(bilingual) >= 5
@@ -83,13 +83,13 @@ def test_cross_language_reports_of_one_event_land_together(rows, clustered):
 def test_unrelated_articles_do_not_join(rows, clustered):
     _, trace = clustered
     members = defaultdict(set)
-    for row, (_, event_id, *_rest) in zip(rows, trace):
+    for row, (_, event_id, *_rest) in zip(rows, trace, strict=True):
         members[event_id].add(row["gold"])
     mixed = {e: g for e, g in members.items() if len(g) > 1}
     # Includes the hard cases: Russia-Taliban vs Taliban university ban vs Lavrov-Araghchi,
     # and Putin in India vs Russia-Taliban (shared entities, different stories).
     assert not mixed
-    for row, (_, event_id, is_new, *_rest) in zip(rows, trace):
+    for row, (_, event_id, is_new, *_rest) in zip(rows, trace, strict=True):
         if row["gold"].startswith("solo-"):
             assert is_new and len(members[event_id]) == 1
 
@@ -161,7 +161,7 @@ def test_state_of_version_1_still_loads(rows, clustered):
     state = json.loads(json.dumps(first.export_state()))
     state["version"] = 1
     for event in state["events"]:
-        event["title_vectors"] = {lang: [[b, w] for b, w in zip(*bw)] for lang, bw in event["title_vectors"].items()}
+        event["title_vectors"] = {lang: [[b, w] for b, w in zip(*bw, strict=True)] for lang, bw in event["title_vectors"].items()}
     assert run_stream(EventClusterer.from_state(state), rows[30:]) == trace[30:]
     state["version"] = 99
     with pytest.raises(ValueError):
@@ -169,7 +169,7 @@ def test_state_of_version_1_still_loads(rows, clustered):
 
 
 def test_new_signal_once_per_event(rows, clustered):
-    clusterer, trace = clustered
+    _clusterer, trace = clustered
     created = [t[1] for t in trace if t[2]]
     new_ids = [s["id"] for t in trace for s in t[5] if s["kind"] == "new"]
     assert new_ids == [f"{e}:new" for e in created]
@@ -180,7 +180,7 @@ def test_confirmed_fires_once_at_the_third_source(rows, clustered):
     _, trace = clustered
     fired = {}
     sources = defaultdict(list)
-    for row, t in zip(rows, trace):
+    for row, t in zip(rows, trace, strict=True):
         if row["source"] not in sources[t[1]]:
             sources[t[1]].append(row["source"])
         for s in t[5]:

@@ -29,7 +29,7 @@ def test_offsets_point_into_the_original():
 
 
 def test_match_form_collapses_dashes_quotes_and_spaces():
-    matchable, to_norm, to_orig = match_mapped("داعش  –  ولاية «خراسان»")
+    matchable, _to_norm, _to_orig = match_mapped("داعش  –  ولاية «خراسان»")
     assert matchable == "داعش ولايه خراسان "
 
 

@@ -14,7 +14,7 @@ BASELINE = json.loads((RES / "baseline.json").read_text(encoding="utf-8"))
 TOLERANCE = 0.005
 
 
-@pytest.mark.parametrize("name,lang", [("dev_ar", "ar"), ("dev_en", "en"), ("short_ar", "ar"), ("short_en", "en")])
+@pytest.mark.parametrize(("name", "lang"), [("dev_ar", "ar"), ("dev_en", "en"), ("short_ar", "ar"), ("short_en", "en")])
 def test_dev_set_does_not_regress(name, lang):
     items = read_labelled(RES / f"{name}.txt")
     scores = evaluate(get_tagger(), items, lang).as_dict()
@@ -77,7 +77,7 @@ def test_short_item_sets_cover_every_leaf_topic():
     negatives: Counter[str] = Counter()
     for item in items:
         positives.update(item.topics)
-        lang, short, role = item.id.split("-")[:3]
+        _lang, short, role = item.id.split("-")[:3]
         topic = SHORT_TOPIC_IDS[short]
         if role.startswith("n"):
             assert topic not in item.topics, item.id

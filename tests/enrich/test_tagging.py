@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from rasad.enrich.tagging import KeywordMatcher, get_tagger, split_tokens, tag_article
 from rasad.core.records import Article
+from rasad.enrich.tagging import KeywordMatcher, get_tagger, split_tokens, tag_article
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
@@ -85,7 +85,7 @@ def test_spacy_doc_has_ents_spans_and_cats(tagger):
 def test_split_tokens_reconstructs_text():
     text = "قال  بوتين\nلطالبان: «موسكو».  \n x"
     words, spaces = split_tokens(text, [text.index("طالبان")])
-    assert "".join(w + (" " if s else "") for w, s in zip(words, spaces)) == text
+    assert "".join(w + (" " if s else "") for w, s in zip(words, spaces, strict=True)) == text
     assert "طالبان" in words and "ل" in words
 
 

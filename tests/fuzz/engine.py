@@ -70,7 +70,7 @@ class Stats:
     peak_rss_mb: float = 0.0
     findings: list[Finding] = field(default_factory=list)
 
-    def merge(self, other: "Stats") -> None:
+    def merge(self, other: Stats) -> None:
         """Fold another worker's figures into these."""
         self.inputs += other.inputs
         self.crashes += other.crashes
@@ -169,7 +169,7 @@ def run_one(target: Target, value: Any) -> tuple[str | None, str, float, float]:
         kind, message = "contained", str(e)
     except Hang as e:
         kind, message = "hang", str(e)
-    except Exception as e:  # noqa: BLE001 - an uncaught exception of the code under test is what we look for
+    except Exception as e:  # an uncaught exception of the code under test is what we look for
         kind, message = "crash", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
     finally:
         signal.alarm(0)

@@ -30,7 +30,8 @@ XML_TOKENS = [
     b'"items": [', b"]}", b"\\ud800", b"\xd8\xb7\xd8\xa7\xd9\x84\xd8\xa8\xd8\xa7\xd9\x86",
     b"\xd9\x80" * 8, b"\xe2\x80\xae", b"\xe2\x80\x8b", b"\xef\xbb\xbb",
 ]  # fmt: skip
-HTML_TOKENS = XML_TOKENS + [
+HTML_TOKENS = [
+    *XML_TOKENS,
     b"<html>", b"<head>", b"</head>", b"<body>", b"</body>", b"<p>", b"</p>", b"<div>", b"</div>", b"<article>",
     b"<script>", b"</script>", b"<style>", b"<noscript>", b"<template>", b"<table>", b"<td>", b"<a href='x'>",
     b'<meta charset="windows-1256">', b'<meta charset="utf-16">', b'<meta charset="x-bogus">',
@@ -121,7 +122,7 @@ SURROGATES = ["\ud800", "\udfff", "\udc00", "\ud83d"]
 # Characters whose lower() or NFKC changes length, and other case/width traps.
 CASE_TRAPS = ["İ", "ẞ", "ß", "ﬁ", "ﬀ", "Ǆ", "ǅ", "Σ", "ς", "Ⅻ", "Ａ", "①", "㎏", "™", "ǰ", "ŉ", "ΐ", "K", "Å"]
 DIGITS = list("0123456789٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹")
-PUNCT = list("،؛؟«»“”‹›—–‐-\"'.,;:!?()[]{}<>/\\|@#$%^&*_=+~`") + ["…", "٪", "٫", "٬", "۔"]
+PUNCT = [*"،؛؟«»“”‹›—–‐-\"'.,;:!?()[]{}<>/\\|@#$%^&*_=+~`", "…", "٪", "٫", "٬", "۔"]
 OTHER_SCRIPTS = list("abcdefghijklmnopqrstuvwxyzABCXYZ") + list("абвгдежзΑΒΓабв中文日本語ไทยעבריתहिन्दी") + [
     "😀", "🇸🇦", "👩‍👩‍👧", "\U0001d400", "\U000e0001", "\ufffd", "\uffff", "\U0010ffff"]  # fmt: skip
 SPACES = [" ", " ", " ", "\u00a0", "\u2009", "\u3000", "\u202f"]
@@ -216,10 +217,12 @@ def mutate_structure(rng: random.Random, value: Any, keys: Sequence[str], depth:
             if r < 0.08:
                 continue  # drop the key
             if r < 0.12:
-                k = rng.choice([k.upper(), k + "s", k[:-1], " " + k, 1, None, True, k.replace("_", "-")])
-            out[k] = mutate_structure(rng, v, keys, depth + 1) if rng.random() < 0.5 else v
+                key = rng.choice([k.upper(), k + "s", k[:-1], " " + k, 1, None, True, k.replace("_", "-")])
+            else:
+                key = k
+            out[key] = mutate_structure(rng, v, keys, depth + 1) if rng.random() < 0.5 else v
         if rng.random() < 0.1:
-            out[rng.choice(list(keys) + ["bogus", 42, "", "<<"])] = rng.choice(HOSTILE_SCALARS)
+            out[rng.choice([*keys, "bogus", 42, "", "<<"])] = rng.choice(HOSTILE_SCALARS)
         return out
     if isinstance(value, list):
         items = [mutate_structure(rng, v, keys, depth + 1) if rng.random() < 0.4 else v for v in value]

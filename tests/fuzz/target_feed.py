@@ -46,16 +46,16 @@ class FeedTarget(Target):
         return [(b, ctype, url) for b in super().shrink(body)]
 
     def check(self, value: tuple[bytes, str | None, str]) -> None:
+        from rasad.core.records import article_id
         from rasad.ingest import feeds
         from rasad.ingest.urls import URLError, canonicalize_url
-        from rasad.core.records import article_id
 
         body, ctype, url = value
         parsed = feeds.parse_feed(body, "fuzz", url, None, ctype)
         if parsed.error and parsed.error.startswith("feed parser crashed"):
             try:
                 feeds._parse_feed(body, "fuzz", url, None, ctype)
-            except Exception as e:  # noqa: BLE001 - where did it raise: feedparser itself, or our code?
+            except Exception as e:  # where did it raise: feedparser itself, or our code?
                 frames = traceback.extract_tb(e.__traceback__)
                 if "/feedparser/" in frames[-1].filename:
                     raise Contained(f"feedparser: {type(e).__name__}: {e} (reported as: {parsed.error[:120]})") from None

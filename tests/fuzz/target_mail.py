@@ -124,7 +124,7 @@ class MailTarget(Target):
         msg = build_mail(plan, mail_from=value["mail_from"], rules_file="rules.yaml", kibana_url=KIBANA, date=now)
         wire = wire_text(msg)
         parsed = email.message_from_string(wire, policy=email.policy.default)
-        names = {k.lower() for k in parsed.keys()}
+        names = {k.lower() for k in parsed}
         expected = {"subject", "from", "to", "date", "message-id", "x-rasad-rule", "x-rasad-mode", "auto-submitted",
                     "mime-version", "content-type", "list-id", "list-unsubscribe", "precedence",
                     "in-reply-to", "references"}  # fmt: skip

@@ -85,9 +85,8 @@ class PageTarget(Target):
             v = getattr(ex, name)
             if v is not None and not isinstance(v, str):
                 raise PropertyFailure(f"{name} is {type(v).__name__}: {v!r}")
-        if ex.published is not None:
-            if ex.published.tzinfo is None or ex.published.utcoffset() != timedelta(0):
-                raise PropertyFailure(f"published not in UTC: {ex.published!r}")
+        if ex.published is not None and (ex.published.tzinfo is None or ex.published.utcoffset() != timedelta(0)):
+            raise PropertyFailure(f"published not in UTC: {ex.published!r}")
         # The date helpers on text from the page itself (visible dates are found in such text).
         for piece in (ex.text[:300], ex.title or "", (ex.author or "")[:100]):
             normalize_date_text(piece)

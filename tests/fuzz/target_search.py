@@ -9,6 +9,7 @@ summary or text, which the markers never are.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -39,11 +40,11 @@ class SearchTarget(Target):
         self._pid: int | None = None
 
     def setup(self) -> None:
-        from rasad.indexing.bulk import index_articles
-        from rasad.indexing.setup import setup_indices
         from rasad.core.es import make_client
         from rasad.core.records import Article, EntityTag, TopicTag
         from rasad.core.settings import load_settings
+        from rasad.indexing.bulk import index_articles
+        from rasad.indexing.setup import setup_indices
 
         if self.es is None:
             from rasad import esnode
@@ -90,10 +91,8 @@ class SearchTarget(Target):
             esnode.stop_node(s, port=port, home=home)
             # The node a long run started was once found alive afterwards: stop it by its own pid too.
             if self._pid:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # already gone
                     os.kill(self._pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             shutil.rmtree(home, ignore_errors=True)
 
     def generate(self, rng: random.Random) -> dict[str, Any]:

@@ -54,7 +54,13 @@ class TextTarget(Target):
             [{**value, "title": ""}] if value["title"] else [])  # fmt: skip
 
     def check(self, value: dict[str, Any]) -> None:
-        from rasad.enrich.normalize import match_form, match_mapped, normalize_mapped, normalize_text, search_form
+        from rasad.enrich.normalize import (
+            match_form,
+            match_mapped,
+            normalize_mapped,
+            normalize_text,
+            search_form,
+        )
 
         for name in ("title", "text"):
             s = value[name]
@@ -71,7 +77,7 @@ class TextTarget(Target):
                 if not prev <= src < max(1, len(s)):
                     raise PropertyFailure(f"offset of normalised char {i} -> {src} outside {name} (len {len(s)})")
                 prev = src
-            matchable, to_norm, to_orig = match_mapped(s)
+            matchable, _to_norm, _to_orig = match_mapped(s)
             if matchable != match_form(n)[0]:
                 raise PropertyFailure(f"match_mapped differs from match_form(normalize_text) on {name} {s[:80]!r}")
             search_form(s)

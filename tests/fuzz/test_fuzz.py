@@ -85,7 +85,7 @@ def test_fuzz_slice_search(es, settings):
                          ids=lambda p: f"{p.parent.name}/{p.name}")  # fmt: skip
 def test_regression_input(path):
     target = _target(path.parent.name)
-    kind, message, cpu, _ = run_one(target, target.decode(path.read_bytes()))
+    kind, message, _cpu, _ = run_one(target, target.decode(path.read_bytes()))
     assert kind is None, message
 
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.mutate import ARABIC_LETTERS, CASE_TRAPS, CONTROLS, DIACRITICS, PRESENTATION, SURROGATES, TATWEEL
+from tests.fuzz.mutate import (
+    ARABIC_LETTERS,
+    CASE_TRAPS,
+    CONTROLS,
+    DIACRITICS,
+    PRESENTATION,
+    SURROGATES,
+    TATWEEL,
+)
 
 HOSTILE = st.text(alphabet=st.sampled_from(ARABIC_LETTERS + DIACRITICS + [TATWEEL] + CONTROLS + PRESENTATION
                                            + SURROGATES + CASE_TRAPS + list("abcXYZ 0123٠١٢.،\"-«»")),

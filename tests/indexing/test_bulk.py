@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 import dataclasses
 
+import pytest
+
+from rasad.core.es import single_index
 from rasad.indexing.bulk import TRANSIENT, IndexingUnavailable, classify_failure, index_articles
 from rasad.indexing.setup import setup_indices
-from rasad.core.es import single_index
 from tests.indexing.conftest import make_article
 
 

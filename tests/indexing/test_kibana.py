@@ -6,16 +6,27 @@ import dataclasses
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 import yaml
 
+from rasad.core.es import single_index
 from rasad.indexing.bulk import index_articles
 from rasad.indexing.events import index_events
-from rasad.indexing.kibana import (DATA_VIEWS, NDJSON_FILE, KibanaError, build_objects, import_objects,
-                             import_saved_objects, read_ndjson, referenced_fields, to_ndjson, with_prefix)  # fmt: skip
+from rasad.indexing.kibana import (
+    DATA_VIEWS,
+    NDJSON_FILE,
+    KibanaError,
+    build_objects,
+    import_objects,
+    import_saved_objects,  # fmt: skip
+    read_ndjson,
+    referenced_fields,
+    to_ndjson,
+    with_prefix,
+)
 from rasad.indexing.setup import setup_indices
-from rasad.core.es import single_index
 from tests.conftest import free_port
 from tests.indexing.conftest import SEEDS, entity_articles
 
@@ -102,7 +113,7 @@ def test_saved_search_per_topic_and_panels_resolve():
         ref = refs[f"{p['panelIndex']}:{p['panelRefName']}"]
         assert ref["id"] in by_id and by_id[ref["id"]]["type"] == ref["type"] == p["type"]
         g = p["gridData"]
-        assert 0 <= g["x"] and g["x"] + g["w"] <= 48
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 48
     for o in objects:
         for r in o["references"]:
             assert r["id"] in by_id, f"{o['id']} references missing {r['id']}"
@@ -116,9 +127,9 @@ def test_import_unreachable_kibana_is_a_clear_error():
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    seen: list = []
+    seen: ClassVar[list] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):  # http.server's naming
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Recorder.seen.append((self.path, dict(self.headers), body))
         n = body.count(b'"type": ')

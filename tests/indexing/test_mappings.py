@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from rasad.core.records import Article
 from rasad.indexing.bulk import article_action
 from rasad.indexing.setup import load_template
-from rasad.core.records import Article
 from tests.indexing.conftest import entity_articles
 
 

@@ -15,12 +15,12 @@ import time
 
 import pytest
 
-from rasad.indexing.bulk import index_articles
-from rasad.indexing.setup import setup_indices
 from rasad import esnode
 from rasad.core.es import describe_cluster, make_client
 from rasad.core.records import Article
 from rasad.core.settings import load_settings
+from rasad.indexing.bulk import index_articles
+from rasad.indexing.setup import setup_indices
 
 ARTICLES = 5_000
 KILL_AFTER = 1_000  # answered items before the kill: the rest is written through the failover

@@ -11,10 +11,10 @@ import uuid
 
 import pytest
 
-from rasad.indexing.bulk import CHUNK_DOCS, IndexingUnavailable, index_articles
-from rasad.indexing.setup import setup_indices
 from rasad import esnode
 from rasad.core.es import make_client
+from rasad.indexing.bulk import CHUNK_DOCS, IndexingUnavailable, index_articles
+from rasad.indexing.setup import setup_indices
 from tests.conftest import own_es_node
 from tests.indexing.conftest import make_article
 

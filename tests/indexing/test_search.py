@@ -8,12 +8,20 @@ from datetime import datetime, timezone
 
 import pytest
 
+from rasad.core.records import EntityTag, TopicTag
 from rasad.indexing.bulk import index_articles
 from rasad.indexing.cli_index import add_index_parsers
-from rasad.indexing.search import (SearchError, SearchQuery, highlight_text, parse_since, query_terms, render_table,
-                             search_articles, visual)  # fmt: skip
+from rasad.indexing.search import (
+    SearchError,
+    SearchQuery,
+    highlight_text,
+    parse_since,
+    query_terms,
+    render_table,
+    search_articles,  # fmt: skip
+    visual,
+)
 from rasad.indexing.setup import setup_indices
-from rasad.core.records import EntityTag, TopicTag
 from tests.indexing.conftest import make_article
 
 NOW = datetime(2025, 5, 10, 12, 0, tzinfo=timezone.utc)

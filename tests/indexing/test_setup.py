@@ -6,9 +6,16 @@ import json
 
 import pytest
 
-from rasad.indexing.setup import KINDS, SetupError, describe_analyzers, load_template, render_template, setup_indices
 from rasad.core.es import replica_count, single_index
 from rasad.core.settings import SettingsError
+from rasad.indexing.setup import (
+    KINDS,
+    SetupError,
+    describe_analyzers,
+    load_template,
+    render_template,
+    setup_indices,
+)
 
 
 def _snapshot(es, settings) -> tuple[dict, dict]:

@@ -19,7 +19,6 @@ from rasad.ingest.dates import (
 )
 
 PAGES = Path(__file__).resolve().parents[1] / "resources" / "ingest" / "pages"
-UTC = UTC
 
 
 def utc(*parts: int) -> datetime:

@@ -10,15 +10,15 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from html import escape
 
+from rasad.core import records
+from rasad.core.settings import PROJECT_ROOT
 from rasad.indexing.bulk import index_articles
 from rasad.ingest.dedup import content_hash, minhash_text
 from rasad.ingest.feeds import FeedSpec
 from rasad.ingest.http.client import HttpClient
 from rasad.ingest.stage import fetch_articles, poll_feeds
 from rasad.ingest.store import IngestStore
-from rasad.core import records
 from rasad.pipeline import step_setup
-from rasad.core.settings import PROJECT_ROOT
 from tests.ingest.test_http import Handler, LoopbackServer
 
 NOW = datetime(2025, 11, 21, 12, 0, tzinfo=timezone.utc)
@@ -106,7 +106,7 @@ def test_one_story_many_urls_one_article_syndicated_copy_linked_repoll_condition
         assert [a.status for a in fetched.articles] == [records.STATUS_NEW]
         assert fetched.outcomes == {records.STATUS_NEW: 1, records.STATUS_DUPLICATE: 7}
         original = fetched.articles[0]
-        assert original.canonical_url == "https://news.test:%d/world/story-1" % site.port
+        assert original.canonical_url == f"https://news.test:{site.port}/world/story-1"
         assert original.text_source == "page" and "طالبان" in original.text and original.minhash
         assert [p for p in site.paths() if p.startswith("/world")] == ["/world/story-1"]
         assert index_articles(es, s, fetched.articles).indexed == 1

@@ -210,7 +210,7 @@ def test_paywall_stub_is_marked_not_indexed() -> None:
     result = extract_article(short_page(teaser), "https://x.example/p")
     assert result.status == "paywall" and result.text == ""
     structured = short_page(
-        teaser.split("<p>Subscribe")[0] * 2,
+        teaser.split("<p>Subscribe", maxsplit=1)[0] * 2,
         head='<script type="application/ld+json">{"@type":"NewsArticle",'
         '"isAccessibleForFree": false}</script>',
     )

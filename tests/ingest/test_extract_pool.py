@@ -88,12 +88,12 @@ class ThreadedPool:
         self.pool = pool
 
     def map(self, calls: list[tuple]) -> list[object]:
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(6) as threads:
             return list(threads.map(lambda args: self.pool.call(*args), calls))
 
-    def __enter__(self) -> "ThreadedPool":
+    def __enter__(self) -> ThreadedPool:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,8 +7,15 @@ from datetime import timezone
 
 import pytest
 
-from rasad.ingest.feeds import RegistryError, check_entities, load_registry, parse_feed, parse_interval, validate_registry
 from rasad.cli import main
+from rasad.ingest.feeds import (
+    RegistryError,
+    check_entities,
+    load_registry,
+    parse_feed,
+    parse_interval,
+    validate_registry,
+)
 
 GOOD = """version: 1
 feeds:
@@ -136,7 +143,7 @@ def test_atom_and_json_feed():
     assert parsed.items[0].language_hint == "ar" and parsed.entries_without_link == 1 and parsed.malformed
 
 
-@pytest.mark.parametrize("body, words", [
+@pytest.mark.parametrize(("body", "words"), [
     (b"", "empty"),
     (b"<!doctype html><html><head><title>Not found</title></head><body>oops</body></html>", "HTML page"),
     (b'{"items": []}', "not a JSON Feed"),

@@ -6,6 +6,7 @@ is also used by the security, stage and dedup tests.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
 import time
@@ -17,10 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import brotli
 import pytest
 
+from rasad.core.settings import load_settings
 from rasad.ingest.http.client import HttpClient
 from rasad.ingest.http.result import FetchError
 from rasad.ingest.http.robots import parse_robots
-from rasad.core.settings import load_settings
 
 Route = Callable[["Handler"], None]
 
@@ -31,7 +32,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         srv: LoopbackServer = self.server.owner  # type: ignore[attr-defined]
         with srv.lock:
             srv.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
@@ -39,10 +40,8 @@ class Handler(BaseHTTPRequestHandler):
         if route is None:
             self.reply(404, b"not found")
             return
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client hung up on purpose
             route(self)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client hung up on purpose (cap reached, binary refused)
 
     def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         """Send a complete response."""
@@ -85,7 +84,7 @@ class LoopbackServer:
         with self.lock:
             return [p for p, _ in self.requests]
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         self.thread.start()
         return self
 
@@ -284,3 +283,10 @@ def test_robots_rules_follow_rfc9309_longest_match():
     star = parse_robots("User-agent: *\nDisallow: /private\n", "Rasad")
     assert not star.allowed("http://x/private/1") and star.allowed("http://x/public")
     assert parse_robots("", "Rasad").allowed("http://x/anything")
+
+
+def test_robots_rules_compare_percent_encoded_and_raw_arabic_paths():
+    rules = parse_robots("User-agent: *\nDisallow: /%D8%AE%D8%A8%D8%B1/\nDisallow: /ملف/\nAllow: /\n", "Rasad")
+    assert not rules.allowed("http://x/خبر/1") and not rules.allowed("http://x/%D8%AE%D8%A8%D8%B1/1")
+    assert not rules.allowed("http://x/%D9%85%D9%84%D9%81/2") and not rules.allowed("http://x/ملف/2")
+    assert rules.allowed("http://x/robots.txt") and rules.allowed("http://x/other")

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rasad.ingest.feeds import FeedSpec
+from rasad.ingest.http.client import HttpClient
 from rasad.ingest.queue import CLAIMED, DONE, FAILED, MAX_ATTEMPTS, NEW, WorkQueue
 from rasad.ingest.stage import poll_feeds
-from rasad.ingest.http.client import HttpClient
 from rasad.ingest.store import IngestStore
 from rasad.pipeline import step_claim, step_process_batch, step_setup
 from tests.ingest.test_dedup import NOW, article_html, feed_route, rss, story_paragraphs
@@ -49,7 +49,7 @@ def test_transient_page_failure_is_retried_after_a_304_and_then_given_up(setting
         feeds.write_text(f"feeds:\n  - id: flaky-pages\n    url: {spec.url}\n    name: Flaky\n    language: ar\n"
                          "    poll_interval: 1m\n", encoding="utf-8")  # fmt: skip
 
-        def process(now, key):  # noqa: ANN001, ANN202
+        def process(now, key):
             batches = step_claim(key, s, now=now)
             return [step_process_batch(b["id"], s, str(feeds), now=now) for b in batches]
 

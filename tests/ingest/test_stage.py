@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from rasad.cli import main
+from rasad.core import records
+from rasad.core.records import parse_iso
+from rasad.core.settings import PROJECT_ROOT
 from rasad.ingest.feeds import FeedItem, FeedSpec
 from rasad.ingest.http.client import HttpClient
 from rasad.ingest.stage import fetch_articles, poll_feeds
 from rasad.ingest.store import HEALTH_FAILING, HEALTH_FLAGGED, HEALTH_OK, IngestStore, backoff_seconds
-from rasad.core import records
-from rasad.cli import main
 from rasad.pipeline import step_setup
-from rasad.core.records import parse_iso
-from rasad.core.settings import PROJECT_ROOT
 from tests.ingest.test_dedup import NOW, article_html, rss, story_paragraphs
 from tests.ingest.test_http import HTML, Handler, LoopbackServer
 

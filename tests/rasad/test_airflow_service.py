@@ -97,7 +97,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "airflow_service
 def service_home(request):
     """A home for one service, traversable by the postgres user; whatever started there is stopped afterwards."""
     parent = Path(tempfile.mkdtemp(prefix="rasad-airflow-svc-"))
-    os.chmod(parent, 0o711)
+    os.chmod(parent, 0o711)  # noqa: S103 - the postgres user must traverse it
     home = parent / "svc"
     yield home
     # Even when the test failed half-way: nothing of the service may outlive it.

@@ -38,13 +38,13 @@ def test_start_is_idempotent_and_status_reports_the_node(es_node):
     # Starting again on a port where our node answers returns at once, same node.
     again = esnode.start_node(s, port=port, home=status.home)
     assert again.running and again.port == port
-    with urllib.request.urlopen(f"{es_node}/_cluster/health") as r:
+    with urllib.request.urlopen(f"{es_node}/_cluster/health") as r:  # our node on loopback
         assert json.load(r)["status"] in ("green", "yellow")
     # Bound to loopback only.
     with urllib.request.urlopen(f"{es_node}/_nodes/http") as r:
         nodes = json.load(r)["nodes"]
     for node in nodes.values():
-        assert all(a.startswith("127.0.0.1") or a.startswith("[::1]") for a in node["http"]["bound_address"])
+        assert all(a.startswith(("127.0.0.1", "[::1]")) for a in node["http"]["bound_address"])
 
 
 def test_refuses_a_port_taken_by_something_else():
@@ -89,7 +89,7 @@ def test_cluster_plan_refuses_a_single_node_or_shared_ports(tmp_path):
 
 
 def test_cluster_status_without_a_cluster_says_so(tmp_path):
-    with pytest.raises(esnode.NodeError, match="no cluster.json"):
+    with pytest.raises(esnode.NodeError, match=r"no cluster\.json"):
         esnode.cluster_status(load_settings(), tmp_path)
     assert esnode.stop_cluster(load_settings(), tmp_path) == 0
 

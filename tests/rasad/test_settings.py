@@ -22,7 +22,7 @@ def test_defaults_then_file_then_environment(tmp_path):
 def test_no_cluster_configured_is_a_clear_error_not_a_write_to_9200():
     from rasad.core.es import make_client
 
-    with pytest.raises(SettingsError, match="RASAD_ES_URL.*rasad_elasticsearch"):
+    with pytest.raises(SettingsError, match=r"RASAD_ES_URL.*rasad_elasticsearch"):
         make_client(load_settings(env={}))
 
 

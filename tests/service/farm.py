@@ -19,9 +19,9 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -90,7 +90,7 @@ class FeedFarm:
             n = sum(1 for i in self.items if i.feed == feed)
             lang = lang or ("ar" if (feed + n) % 3 else "en")
             word = "طالبان" if lang == "ar" else "Taliban"
-            tag = hashlib.sha1(f"{feed}/{n}".encode()).hexdigest()[:6]
+            tag = hashlib.sha1(f"{feed}/{n}".encode(), usedforsecurity=False).hexdigest()[:6]
             title = (f"موسكو و{word}: جولة محادثات جديدة رقم {feed}-{n} ({tag})" if lang == "ar"
                      else f"Moscow and the {word}: new round of talks {feed}-{n} ({tag})")  # fmt: skip
             item = FarmItem(feed, n, publish_at, lang, title, host)
@@ -119,7 +119,7 @@ class FeedFarm:
                 f"{entries}</channel></rss>").encode()  # fmt: skip
 
     def page(self, item: FarmItem) -> bytes:
-        import random  # noqa: PLC0415
+        import random
 
         rnd = random.Random(item.key)
         pool = POOL[item.lang]
@@ -157,7 +157,7 @@ class FeedFarm:
                 if body:
                     self.wfile.write(body)
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # http.server's naming
                 with farm._lock:
                     farm.requests += 1
                 m = re.fullmatch(r"/feed/(\d+)\.xml", self.path)
@@ -165,7 +165,7 @@ class FeedFarm:
                     feed = int(m.group(1))
                     now = time.time()
                     items = farm.visible(feed, now)
-                    etag = '"' + hashlib.sha1(",".join(i.key for i in items).encode()).hexdigest()[:16] + '"'
+                    etag = '"' + hashlib.sha1(",".join(i.key for i in items).encode(), usedforsecurity=False).hexdigest()[:16] + '"'
                     if self.headers.get("If-None-Match") == etag:
                         with farm._lock:
                             farm.not_modified += 1
@@ -186,7 +186,7 @@ class FeedFarm:
 
         return Handler
 
-    def __enter__(self) -> "FeedFarm":
+    def __enter__(self) -> FeedFarm:
         handler = self._handler()
         for h in range(self.hosts):
             srv = ThreadingHTTPServer((f"127.0.0.{11 + h}", self.port), handler)
@@ -238,7 +238,7 @@ class TimingSink:
         self._lock = threading.Lock()
         self._controller = None
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd's API
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
         at = time.time()
         msg = message_from_bytes(envelope.content, policy=policy.default)
         parts = []
@@ -254,8 +254,8 @@ class TimingSink:
                                           str(msg["Message-ID"] or ""), keys))  # fmt: skip
         return "250 OK"
 
-    def __enter__(self) -> "TimingSink":
-        from aiosmtpd.controller import Controller  # noqa: PLC0415
+    def __enter__(self) -> TimingSink:
+        from aiosmtpd.controller import Controller
 
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
@@ -304,8 +304,8 @@ _TITLE_MARK, _BODY_MARK = "\ue000RASAD-TITLE\ue000", "\ue000RASAD-BODY\ue000"
 
 def load_saudinewsnet() -> list[dict]:
     """Every SaudiNewsNet article of the shared sample (title, content, source, ...), in file order."""
-    import json  # noqa: PLC0415
-    import zipfile  # noqa: PLC0415
+    import json
+    import zipfile
 
     out: list[dict] = []
     for z in sorted(SAUDINEWSNET.glob("*.zip")):
@@ -316,7 +316,7 @@ def load_saudinewsnet() -> list[dict]:
 
 
 def _read_corpus_page(rel: str) -> bytes:
-    import gzip  # noqa: PLC0415
+    import gzip
 
     raw = (CORPUS / rel).read_bytes()
     return gzip.decompress(raw) if rel.endswith(".gz") else raw
@@ -331,10 +331,10 @@ class PageLayout:
     paragraph_tag: str
 
     @classmethod
-    def from_page(cls, name: str, page: bytes, paragraph_tag: str) -> "PageLayout":
+    def from_page(cls, name: str, page: bytes, paragraph_tag: str) -> PageLayout:
         """Find the element holding the article text (what trafilatura extracts) and mark it."""
-        import trafilatura  # noqa: PLC0415
-        from lxml import html as lxml_html  # noqa: PLC0415
+        import trafilatura
+        from lxml import html as lxml_html
 
         text = trafilatura.extract(page) or ""
         tree = lxml_html.fromstring(page)
@@ -384,11 +384,11 @@ def arabic_layouts() -> list[PageLayout]:
 def english_pages() -> list[bytes]:
     """Real English article pages of the gold corpora (Zyte benchmark, fundus uk/us, newspaper4k)."""
     sys_path_root = str(Path(__file__).resolve().parents[2])
-    import sys  # noqa: PLC0415
+    import sys
 
     if sys_path_root not in sys.path:
         sys.path.insert(0, sys_path_root)
-    from bench.eval_extraction import load_gold_pages  # noqa: PLC0415
+    from bench.eval_extraction import load_gold_pages
 
     out = []
     for p in load_gold_pages():

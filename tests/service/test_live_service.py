@@ -49,7 +49,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait(cond, timeout: float, what: str, every: float = 0.5):  # noqa: ANN001, ANN202
+def _wait(cond, timeout: float, what: str, every: float = 0.5):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         v = cond()
@@ -90,7 +90,7 @@ def live(request, own_node, tmp_path):
     sink = TimingSink(free_port())
     # PostgreSQL runs as the postgres user, which must reach its data under the home.
     parent = Path(tempfile.mkdtemp(prefix="rasad-live-"))
-    os.chmod(parent, 0o711)
+    os.chmod(parent, 0o711)  # noqa: S103 - the postgres user must traverse it
     home = parent / "svc"
     prefix = f"live{uuid.uuid4().hex[:8]}"
     with farm, sink:
@@ -139,7 +139,7 @@ def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def _es(live):  # noqa: ANN001, ANN202
+def _es(live):
     from rasad.core.es import make_client
     from rasad.core.settings import load_settings
 
@@ -147,7 +147,7 @@ def _es(live):  # noqa: ANN001, ANN202
     return make_client(s), s
 
 
-def _indexed_urls(live) -> list[str]:  # noqa: ANN001
+def _indexed_urls(live) -> list[str]:
     es, s = _es(live)
     try:
         es.indices.refresh(index=s.index("articles"), ignore_unavailable=True, allow_no_indices=True)
@@ -158,7 +158,7 @@ def _indexed_urls(live) -> list[str]:  # noqa: ANN001
     return [h["_source"]["url"] for h in res["hits"]["hits"]]
 
 
-def _watching(live) -> bool:  # noqa: ANN001
+def _watching(live) -> bool:
     """The watcher has polled every feed at least once (their states exist)."""
     es, s = _es(live)
     try:
@@ -167,7 +167,7 @@ def _watching(live) -> bool:  # noqa: ANN001
         return False
 
 
-def _publish_and_wait(live, feed: int, timeout: float = 90.0, label: str = "") -> float:  # noqa: ANN001
+def _publish_and_wait(live, feed: int, timeout: float = 90.0, label: str = "") -> float:
     """Publish one new item now; wait for its mail; return publication -> mail seconds."""
     farm, sink = live["farm"], live["sink"]
     item = farm.add_item(feed, time.time())
@@ -175,7 +175,7 @@ def _publish_and_wait(live, feed: int, timeout: float = 90.0, label: str = "") -
     return got - item.publish_at
 
 
-def _exactly_once(live) -> None:  # noqa: ANN001
+def _exactly_once(live) -> None:
     farm, sink = live["farm"], live["sink"]
     published = [i for i in farm.items if i.publish_at <= time.time()]
     urls = _indexed_urls(live)
@@ -258,7 +258,7 @@ def _worker_of(hostname: str | None) -> str:
     return (hostname or "").rsplit("-", 1)[-1]
 
 
-def _queue_batches(live, urls: set[str]) -> dict[str, str]:  # noqa: ANN001
+def _queue_batches(live, urls: set[str]) -> dict[str, str]:
     """Page URL -> the batch that processed it, from the work queue."""
     from rasad.ingest.queue import WorkQueue
 
@@ -270,7 +270,7 @@ def _queue_batches(live, urls: set[str]) -> dict[str, str]:  # noqa: ANN001
             if h["_source"].get("item", {}).get("link") in urls}  # fmt: skip
 
 
-def _api_log(live, run_id: str, ti: dict) -> str:  # noqa: ANN001
+def _api_log(live, run_id: str, ti: dict) -> str:
     """A task instance's log as the api-server serves it (REST API, admin token)."""
     from urllib.parse import quote
 
@@ -287,12 +287,12 @@ def _api_log(live, run_id: str, ti: dict) -> str:  # noqa: ANN001
         return r.read().decode()
 
 
-def _one_run_on_both_workers(live) -> None:  # noqa: ANN001
+def _one_run_on_both_workers(live) -> None:
     """One poll brings four items on four hosts: one run, four batches, run on both workers."""
     farm = live["farm"]
     farm_pages = farm.page
 
-    def slow_page(it):  # noqa: ANN001, ANN202 - every batch lasts a few seconds, so they overlap
+    def slow_page(it):  # every batch lasts a few seconds, so they overlap
         time.sleep(3)
         return farm_pages(it)
 
@@ -325,14 +325,14 @@ def _one_run_on_both_workers(live) -> None:  # noqa: ANN001
         print(f"api-server served the task log of {w} (map index {rows[0]['map_index']}): {len(text)} bytes")
 
 
-def _kill_celery_worker_mid_batch(live) -> None:  # noqa: ANN001
+def _kill_celery_worker_mid_batch(live) -> None:
     """SIGKILL every process of the Celery worker running a batch; the batch finishes after the retry."""
     from rasad.airflow_service import restart_component, service_pids
 
     home, farm = live["home"], live["farm"]
     farm_pages = farm.page
 
-    def slow_page(it):  # noqa: ANN001, ANN202
+    def slow_page(it):
         time.sleep(6)
         return farm_pages(it)
 
@@ -428,7 +428,7 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     #    slow page holds the batch in `process`.
     farm_pages = farm.page
 
-    def slow_page(it):  # noqa: ANN001, ANN202
+    def slow_page(it):
         time.sleep(6)
         return farm_pages(it)
 

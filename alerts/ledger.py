@@ -1,4 +1,4 @@
-"""The alert outbox in Elasticsearch: one document per alert item and one per mail.
+"""The alert ledger in Elasticsearch: one document per alert item and one per mail.
 
 Item documents (``kind: item``) are the rules' record: their ``_id`` is the idempotency
 key (rule + article, or rule + signal), created with ``op_type=create``, so an article
@@ -8,10 +8,14 @@ alerts a rule at most once across runs, restarts and concurrent workers. Mail do
 documents (``kind: delivery``) are the recipients' record: ``_id`` is the key of
 (recipient, article or signal), created with ``op_type=create`` before the mail that
 carries it is stored, so no two mails ever carry the same article to the same recipient.
+
+A ledger rather than an outbox: mails do wait in it for delivery, but its main job is the
+record of what was alerted to whom, which is what keeps every run from alerting twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -28,13 +32,13 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 MAX_HITS = 5000
 
 
-def outbox_index(settings: Settings) -> str:
-    """The concrete outbox index (writes and reads; it is a single index)."""
+def ledger_index(settings: Settings) -> str:
+    """The concrete ledger index (writes and reads; it is a single index)."""
     return single_index(settings, "alerts")
 
 
 def item_doc(item: AlertItem, status: str, mode: str, recipients: list[str], now: datetime) -> dict[str, Any]:
-    """The outbox document of an alert item."""
+    """The ledger document of an alert item."""
     return {
         "id": item.key,
         "rule": item.rule,
@@ -55,7 +59,7 @@ def item_doc(item: AlertItem, status: str, mode: str, recipients: list[str], now
 def mail_doc(
     plan: MailPlan, subject: str, message_id: str, raw: str, mail_from: str, now: datetime
 ) -> dict[str, Any]:
-    """The outbox document of a mail, pending delivery."""
+    """The ledger document of a mail, pending delivery."""
     event_ids = (
         [plan.thread.event_id] if plan.thread else sorted({i.event_id for i in plan.items if i.event_id})
     )
@@ -127,24 +131,22 @@ def delivery_docs(plan: MailPlan, now: datetime) -> list[dict[str, Any]]:
     return docs
 
 
-class EsOutbox:
-    """The outbox as the planner sees it (alerts/plan.py ``OutboxView``), plus its writes."""
+class AlertLedger:
+    """The ledger as the planner sees it (alerts/plan.py ``LedgerView``), plus its writes."""
 
     def __init__(self, es: Elasticsearch, settings: Settings):
         self.es = es
-        self.index = outbox_index(settings)
+        self.index = ledger_index(settings)
 
     def ensure(self) -> None:
-        """Create the outbox index if missing (the installed template gives it its mapping)."""
+        """Create the ledger index if missing (the installed template gives it its mapping)."""
         if not self.es.indices.exists(index=self.index):
             self.es.options(ignore_status=400).indices.create(index=self.index)
 
     def refresh(self) -> None:
         """Make every write so far visible to searches."""
-        try:
+        with contextlib.suppress(NotFoundError):  # nothing written yet: nothing to show
             self.es.indices.refresh(index=self.index)
-        except NotFoundError:
-            pass
 
     def _search(self, query: dict, size: int = MAX_HITS, **kw: Any) -> list[dict]:
         try:
@@ -157,10 +159,10 @@ class EsOutbox:
     def _items(hits: list[dict]) -> list[AlertItem]:
         return [AlertItem.from_dict(h["_source"]["payload"]["item"]) for h in hits]
 
-    # --- OutboxView ------------------------------------------------------------------------
+    # --- LedgerView ------------------------------------------------------------------------
 
     def existing_keys(self, keys: list[str]) -> set[str]:
-        """Which of these idempotency keys the outbox already holds."""
+        """Which of these idempotency keys the ledger already holds."""
         if not keys:
             return set()
         try:
@@ -235,7 +237,7 @@ class EsOutbox:
             for d in res["docs"]
             if d.get("found")
         }
-        mails = sorted({(r.get("payload") or {}).get("mail") for r in out.values()} - {None})
+        mails = sorted({m for r in out.values() if (m := (r.get("payload") or {}).get("mail")) is not None})
         stored = self.existing_keys(mails)
         for r in out.values():
             r["mail_exists"] = (r.get("payload") or {}).get("mail") in stored
@@ -277,14 +279,14 @@ class EsOutbox:
             ops += [{"create": {"_index": self.index, "_id": d["id"]}}, d]
         res = self.es.bulk(operations=ops)
         created, existed = [], []
-        for d, r in zip(docs, res["items"], strict=True):
-            r = r["create"]
+        for d, item in zip(docs, res["items"], strict=True):
+            r = item["create"]
             if r.get("status") in (200, 201):
                 created.append(d["id"])
             elif r.get("status") == 409:
                 existed.append(d["id"])
             else:
-                raise RuntimeError(f"outbox write failed for {d['id']}: {r.get('error')}")
+                raise RuntimeError(f"ledger write failed for {d['id']}: {r.get('error')}")
         return created, existed
 
     def reserve(self, plan: MailPlan, known: dict[str, dict[str, Any]], now: datetime) -> bool:
@@ -341,7 +343,7 @@ class EsOutbox:
         res = self.es.bulk(operations=ops)
         if res.get("errors"):
             bad = [i["update"] for i in res["items"] if i["update"].get("error")]
-            raise RuntimeError(f"outbox update failed: {bad[:3]}")
+            raise RuntimeError(f"ledger update failed: {bad[:3]}")
 
     @staticmethod
     def due_mails_query(now: datetime, stale_before: datetime) -> dict:
@@ -377,7 +379,7 @@ class EsOutbox:
         queued = {"bool": {"filter": [{"term": {"kind": ITEM}}, {"term": {"status": "queued"}}]}}
         return {
             "bool": {
-                "should": [queued, EsOutbox.due_mails_query(now, stale_before)],
+                "should": [queued, AlertLedger.due_mails_query(now, stale_before)],
                 "minimum_should_match": 1,
             }
         }
@@ -393,14 +395,14 @@ class EsOutbox:
         )
 
     def get(self, key: str) -> dict | None:
-        """One outbox document by key, or None."""
+        """One ledger document by key, or None."""
         try:
             return self.es.get(index=self.index, id=key)["_source"]
         except NotFoundError:
             return None
 
     def all_docs(self, kind: str | None = None) -> list[dict]:
-        """Every outbox document (of one kind), oldest first: for reports and tests."""
+        """Every ledger document (of one kind), oldest first: for reports and tests."""
         self.refresh()
         q: dict = {"term": {"kind": kind}} if kind else {"match_all": {}}
         return [h["_source"] for h in self._search(q, sort=[{"created_at": "asc"}, {"id": "asc"}])]
