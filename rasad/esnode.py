@@ -13,6 +13,7 @@ returns at once; ``stop_node`` on a stopped node does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -272,14 +273,45 @@ def start_node(
     dist = ensure_distribution(settings)
     _prepare_home(home)
     conf = _write_config(dist, home, port, settings.es_heap)
-    _finish_launch(_launch(dist, home, conf), home, port, wait)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        h = _health(port)
-        if h and h.get("status") in ("green", "yellow"):
-            return node_status(settings, port, home)
-        time.sleep(0.5)
-    raise NodeError(f"Elasticsearch on port {port} did not become healthy within {wait:.0f}s; see {home}/logs")
+    proc = _launch(dist, home, conf)
+    try:
+        _finish_launch(proc, home, port, wait)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            h = _health(port)
+            if h and h.get("status") in ("green", "yellow"):
+                return node_status(settings, port, home)
+            time.sleep(0.5)
+        raise NodeError(f"Elasticsearch on port {port} did not become healthy within {wait:.0f}s; see {home}/logs")
+    except BaseException:
+        # A start that failed or timed out must not leave a half-started node behind: the caller
+        # gets no NodeInfo, so nobody would ever stop it (on a loaded machine the JVM may still be
+        # starting when the launcher is given up).
+        _kill_started(proc, home)
+        raise
+
+
+def _kill_started(proc: subprocess.Popen, home: Path) -> None:
+    """SIGKILL every process of a launch we gave up: its session, its pid file, anything working in its home."""
+    pids: set[int] = set()
+    pid = _read_pid(home)
+    if pid:
+        pids.add(pid)
+    root = str(home.resolve())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            if os.getsid(int(entry.name)) == proc.pid or cwd == root or cwd.startswith(root + "/"):
+                pids.add(int(entry.name))
+        except OSError:
+            continue
+    for p in pids - {os.getpid()}:
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
 
 
 def _prepare_home(home: Path) -> None:

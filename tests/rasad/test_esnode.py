@@ -57,6 +57,30 @@ def test_refuses_a_port_taken_by_something_else():
             esnode.start_node(s, port=port, wait=5)
 
 
+def test_a_start_that_times_out_leaves_no_process_behind():
+    """Given up on (here after 2 s, on a loaded machine after the full wait), the half-started JVM is killed."""
+    import os
+    import time
+
+    s = load_settings()
+    port = free_port()
+    home = s.cache_path / "nodes" / f"test-timeout-{port}"
+    with pytest.raises(esnode.NodeError, match=f"port {port}"):
+        esnode.start_node(s, port=port, home=home, wait=2)
+    time.sleep(2)
+    root = str(home.resolve())
+    left = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cwd = os.readlink(entry / "cwd") if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + "/"):
+            left.append(int(entry.name))
+    assert not left, f"processes left working in {home}: {left}"
+    assert not esnode._port_open(port)
+
+
 def test_stop_of_a_node_never_started_is_a_no_op(tmp_path):
     s = load_settings()
     assert esnode.stop_node(s, port=1, home=tmp_path) is False
