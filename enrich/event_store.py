@@ -188,6 +188,12 @@ class EventStateStore:
         clusterer.take_changes()
         return clusterer
 
+    def _open_head(self, src: dict[str, Any]) -> dict[str, Any]:
+        """The shared state a current-format head points to (after the pending check); notes its batch."""
+        self._check_pending(src)
+        self._batch = src.get("batch", 0)
+        return self._read_parts(src)
+
     def load(self, config: ClusterConfig | None = None) -> EventClusterer:
         """The whole stored clusterer (every active event), or a fresh one if none was stored yet."""
         src = self._head()
@@ -195,9 +201,7 @@ class EventStateStore:
             return EventClusterer(config)
         if src.get("format") != FORMAT:
             return self._migrate(src)
-        self._check_pending(src)
-        self._batch = src.get("batch", 0)
-        shared = self._read_parts(src)
+        shared = self._open_head(src)
         events = [_state_of(h) for h in self._scan({"match_all": {}}, source=True)]
         return EventClusterer.from_parts(shared, events, active=len(events))
 
@@ -210,9 +214,7 @@ class EventStateStore:
             return EventClusterer(config)
         if src.get("format") != FORMAT:
             return self._migrate(src)
-        self._check_pending(src)
-        self._batch = src.get("batch", 0)
-        shared = self._read_parts(src)
+        shared = self._open_head(src)
         active = int(src.get("events") or 0)
         probe = EventClusterer.from_parts(shared, [], active=active)  # globals only: for the preview
         cfg = probe.config

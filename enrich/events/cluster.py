@@ -475,19 +475,7 @@ class EventClusterer:
 
     def export_state(self) -> dict[str, Any]:
         """The whole model as JSON-serialisable data; ``from_state`` continues exactly from it."""
-        return {
-            "version": STATE_VERSION,
-            "config": dataclasses.asdict(self.config),
-            "clock": self._clock,
-            "events": [e.export_state() for e in self._events.values()],
-            "token_df": self._token_df.export_state(),
-            "id_df": self._id_df.export_state(),
-            "bursts": self._bursts.export_state(),
-            "seen": [[a, e] for a, e in self._seen.items()],
-            "merged": [[gone, into] for gone, into in self._merged.items()],
-            "stats": dict(self.stats),
-            "touch_seq": self._touch_seq,
-        }
+        return {**self.export_globals(), "events": [e.export_state() for e in self._events.values()]}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> EventClusterer:
