@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import free_port
-from tests.service.farm import RULES, FeedFarm, TimingSink
+from tests.service.farm import RULES, FeedFarm, TimingSink, service_env
 
 
 @contextlib.contextmanager
@@ -120,13 +120,9 @@ def one_round(workers: int, args: argparse.Namespace, es_url: str, tmp: Path) ->
         feeds = farm.registry(parent / "feeds.yaml", interval="10s")
         rules = parent / "rules.yaml"
         rules.write_text(RULES, encoding="utf-8")
-        env = {
-            "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": prefix, "RASAD_FEEDS_FILE": str(feeds),
-            "RASAD_RULES_FILE": str(rules), "RASAD_SMTP_HOST": "127.0.0.1", "RASAD_SMTP_PORT": str(sink.port),
-            "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0", "RASAD_VAR_DIR": str(parent / "var"),
-            "RASAD_POLL_JITTER": "0", "RASAD_SAFETY_NET_CRON": "0 0 1 1 *",  # only the poll's event starts a run
-            "RASAD_BATCH_SIZE": str(per_host), "RASAD_MAX_BATCHES": str(args.hosts),
-        }  # fmt: skip
+        env = service_env(es_url, prefix, feeds, rules, sink.port, parent / "var",
+                          RASAD_SAFETY_NET_CRON="0 0 1 1 *",  # only the poll's event starts a run
+                          RASAD_BATCH_SIZE=str(per_host), RASAD_MAX_BATCHES=str(args.hosts))  # fmt: skip
         cfg = ServiceConfig(home=home, api_port=free_port(), executor="celery", db="postgres", workers=workers,
                             worker_concurrency=args.concurrency, parallelism=max(4, workers * args.concurrency),
                             pg_port=free_port(), redis_port=free_port(), start_es=False, start_demo=False,

@@ -18,6 +18,7 @@ import html
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
@@ -202,12 +203,7 @@ class FeedFarm:
 
     def registry(self, path: Path, interval: str = "60s") -> Path:
         """Write a feed registry for every feed of the farm."""
-        lines = ["feeds:"]
-        for f in range(self.feeds):
-            lines += [f"  - id: farm-{f}", f"    url: {self.feed_url(f)}", f"    name: Farm {f}",
-                      f"    language: {'ar' if f % 3 else 'en'}", f"    poll_interval: {interval}"]  # fmt: skip
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return path
+        return write_registry(path, self.feeds, self.feed_url, lambda f: "ar" if f % 3 else "en", interval)
 
 
 RULES = """version: 1
@@ -450,13 +446,31 @@ class CorpusFarm(FeedFarm):
         return layout.render(art.get("title") or item.title, art["content"])
 
     def registry(self, path: Path, interval: str = "60s") -> Path:
-        lines = ["feeds:"]
-        for f in range(self.feeds):
-            lines += [f"  - id: farm-{f}", f"    url: {self.feed_url(f)}", f"    name: Farm {f}",
-                      f"    language: {self.feed_lang(f)}", f"    poll_interval: {interval}"]  # fmt: skip
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return path
+        """Write a feed registry for every feed of the farm."""
+        return write_registry(path, self.feeds, self.feed_url, self.feed_lang, interval)
 
     def all_pages(self) -> list[tuple[bytes, str]]:
         """(page bytes, URL) of every item, as the farm serves them."""
         return [(self.page(i), self.page_url(i)) for i in self.items]
+
+
+def write_registry(path: Path, feeds: int, url_of: Callable[[int], str], lang_of: Callable[[int], str],
+                   interval: str) -> Path:  # fmt: skip
+    """A feed registry with one entry per farm feed (ids farm-0, farm-1, ...)."""
+    lines = ["feeds:"]
+    for f in range(feeds):
+        lines += [f"  - id: farm-{f}", f"    url: {url_of(f)}", f"    name: Farm {f}",
+                  f"    language: {lang_of(f)}", f"    poll_interval: {interval}"]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def service_env(es_url: str, prefix: str, feeds: Path, rules: Path, smtp_port: int, var_dir: Path,
+                **extra: str) -> dict[str, str]:  # fmt: skip
+    """The RASAD_* environment of a live service over a loopback farm, a test node and an SMTP sink."""
+    return {
+        "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": prefix, "RASAD_FEEDS_FILE": str(feeds),
+        "RASAD_RULES_FILE": str(rules), "RASAD_SMTP_HOST": "127.0.0.1", "RASAD_SMTP_PORT": str(smtp_port),
+        "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0", "RASAD_VAR_DIR": str(var_dir),
+        "RASAD_POLL_JITTER": "0", **extra,
+    }  # fmt: skip

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port, own_es_node
-from tests.service.farm import RULES, FeedFarm, TimingSink
+from tests.service.farm import RULES, FeedFarm, TimingSink, service_env
 
 pytestmark = pytest.mark.service
 
@@ -97,14 +97,9 @@ def live(request, own_node, tmp_path):
         feeds = farm.registry(tmp_path / "feeds.yaml", interval="10s")
         rules = tmp_path / "rules.yaml"
         rules.write_text(RULES, encoding="utf-8")
-        env = {
-            "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": prefix, "RASAD_FEEDS_FILE": str(feeds),
-            "RASAD_RULES_FILE": str(rules), "RASAD_SMTP_HOST": "127.0.0.1", "RASAD_SMTP_PORT": str(sink.port),
-            "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0", "RASAD_VAR_DIR": str(tmp_path / "var"),
-            "RASAD_POLL_JITTER": "0", "RASAD_SAFETY_NET_CRON": "* * * * *",
-            "RASAD_TASK_RETRIES": "2", "RASAD_TASK_RETRY_DELAY": "3", "RASAD_TASK_MAX_RETRY_DELAY": "10",
-            "RASAD_RETRIES": "0", **extra_env,
-        }  # fmt: skip
+        env = service_env(es_url, prefix, feeds, rules, sink.port, tmp_path / "var",
+                          RASAD_SAFETY_NET_CRON="* * * * *", RASAD_TASK_RETRIES="2", RASAD_TASK_RETRY_DELAY="3",
+                          RASAD_TASK_MAX_RETRY_DELAY="10", RASAD_RETRIES="0", **extra_env)  # fmt: skip
         if executor == "celery":
             opts = {**opts, "pg_port": free_port(), "redis_port": free_port()}
         # A task whose worker died is failed after 60 s without heartbeat, then retried.
