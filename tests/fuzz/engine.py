@@ -146,7 +146,18 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MB (ru_maxrss is in KB on Linux)."""
+    """This process's peak resident set size so far, in MB: the address space's high-water mark.
+
+    Not ``ru_maxrss``: Linux keeps that across fork and exec, so a worker spawned by a large
+    process (the test suite's, ~1 GB) would report its parent's peak as its own.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

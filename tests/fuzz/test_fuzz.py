@@ -108,3 +108,15 @@ def test_a_failing_property_is_reported_with_its_index():
     stats = fuzz(Odd(), SEED, range(200))
     kinds = {f.kind for f in stats.findings}
     assert stats.crashes == len(stats.findings) > 0 and kinds == {"property", "crash"}
+
+
+def test_a_worker_spawned_by_a_large_process_reports_its_own_memory():
+    """The suite's process is large; its spawned fuzz workers must not count its pages as theirs."""
+    ballast = bytearray(600 * 2**20)
+    for i in range(0, len(ballast), 4096):  # touch every page: resident, not just reserved
+        ballast[i] = 1
+    stats = fuzz_pool("yaml", SEED, 20, workers=2)
+    assert stats.inputs == 20
+    assert stats.peak_rss_mb < 400, f"a yaml worker's peak RSS is {stats.peak_rss_mb:.0f} MB: the parent's"
+    assert stats.growth_mb <= MEMORY_LIMIT_MB
+    del ballast
