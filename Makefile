@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo test test-cluster es-start es-stop lint lock bench fuzz clean airflow airflow-stop
+.PHONY: help setup system-deps demo test test-celery test-cluster es-start es-stop lint lock bench fuzz clean airflow airflow-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,7 +27,10 @@ system-deps: ## Debian packages some tests use (chromium, docker-compose); idemp
 	bash scripts/install-system-deps.sh
 
 test: setup system-deps lint ## lint, then the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not celery_service"
+
+test-celery: setup system-deps ## the live fault test under the CeleryExecutor (Redis, PostgreSQL, two workers)
+	$(BIN)/python -m pytest -q -m celery_service tests/service
 
 test-cluster: setup ## indexing, search and event-state tests on a local 3-node cluster, a node killed mid-bulk
 	RASAD_TEST_ES_NODES=3 $(BIN)/python -m pytest -q tests/indexing tests/enrich/test_event_store.py tests/rasad/test_esnode.py
