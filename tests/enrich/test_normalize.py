@@ -55,3 +55,53 @@ def test_search_form_is_fast():
         n += 1
     mb_per_s = n * len(text.encode("utf-8")) / (time.process_time() - start) / 1e6
     assert mb_per_s > 5, mb_per_s
+
+
+def _per_character(text):
+    """The slow path as it was: one character at a time (the reference the run-wise path must equal)."""
+    import unicodedata
+
+    from rasad.enrich.normalize import _PRESENTATION_RE, _TABLE
+
+    out, starts, origins, pos = [], [], [], 0
+    for i, ch in enumerate(text):
+        piece = unicodedata.normalize("NFKC", ch) if _PRESENTATION_RE.match(ch) else ch
+        piece = piece.translate(_TABLE).lower().translate(_TABLE)
+        if not piece:
+            continue
+        if not starts or origins[-1] + (pos - starts[-1]) != i or len(piece) != 1:
+            starts.append(pos)
+            origins.append(i)
+        out.append(piece)
+        pos += len(piece)
+        for k in range(1, len(piece)):
+            starts.append(pos - len(piece) + k)
+            origins.append(i)
+    return "".join(out), (starts or [0]), (origins or [0])
+
+
+def test_the_slow_path_equals_one_character_at_a_time():
+    import random
+
+    from rasad.enrich.normalize import _normalize_slow
+
+    # presentation forms, İ, capital sigma, deletions (diacritics, tatweel, bidi), mapped letters
+    alphabet = "ﻻﷲﻹبسمΣσİIiAaأإةى\u064b\u0651\u0640\u200f\u202b ،«»-x" + "".join(chr(c) for c in range(0x600, 0x6ff, 7))
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        got, omap = _normalize_slow(text)
+        want, starts, origins = _per_character(text)
+        assert got == want == normalize_text(text), text
+        assert (omap.starts, omap.origins) == (starts, origins), text
+
+
+def test_a_long_text_with_one_presentation_form_is_not_slow():
+    from tests.fuzz.seeds import text_seeds
+
+    text = ("ﻻ " + " ".join(text_seeds()))[:200_000]
+    t0 = time.process_time()
+    out, omap = normalize_with_offsets(text)
+    # one character at a time took ~0.45 s for 180 KB; the run-wise path takes a few tens of ms
+    assert time.process_time() - t0 < 0.4
+    assert out.startswith("لا ")
