@@ -453,7 +453,7 @@ def assign_child(path: Path) -> int:
     t3 = time.perf_counter()
     out = {
         "load_s": round(t1 - t0, 3), "assign_s": round(t2 - t1, 3), "assign_cpu_s": round(c1 - c0, 3),
-        "save_s": round(t3 - t2, 3), "io_s": round((t1 - t0) + (t3 - t2), 3), "store": store.stats,
+        "save_s": round(t3 - t2, 3), "io_s": round((t1 - t0) + (t3 - t2), 3), "store": store.stats, "save": store.save_stats,
         "http": counter.report(), "rss_mb": round(rss_mb(), 1),
         "new": sum(a.is_new for a in assigned), "evicted": sum(len(a.evicted) for a in assigned),
         "merged": sum(len(a.merged) for a in assigned), "assignments": [a.event_id for a in assigned],
@@ -556,6 +556,8 @@ def print_store(r: dict[str, Any]) -> None:
           f"({c['store']['searches']} candidate searches, {c['store']['keys']:,} counted keys, "
           f"{c['store']['evicting']} at the old end of the window); new {c['new']}, evicted {c['evicted']}, "
           f"merged {c['merged']}; active after {c['active_after']:,}; RSS {c['rss_mb']} MB")  # fmt: skip
+    print(f"  load phases (s): {c['store'].get('seconds')}; save: {c['save'].get('changed')} events written, "
+          f"{c['save'].get('removed')} deleted, phases (s): {c['save'].get('seconds')}")  # fmt: skip
     print(f"  HTTP: {h['requests']} requests, largest request body {h['max_request_bytes'] / 1e6:.2f} MB, "
           f"largest response {h['max_response_bytes'] / 1e6:.2f} MB (bar: none over 10 MB; biggest: {h['biggest'][1]}), "
           f"{h['sent_bytes'] / 1e6:.1f} MB sent, {h['received_bytes'] / 1e6:.1f} MB received; "

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 import zlib
 from base64 import b64decode, b64encode
@@ -123,7 +124,8 @@ class EventStateStore:
         self._generation: tuple[str, int] | None = None
         self._batch = 0
         self._src: dict[str, Any] = {}
-        self.stats: dict[str, int] = {}  # what the last load read (for benchmarks and logs)
+        self.stats: dict[str, Any] = {}  # what the last load read (for benchmarks and logs)
+        self.save_stats: dict[str, Any] = {}  # what the last save wrote
 
     # ----- indices --------------------------------------------------------------------------
 
@@ -214,10 +216,12 @@ class EventStateStore:
             return EventClusterer(config)
         if src.get("format") != FORMAT:
             return self._migrate(src)
+        t0 = time.perf_counter()
         shared = self._open_head(src)
         active = int(src.get("events") or 0)
         probe = EventClusterer.from_parts(shared, [], active=active)  # globals only: for the preview
         cfg = probe.config
+        t_shared = time.perf_counter()
         previews = probe.preview(items)
         keys: dict[str, None] = {}
         for p in previews:
@@ -225,7 +229,9 @@ class EventStateStore:
             keys[f"lang:{lang}"] = None
             keys.update((f"{lang}:{b}", None) for b, _ in p.vector)
             keys.update(("e:" + k, None) for k, _ in p.entities)
+        t_preview = time.perf_counter()
         counts = self._counts(list(keys))
+        t_counts = time.perf_counter()
         text_counts: dict[str, dict[int, int]] = {}
         id_counts: dict[str, int] = {}
         lang_counts: dict[str, int] = {}
@@ -255,12 +261,22 @@ class EventStateStore:
                     "should": should, "minimum_should_match": cfg.cross_min_shared_entities}}})  # fmt: skip
         for hit in self._msearch(searches):
             wanted[hit["_id"]] = None
+        t_search = time.perf_counter()
         evicting = self._eviction_head(probe, items, active)
         wanted.update((i, None) for i in evicting)
+        t_evict = time.perf_counter()
         events = self._mget_states(list(wanted))
+        t_mget = time.perf_counter()
+        clusterer = EventClusterer.from_parts(shared, events, active, text_counts, id_counts, lang_counts)
+        t_end = time.perf_counter()
+        # Where a load's time goes (the benchmark prints it; a slow batch task logs it).
         self.stats = {"events_loaded": len(events), "active": active, "searches": len(searches),
-                      "keys": len(keys), "evicting": len(evicting)}  # fmt: skip
-        return EventClusterer.from_parts(shared, events, active, text_counts, id_counts, lang_counts)
+                      "keys": len(keys), "evicting": len(evicting),
+                      "seconds": {"shared": round(t_shared - t0, 3), "preview": round(t_preview - t_shared, 3),
+                                  "counts": round(t_counts - t_preview, 3), "search": round(t_search - t_counts, 3),
+                                  "evicting": round(t_evict - t_search, 3), "mget": round(t_mget - t_evict, 3),
+                                  "build": round(t_end - t_mget, 3)}}  # fmt: skip
+        return clusterer
 
     def _check_pending(self, src: dict[str, Any]) -> None:
         if src.get("pending"):
@@ -340,12 +356,18 @@ class EventStateStore:
         silently drop one another's events; the loser raises ``ConflictError`` before it
         writes anything, and its task is retried from the newer state.
         """
+        t0 = time.perf_counter()
         self._ensure()
         changed, removed = clusterer.take_changes()
         batch = self._batch + 1
         self._claim(batch, now)
+        t_claim = time.perf_counter()
         self._write_events(changed, removed, version=batch)
+        t_events = time.perf_counter()
         self._commit(clusterer, now, batch=batch, claim=True)
+        self.save_stats = {"changed": len(changed), "removed": len(removed), "seconds": {
+            "claim": round(t_claim - t0, 3), "events": round(t_events - t_claim, 3),
+            "shared": round(time.perf_counter() - t_events, 3)}}  # fmt: skip
 
     def _claim(self, batch: int, now: str) -> None:
         """Take the head for this save (ConflictError if someone saved since our load)."""

@@ -41,6 +41,26 @@ def maintenance(now: datetime | None = None) -> dict:
     return out
 
 
+# What Airflow 3's task supervisor puts in a task's environment so that task code cannot reach the
+# metadata database (airflow/sdk/execution_time/supervisor.py block_orm_access).
+BLOCKED_DB_URL = "airflow-db-not-allowed:///"
+
+
+def db_cli_env() -> dict[str, str]:
+    """The environment for an ``airflow db`` command started by a task: the blocked URL removed.
+
+    A task process inherits the sentinel URL, so ``airflow db clean`` started from it failed with
+    "Could not parse SQLAlchemy URL" in the live service. Without the variable the command reads
+    the service's airflow.cfg (``rasad airflow start`` writes the real URL there); a URL set some
+    other way (``dag.test()`` in-process, the operator's own variable) is kept.
+    """
+    env = os.environ.copy()
+    for name in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__SQL_ALCHEMY_CONN"):
+        if env.get(name) == BLOCKED_DB_URL:
+            del env[name]
+    return env
+
+
 def clean_airflow_db(now: datetime | None = None, days: int = XCOM_KEEP_DAYS) -> dict:
     """``airflow db clean`` of XCom, runs and task instances older than ``days`` (no archive tables)."""
     now = now or datetime.now(timezone.utc)
@@ -48,7 +68,7 @@ def clean_airflow_db(now: datetime | None = None, days: int = XCOM_KEEP_DAYS) ->
     airflow = Path(sys.executable).with_name("airflow")
     cmd = [str(airflow) if airflow.exists() else "airflow", "db", "clean", "--clean-before-timestamp", before,
            "--tables", "xcom,dag_run,task_instance,log,job", "--skip-archive", "--yes"]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=os.environ.copy(), check=False)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=db_cli_env(), check=False)
     if res.returncode != 0:
         raise RuntimeError(f"airflow db clean failed ({res.returncode}): {res.stderr.strip()[-500:]}")
     log.info("airflow db clean before %s: done", before)

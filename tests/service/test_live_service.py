@@ -453,8 +453,8 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     # until a run has failed (at least 40 s; a task hop takes longer at high load).
     t_down = time.monotonic()
     time.sleep(40)
-    _wait(lambda: _failed_runs(home), 240, "a run failed past its retries during the outage", every=2)
-    print(f"Elasticsearch down for {time.monotonic() - t_down:.0f}s until a run had failed")
+    outage_failed = _wait(lambda: _failed_runs(home), 240, "a run failed past its retries during the outage", every=2)
+    print(f"Elasticsearch down for {time.monotonic() - t_down:.0f}s until a run had failed: {outage_failed}")
     esnode.start_node(base, port=port, home=es_home, wait=480)  # a JVM start takes minutes at load 20
     # The feed now answers 304 (its item was seen before the outage); the safety net and
     # the released claims finish the work.
@@ -478,8 +478,9 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     _exactly_once(live)
     from rasad.airflow_service import airflow_json
 
-    failed = airflow_json(home, "dags", "list-runs", "rasad_process", "--state", "failed")
-    print("failed runs (the outage's):", [r["run_id"] for r in failed])
-    # The outage really made a run fail past its retries; everything above still holds.
-    assert failed, "the Elasticsearch outage did not fail any run: the scenario did not happen"
+    # The outage really made a run fail past its retries: step 4 waited for it and recorded it
+    # then. Step 5's clear may have re-run that run since (it did under Celery on a clean clone,
+    # where this used to be checked here and failed); its articles are still exactly once.
+    runs = {r["run_id"]: r["state"] for r in airflow_json(home, "dags", "list-runs", "rasad_process")}
+    print("the outage's failed runs, and their state now:", {r: runs.get(r) for r in outage_failed})
     print(f"[{live['executor']}] fault test done in {time.monotonic() - t_start:.0f}s, load {_load()}")
