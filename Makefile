@@ -27,9 +27,9 @@ system-deps: ## Debian packages some tests use (chromium, docker-compose); idemp
 	bash scripts/install-system-deps.sh
 
 test: setup system-deps lint ## lint, then the whole test suite (starts its own Elasticsearch, HTTP and SMTP servers)
-	$(BIN)/python -m pytest -q -m "not celery_service"
+	$(BIN)/python -m pytest -q
 
-test-celery: setup system-deps ## the live fault test under the CeleryExecutor (Redis, PostgreSQL, two workers)
+test-celery: setup system-deps ## only the live fault test under the CeleryExecutor (Redis, PostgreSQL, two workers; make test runs it too)
 	$(BIN)/python -m pytest -q -m celery_service tests/service
 
 test-cluster: setup ## indexing, search and event-state tests on a local 3-node cluster, a node killed mid-bulk

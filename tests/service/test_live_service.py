@@ -77,8 +77,7 @@ EXECUTORS = {
 }  # fmt: skip
 
 
-# The Celery variant failed on a clean clone (2026-12-01: no run failed during the outage step; see
-# issue 13's note), so `make test` leaves it out; `make test-celery` runs it.
+# The Celery variant is marked so that `make test-celery` (-m celery_service) can run it alone.
 @pytest.fixture(params=[pytest.param(e, marks=pytest.mark.celery_service) if e == "celery" else e
                         for e in sorted(EXECUTORS)])  # fmt: skip
 def live(request, own_node, tmp_path):
