@@ -537,6 +537,7 @@ def run_store(n_events: int, batch: int, reference: bool, batches: int = 3) -> d
         # The first batch meets a node that has only been bulk-loaded (its JIT and caches have
         # not seen these searches); a running service's node has served the batch before.
         out["fresh_process"] = min(out["fresh_processes"][1:] or out["fresh_processes"], key=lambda c: -c["io_s"])
+        out["new_in_batches"] = sum(c["new"] for c in out["fresh_processes"])
         if reference:
             out["reference"]["same_assignment"] = sum(a == b for a, b in zip(got, ref, strict=False))  # a shorter run compares what it has
             out["reference"]["articles"] = len(ref)
@@ -578,7 +579,7 @@ def print_store(r: dict[str, Any]) -> None:
     if "reference" in r:
         ref = r["reference"]
         print(f"  the same batches through the whole in-memory model: {ref['same_assignment']}/{ref['articles']} "
-              f"articles in the same event ({ref['new']} new there, {c['new']} here); "
+              f"articles in the same event ({ref['new']} new there, {r['new_in_batches']} in the batches); "
               f"in-memory build+assign {ref['build_and_assign_s']} s, RSS {ref['rss_mb']} MB")  # fmt: skip
     print(f"load average {r['load_average']}")
 

@@ -36,6 +36,7 @@ import uuid
 import zlib
 from base64 import b64decode, b64encode
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
@@ -58,7 +59,7 @@ COMPRESS_LEVEL = 1
 # fewer events.
 CANDIDATE_SLACK = 3
 MGET_IDS = 500  # events per mget: ~4-10 KB each, far below 10 MB a response
-SEARCHES_PER_MSEARCH = 250
+SEARCHES_PER_MSEARCH = 100  # with the states: ~2 MB a response
 AGG_KEYS = 20_000  # keys per terms aggregation (its buckets stay below search.max_buckets)
 BULK_BYTES = 8 * 1024 * 1024
 STATE_MAPPING: dict[str, Any] = {
@@ -302,15 +303,22 @@ class EventStateStore:
         return out
 
     def _msearch(self, searches: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
-        for i in range(0, len(searches), SEARCHES_PER_MSEARCH):
+        """Every hit of ``searches``, in order. Two requests are in flight at a time, so the node
+        searches the next chunk while this process decodes the states of the last one."""
+
+        def run(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
             body: list[dict[str, Any]] = []
-            for q in searches[i : i + SEARCHES_PER_MSEARCH]:
+            for q in chunk:
                 body += [{}, q]
-            res = self.es.msearch(index=self.model_index, searches=body)
-            for r in res["responses"]:
-                if "error" in r:
-                    raise RuntimeError(f"event candidate search failed: {r['error']}")
-                yield from r["hits"]["hits"]
+            return self.es.msearch(index=self.model_index, searches=body)["responses"]
+
+        chunks = [searches[i : i + SEARCHES_PER_MSEARCH] for i in range(0, len(searches), SEARCHES_PER_MSEARCH)]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for responses in pool.map(run, chunks):
+                for r in responses:
+                    if "error" in r:
+                        raise RuntimeError(f"event candidate search failed: {r['error']}")
+                    yield from r["hits"]["hits"]
 
     def _eviction_head(self, probe: EventClusterer, items: list[ClusterItem], active: int) -> list[str]:
         """Ids of the events that may leave the window while ``items`` are assigned (oldest first)."""
@@ -370,9 +378,13 @@ class EventStateStore:
         batch = self._batch + 1
         self._claim(batch, now)
         t_claim = time.perf_counter()
-        self._write_events(changed, removed, version=batch)
+        # The node writes the events while this process serialises the shared part.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            writing = pool.submit(self._write_events, changed, removed, batch)
+            raw = self._globals_blob(clusterer)
+            writing.result()
         t_events = time.perf_counter()
-        self._commit(clusterer, now, batch=batch, claim=True)
+        self._commit(clusterer, now, batch=batch, claim=True, raw=raw)
         self.save_stats = {"changed": len(changed), "removed": len(removed), "seconds": {
             "claim": round(t_claim - t0, 3), "events": round(t_events - t_claim, 3),
             "shared": round(time.perf_counter() - t_events, 3)}}  # fmt: skip
@@ -410,8 +422,12 @@ class EventStateStore:
             raise RuntimeError(f"event state: {len(errors)} event documents not written, e.g. {errors[0]}")
         self.es.indices.refresh(index=self.model_index)  # the next batch's searches must see them
 
-    def _commit(self, clusterer: EventClusterer, now: str, batch: int, claim: bool) -> None:
-        raw = zlib.compress(json.dumps(clusterer.export_globals(), separators=(",", ":")).encode(), COMPRESS_LEVEL)
+    @staticmethod
+    def _globals_blob(clusterer: EventClusterer) -> bytes:
+        return zlib.compress(json.dumps(clusterer.export_globals(), separators=(",", ":")).encode(), COMPRESS_LEVEL)
+
+    def _commit(self, clusterer: EventClusterer, now: str, batch: int, claim: bool, raw: bytes | None = None) -> None:
+        raw = self._globals_blob(clusterer) if raw is None else raw
         gen = uuid.uuid4().hex[:12]
         chunks = [raw[i : i + PART_BYTES] for i in range(0, len(raw), PART_BYTES)] or [b""]
         # Parts are written one per request: each stays below the request size limit.
