@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.engine import MEMORY_LIMIT_MB, fuzz, fuzz_pool, run_one
+from tests.fuzz.engine import MEMORY_LIMIT_MB, fuzz, fuzz_pool, input_rng, run_one
 from tests.fuzz.targets import load_target
 
 SEED = 2026
@@ -38,6 +38,9 @@ def _assert_clean(stats) -> None:
     problems = [f"index {f.index}: {f.kind}: {f.message.splitlines()[0][:300]}" for f in stats.findings
                 if f.kind != "contained"]
     assert stats.crashes == 0 and stats.over_time == 0, "\n".join(problems)
+    assert stats.input_peak_mb <= MEMORY_LIMIT_MB and not stats.over_memory, \
+        f"input {stats.input_peak_index} took {stats.input_peak_mb:.0f} MB"
+    # over a slice of 3,000 what the worker keeps between inputs stays under the same figure
     assert stats.growth_mb <= MEMORY_LIMIT_MB, f"peak RSS grew {stats.growth_mb:.0f} MB over the baseline"
 
 
@@ -120,3 +123,32 @@ def test_a_worker_spawned_by_a_large_process_reports_its_own_memory():
     assert stats.peak_rss_mb < 400, f"a yaml worker's peak RSS is {stats.peak_rss_mb:.0f} MB: the parent's"
     assert stats.growth_mb <= MEMORY_LIMIT_MB
     del ballast
+
+
+def test_an_input_that_takes_too_much_memory_is_a_finding_and_what_earlier_ones_kept_is_not():
+    from tests.fuzz.engine import Target, reset_peak_rss
+
+    if not reset_peak_rss():
+        pytest.skip("this kernel does not let a process reset its peak-RSS mark")
+    kept = []
+
+    class Hungry(Target):
+        name = "hungry"
+
+        def generate(self, rng):
+            return rng.randrange(10)
+
+        def check(self, value):
+            if value == 5:  # one input that holds 300 MB at its peak (every page touched)
+                b = bytearray(300 * 2**20)
+                for i in range(0, len(b), 4096):
+                    b[i] = 1
+            else:  # the others keep 2 MB each between inputs: the worker grows, no input is large
+                kept.append(bytes(2 * 2**20))
+
+    stats = fuzz(Hungry(), SEED, range(150))
+    memory = [f for f in stats.findings if f.kind == "memory"]
+    fives = [i for i in range(150) if input_rng(SEED, i).randrange(10) == 5]
+    assert {f.index for f in memory} == set(fives) and stats.over_memory == len(fives)
+    assert MEMORY_LIMIT_MB < stats.input_peak_mb < 320
+    assert stats.growth_mb > 200  # the per-process figure still shows what the worker holds
