@@ -106,6 +106,10 @@ def cluster_articles(articles: list[Article], settings: Settings, es: object | N
     result.events = list(docs.values())
     result.signals = [signal_record(s, docs.get(s.event_id or "")) for s in raw_signals]
     store.save(clusterer, now_iso())
+    # Where the batch's event-state I/O went, phase by phase (docs/events.md explains the phases).
+    log.info("event state: %d of %d events loaded for %d articles; load %s s, save %s s", store.stats.get(
+        "events_loaded", 0), store.stats.get("active", 0), len(queue), store.stats.get("seconds"),
+        store.save_stats.get("seconds"))  # fmt: skip
     return result
 
 
