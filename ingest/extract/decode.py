@@ -29,7 +29,7 @@ _HIGH_RUN_RE = re.compile(rb"[\x80-\xff]{4,}")
 # when trafilatura copies an element or a pruned element's tail joins its parent: the page was
 # lost. Vertical tab and form feed become spaces, the rest go. In UTF-8 these bytes never occur
 # inside a multi-byte sequence, so the bytes can be cleaned before libxml2 decodes them.
-_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20)])
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0E, 0x20)])
 _CONTROL_TABLE = bytes.maketrans(b"\x0b\x0c", b"  ")
 _NOT_XML_RE = re.compile("[\x00-\x08\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ARABIC_CHAR_RE = re.compile("[\u0621-\u064a]")
@@ -148,10 +148,7 @@ def parse_html(body: bytes, content_type: str | None = None) -> tuple[HtmlElemen
     text, codec = decode_html(body, content_type)
     text = _NOT_XML_RE.sub("", text.replace("\x0b", " ").replace("\x0c", " "))
     data = body[3:] if body.startswith(codecs.BOM_UTF8) else body
-    if codec != "utf-8":
-        data = text.encode("utf-8")
-    else:
-        data = data.translate(_CONTROL_TABLE, _CONTROL_BYTES)
+    data = text.encode("utf-8") if codec != "utf-8" else data.translate(_CONTROL_TABLE, _CONTROL_BYTES)
     try:
         tree = fromstring(data, parser=_utf8_parser())
     except Exception:
