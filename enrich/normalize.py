@@ -166,6 +166,7 @@ def _normalize_slow(text: str) -> tuple[str, OffsetMap]:
 
 
 def _normalize_per_character(text: str) -> tuple[str, OffsetMap]:
+    """The slow path one character at a time: the fallback, and the reference the tests hold it to."""
     out: list[str] = []
     starts: list[int] = []
     origins: list[int] = []

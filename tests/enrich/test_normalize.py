@@ -58,26 +58,12 @@ def test_search_form_is_fast():
 
 
 def _per_character(text):
-    """The slow path as it was: one character at a time (the reference the run-wise path must equal)."""
-    import unicodedata
+    """The slow path as it was: one character at a time (kept in the module as the fallback; the
+    reference the whole-text path must equal)."""
+    from rasad.enrich.normalize import _normalize_per_character
 
-    from rasad.enrich.normalize import _PRESENTATION_RE, _TABLE
-
-    out, starts, origins, pos = [], [], [], 0
-    for i, ch in enumerate(text):
-        piece = unicodedata.normalize("NFKC", ch) if _PRESENTATION_RE.match(ch) else ch
-        piece = piece.translate(_TABLE).lower().translate(_TABLE)
-        if not piece:
-            continue
-        if not starts or origins[-1] + (pos - starts[-1]) != i or len(piece) != 1:
-            starts.append(pos)
-            origins.append(i)
-        out.append(piece)
-        pos += len(piece)
-        for k in range(1, len(piece)):
-            starts.append(pos - len(piece) + k)
-            origins.append(i)
-    return "".join(out), (starts or [0]), (origins or [0])
+    out, omap = _normalize_per_character(text)
+    return out, omap.starts, omap.origins
 
 
 def test_the_slow_path_equals_one_character_at_a_time():
