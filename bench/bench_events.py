@@ -536,7 +536,7 @@ def run_store(n_events: int, batch: int, reference: bool, batches: int = 3) -> d
             out["fresh_processes"].append(child)
         # The first batch meets a node that has only been bulk-loaded (its JIT and caches have
         # not seen these searches); a running service's node has served the batch before.
-        out["fresh_process"] = min(out["fresh_processes"][1:] or out["fresh_processes"], key=lambda c: -c["io_s"])
+        out["fresh_process"] = max(out["fresh_processes"][1:] or out["fresh_processes"], key=lambda c: c["io_s"])
         out["new_in_batches"] = sum(c["new"] for c in out["fresh_processes"])
         if reference:
             out["reference"]["same_assignment"] = sum(a == b for a, b in zip(got, ref, strict=False))  # a shorter run compares what it has
