@@ -214,14 +214,13 @@ def fuzz(target: Target, seed: int, indices: range, crash_dir: Path | None = Non
          progress_every: int = 0, label: str = "", max_seconds: float | None = None) -> Stats:  # fmt: skip
     """Generate and check the inputs ``indices`` (stopping after ``max_seconds``); the figures and findings."""
     target.setup()
-    stats = Stats(target.name, seed, baseline_rss_mb=rss_mb())
+    stats = Stats(target.name, seed, baseline_rss_mb=rss_mb(), peak_rss_mb=peak_rss_mb())  # setup's peak too
     t_start = time.perf_counter()
     cpu_start = time.process_time()
     for i in indices:
         if max_seconds is not None and time.perf_counter() - t_start > max_seconds:
             break
         value = target.generate(input_rng(seed, i))
-        stats.peak_rss_mb = max(stats.peak_rss_mb, peak_rss_mb())
         rss_before = rss_mb()
         per_input = reset_peak_rss()
         kind, message, seconds, wall = run_one(target, value)
