@@ -25,6 +25,7 @@ that clients and list servers can recognise by its Message-ID. docs/alerts.md ex
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -140,6 +141,18 @@ def record_and_schedule(
     now: datetime,
 ) -> None:
     """Steps 1 and 2: record new items, then store every mail due now and mark its items."""
+    record_items(ledger, rules, items, report, now)
+    schedule_and_store(ledger, settings, rules, mail_from, report, now)
+
+
+def record_items(
+    ledger: AlertLedger, rules: list[AlertRule], items: list[AlertItem], report: AlertReport, now: datetime
+) -> None:
+    """Step 1: record the items not alerted before (folded into related ones where they repeat a story).
+
+    The ledger is refreshed after, so the next call (the next chunk of one alert step) sees
+    these items as already alerted and as related items to fold into.
+    """
     by_name = {r.name: r for r in rules}
     new, already = classify_new(ledger, rules, items, now)
     report.already_alerted += already
@@ -151,6 +164,17 @@ def record_and_schedule(
         if i.key in made:  # status is queued | folded | snoozed, each a counter of the report
             setattr(report, status, getattr(report, status) + 1)
     ledger.refresh()
+
+
+def schedule_and_store(
+    ledger: AlertLedger,
+    settings: Settings,
+    rules: list[AlertRule],
+    mail_from: str,
+    report: AlertReport,
+    now: datetime,
+) -> None:
+    """Step 2: plan every mail due now from the ledger's items, store each and mark its items."""
     view: LedgerView = ledger
     schedule = schedule_mails(view, rules, now)
     ledger.mark_items(schedule.already_mailed, MAILED, now)
@@ -266,13 +290,31 @@ def send_alerts(
     signals: list[dict[str, Any]] | None = None,
 ) -> AlertReport:
     """Match articles and event signals against the rules, record and schedule alerts, deliver what is due."""
+    return send_alert_chunks(es, settings, rules, [(articles, signals or [])], now)
+
+
+def send_alert_chunks(
+    es: Elasticsearch,
+    settings: Settings,
+    rules: list[AlertRule],
+    chunks: Iterable[tuple[list[Article], list[dict[str, Any]]]],
+    now: datetime | None = None,
+) -> AlertReport:
+    """:func:`send_alerts` over (articles, signals) chunks read one at a time: one mail per rule and recipient.
+
+    Each chunk's matches are recorded in the ledger before the next chunk is read, and the mails
+    are planned from the ledger once, after the last: memory holds one chunk, not every article
+    of a long cycle, and the mails are the same as if every article had come at once.
+    """
     now = now or datetime.now(timezone.utc)
     report = AlertReport()
     ledger = AlertLedger(es, settings)
     ledger.ensure()
     config = smtp_config(settings)
-    items = collect_items(es, settings, rules, articles, signals, now)
-    report.matched = len(items)
-    record_and_schedule(ledger, settings, rules, items, config.mail_from, report, now)
+    for articles, signals in chunks:
+        items = collect_items(es, settings, rules, articles, signals, now)
+        report.matched += len(items)
+        record_items(ledger, rules, items, report, now)
+    schedule_and_store(ledger, settings, rules, config.mail_from, report, now)
     deliver_pending(es, settings, report, now, config)
     return report

@@ -8,15 +8,24 @@ the real ``rasad run`` path (``run_cycle``: poll -> queue -> claim -> fetch, ext
 tag, cluster, index -> alerts) against an Elasticsearch node of its own and a real SMTP
 sink, with every setting at its default (so extraction runs in ``extract_workers: auto``
 warm processes). Next to it, in the same run and on the pages the farm served, bare
-``trafilatura.extract``: in one process, and in a process pool of one worker per core,
-measured just before and just after the 2,000-article cycle (the machine is shared: the
-mean of the two is the floor).
+``trafilatura.extract``: in one process (on a random sample), and in a process pool of one
+worker per core on every page of the reference cycle (the layouts differ in cost up to 20x,
+so a sample or a stride would bias the floor), measured just before and just after the
+2,000-article cycle (the machine is shared: the mean of the two is the floor). An untimed
+warm-up cycle (``--warmup``, on feeds of its own) runs first: a service's Elasticsearch node
+is warm, a fresh node spends its first minute compiling.
 
 Printed: articles/s end to end per size and the ratio to the pooled floor (bar >= 0.8 at
 2,000), seconds per article at 8,000 against 500 (bar <= 1.2x), peak RSS of every process
-of ours per size (flat in the batch count), and os.getloadavg() before and after.
+of ours per size (flat in the batch count), the machine's CPU per article during each cycle
+(ours, Elasticsearch's, the farm's), and os.getloadavg() before and after.
 
-    .venv/bin/python bench/bench_e2e.py [--sizes 500,2000,8000] [--floor-pages 500]
+``--compare-sequential`` runs the reference size a second time with ``overlap_batches: false``
+(the same feeds and pages, under an index prefix of its own), so the overlap's gain or cost is
+measured within one run.
+
+    .venv/bin/python bench/bench_e2e.py [--sizes 500,2000,8000] [--floor-pages 0] [--warmup 200]
+                                        [--compare-sequential]
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import shutil
 import subprocess
@@ -60,6 +70,23 @@ def _vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
+def _busy_cpu_s() -> float:
+    """Core-seconds the whole machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _self_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def child(feeds_file: str, rules_file: str) -> None:
     """One full cycle in this fresh process, as ``rasad run`` does; prints a RESULT json line."""
     import logging
@@ -72,7 +99,15 @@ def child(feeds_file: str, rules_file: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     s = load_settings()
     t0 = time.monotonic()
-    summary = run_cycle(s, feeds_file, rules_file)
+    profile_to = os.environ.get("RASAD_BENCH_PROFILE")  # cProfile of this process's main thread, for looking into
+    if profile_to:
+        import cProfile
+
+        prof = cProfile.Profile()
+        summary = prof.runcall(run_cycle, s, feeds_file, rules_file)
+        prof.dump_stats(profile_to)
+    else:
+        summary = run_cycle(s, feeds_file, rules_file)
     secs = time.monotonic() - t0
     pools = list(extract_pool._shared.values())
     workers = {pid: _vm_hwm_mb(pid) for p in pools for pid in p.pids()}
@@ -126,8 +161,16 @@ def floor_pool(pages: list[tuple[bytes, str]], workers: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="500,2000,8000", help="articles per cycle (multiples of 50)")
-    ap.add_argument("--floor-pages", type=int, default=500,
-                    help="pages of the 2,000 cycle (every k-th, so the same mix) the floor is measured on")  # fmt: skip
+    ap.add_argument("--floor-pages", type=int, default=0,
+                    help="pages of the reference cycle the pooled floor is measured on: 0 = all of them (default), "
+                         "else a random sample (the farm's layouts differ in cost up to 20x, so a stride is biased)")
+    ap.add_argument("--serial-pages", type=int, default=300,
+                    help="random sample of the same pages for the one-process figure (printed for reference)")
+    ap.add_argument("--warmup", type=int, default=200,
+                    help="articles of an untimed first cycle on feeds of its own: a service's Elasticsearch node "
+                         "and code paths are warm, a fresh node's first minute is mostly JIT compilation")  # fmt: skip
+    ap.add_argument("--compare-sequential", action="store_true",
+                    help="also run the reference size with overlap_batches: false (same feeds, same pages)")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -145,9 +188,10 @@ def main() -> int:
           flush=True)  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="rasad-e2e-"))
     # One farm: each size has its own 50 feeds (ids offset), so no cycle sees another's items.
-    farm = CorpusFarm(feeds=FEEDS * len(sizes), hosts=HOSTS, port=free_port())
+    cycles = sizes + ([args.warmup] if args.warmup else [])  # the warm-up's feeds come after the sizes'
+    farm = CorpusFarm(feeds=FEEDS * len(cycles), hosts=HOSTS, port=free_port())
     now = time.time() - 120
-    for k, size in enumerate(sizes):
+    for k, size in enumerate(cycles):
         for n in range(size):
             farm.add_item(k * FEEDS + n % FEEDS, now)
     print(f"farm: {len(farm.arabic)} SaudiNewsNet articles, layouts "
@@ -155,25 +199,31 @@ def main() -> int:
           f"{len(farm.english)} English pages", flush=True)  # fmt: skip
     (tmp / "rules.yaml").write_text(RULES_E2E, encoding="utf-8")
     sink = TimingSink(free_port())
-    results: dict[int, dict] = {}
+    results: dict[str, dict] = {}  # "500", "2000", "2000sequential"
     floors: dict[str, float] = {}
     with own_es_node("bench-e2e") as (_base, es_url, _port, es_home), farm, sink:
         es_pid = int((Path(es_home) / "run" / "es.pid").read_text().strip())
         ref_k = sizes.index(ref)
         ref_items = [i for i in farm.items if i.feed // FEEDS == ref_k]
-        step = max(1, len(ref_items) // args.floor_pages)
-        floor_pages = [(farm.page(i), farm.page_url(i)) for i in ref_items[::step]]
+        rnd = random.Random(13)
+        if args.floor_pages and args.floor_pages < len(ref_items):
+            ref_items = rnd.sample(ref_items, args.floor_pages)
+        floor_pages = [(farm.page(i), farm.page_url(i)) for i in ref_items]
         kb = sum(len(b) for b, _ in floor_pages) / len(floor_pages) / 1024
-        print(f"floor pages: {len(floor_pages)} of the {ref}-article cycle (every {step}th), mean {kb:.0f} KB",
+        print(f"floor pages: {len(floor_pages)} of the {ref}-article cycle's {ref} pages, mean {kb:.0f} KB",
               flush=True)  # fmt: skip
-        floors["serial"] = floor_serial(floor_pages)
+        floors["serial"] = floor_serial(rnd.sample(floor_pages, min(args.serial_pages, len(floor_pages))))
         floors["pool_before"] = floor_pool(floor_pages, cores)
-        print(f"bare trafilatura.extract: 1 process {floors['serial']:.1f} pages/s, "
+        print(f"bare trafilatura.extract: 1 process {floors['serial']:.1f} pages/s (sample), "
               f"pool of {cores} {floors['pool_before']:.1f} pages/s (load {os.getloadavg()[0]:.2f})", flush=True)
-        order = [ref] + [x for x in sizes if x != ref]
-        for size in order:
-            k = sizes.index(size)
-            path = tmp / f"feeds-{size}.yaml"
+        # (label, size): the warm-up, the reference size, its sequential twin, then the other sizes.
+        order = ([("warmup", args.warmup)] if args.warmup else []) + [("", ref)]
+        order += [("sequential", ref)] if args.compare_sequential else []
+        order += [("", x) for x in sizes if x != ref]
+        for label, size in order:
+            warmup = label == "warmup"
+            k = len(sizes) if warmup else sizes.index(size)
+            path = tmp / f"feeds-{size}{label}.yaml"  # the twin polls the same feeds, under a prefix of its own
             lines = ["feeds:"]
             for f in range(k * FEEDS, (k + 1) * FEEDS):
                 lines += [f"  - id: farm-{f}", f"    url: {farm.feed_url(f)}", f"    name: Farm {f}",
@@ -181,29 +231,45 @@ def main() -> int:
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
             env = {**os.environ, "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": f"e2e{uuid.uuid4().hex[:8]}",
                    "RASAD_SMTP_HOST": "127.0.0.1", "RASAD_SMTP_PORT": str(sink.port),
-                   "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0", "RASAD_VAR_DIR": str(tmp / "var")}
+                   "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0", "RASAD_VAR_DIR": str(tmp / "var"),
+                   "RASAD_OVERLAP_BATCHES": "0" if label == "sequential" else os.environ.get("RASAD_OVERLAP_BATCHES", "1")}
             mails0 = len(sink.received)
             es_hwm0 = _vm_hwm_mb(es_pid)
             load0 = os.getloadavg()[0]
+            cpu0 = (_busy_cpu_s(), _proc_cpu_s(es_pid), _self_cpu_s())
             proc = subprocess.run([sys.executable, __file__, "--child", str(path), str(tmp / "rules.yaml")], env=env,
                                   capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
-            log_path = Path(tempfile.gettempdir()) / f"bench-e2e-{size}.log"
+            log_path = Path(tempfile.gettempdir()) / f"bench-e2e-{label or size}.log"
             log_path.write_text(proc.stderr, encoding="utf-8")
             line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
             if proc.returncode or not line:
                 print(f"cycle of {size} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", flush=True)
                 return 2
+            cpu1 = (_busy_cpu_s(), _proc_cpu_s(es_pid), _self_cpu_s())
             r = json.loads(line[7:])
             r.update(size=size, rate=r["items"] / r["seconds"], sink_mails=len(sink.received) - mails0,
                      es_rss_mb=_vm_hwm_mb(es_pid), es_rss_before_mb=es_hwm0, load=(load0, os.getloadavg()[0]))
-            results[size] = r
-            print(f"cycle {size}: {r['items']} items in {r['seconds']:.1f} s = {r['rate']:.1f} articles/s; "
+            # Where the machine's CPU went during the cycle, per article: Elasticsearch, the farm (this
+            # process serving the feeds and pages), and the rest: ours (main, extraction workers), plus
+            # whatever else ran on the machine meanwhile.
+            busy, es_cpu, farm_cpu = (b - a for a, b in zip(cpu0, cpu1, strict=True))
+            r["cpu_ms"] = {k: 1000 * v / r["items"] for k, v in
+                           (("ours", busy - es_cpu - farm_cpu), ("es", es_cpu), ("farm", farm_cpu),
+                            ("main", r["main_cpu_s"]))}  # fmt: skip
+            if not warmup:
+                results[f"{size}{label}"] = r
+            name = {"warmup": "warm-up cycle (not counted)", "sequential": "cycle, batches in turn (overlap_batches: false)"}
+            print(f"{name.get(label, 'cycle')} {size}: {r['items']} items in {r['seconds']:.1f} s = {r['rate']:.1f} articles/s; "
                   f"{r['indexed']} indexed ({r['new']} new, {r['near_duplicates']} near-dup, {r['duplicates']} dup), "
                   f"failures {r['failures']}, {r['tagged']} tagged, {r['events_new']} new events, "
                   f"{r['matched']} matches, {r['sink_mails']} mails; load {load0:.2f} -> {os.getloadavg()[0]:.2f} "
                   f"(log: {log_path})",
                   flush=True)  # fmt: skip
-            if size == ref:
+            c = r["cpu_ms"]
+            print(f"  CPU per article: ours {c['ours']:.1f} ms (main process {c['main']:.1f}), Elasticsearch "
+                  f"{c['es']:.1f} ms, farm {c['farm']:.1f} ms; pooled floor {1000 * cores / floors['pool_before']:.1f} ms "
+                  f"(cores / pages per second)", flush=True)  # fmt: skip
+            if size == ref and label == ("sequential" if args.compare_sequential else ""):
                 floors["pool_after"] = floor_pool(floor_pages, cores)
                 print(f"bare trafilatura.extract, pool of {cores}, after: {floors['pool_after']:.1f} pages/s",
                       flush=True)  # fmt: skip
@@ -213,24 +279,32 @@ def main() -> int:
     print()
     print(f"machine: {cores} cpus; load {load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f} at start, "
           f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at end")  # fmt: skip
-    print(f"{'articles':>8} {'seconds':>8} {'art/s':>6} {'s/article':>9} {'main RSS':>9} {'workers RSS':>14} "
-          f"{'forksrv':>8} {'ES RSS':>7} {'load':>11}")  # fmt: skip
-    for size in sizes:
-        r = results[size]
+    print(f"{'articles':>14} {'seconds':>8} {'art/s':>6} {'s/article':>9} {'main RSS':>9} {'workers RSS':>14} "
+          f"{'forksrv':>8} {'ES RSS':>7} {'CPU ms/article ours/main/ES':>28} {'load':>11}")  # fmt: skip
+    keys = [str(x) for x in sizes] + ([f"{ref}sequential"] if args.compare_sequential else [])
+    for key in keys:
+        r = results[key]
         w = "/".join(f"{x:.0f}" for x in r["worker_rss_mb"]) or "-"
         fsrv = f"{r['forkserver_rss_mb']:.0f}" if r["forkserver_rss_mb"] else "-"
-        print(f"{size:>8} {r['seconds']:>8.1f} {r['rate']:>6.1f} {r['seconds'] / r['items']:>9.4f} "
-              f"{r['main_rss_mb']:>7.0f}MB {w:>12}MB {fsrv:>6}MB {r['es_rss_mb']:>5.0f}MB "
-              f"{r['load'][0]:>5.1f}-{r['load'][1]:<5.1f}")  # fmt: skip
-    print(f"bare trafilatura.extract on {len(floor_pages)} of the same pages: 1 process {floors['serial']:.1f} p/s; "
+        c = r["cpu_ms"]
+        cpu = f"{c['ours']:.0f}/{c['main']:.0f}/{c['es']:.0f}"
+        print(f"{key.replace('sequential', ' in turn'):>14} {r['seconds']:>8.1f} {r['rate']:>6.1f} "
+              f"{r['seconds'] / r['items']:>9.4f} {r['main_rss_mb']:>7.0f}MB {w:>12}MB {fsrv:>6}MB "
+              f"{r['es_rss_mb']:>5.0f}MB {cpu:>28} {r['load'][0]:>5.1f}-{r['load'][1]:<5.1f}")  # fmt: skip
+    print(f"bare trafilatura.extract on {len(floor_pages)} of the same pages: 1 process {floors['serial']:.1f} p/s "
+          f"(on {min(args.serial_pages, len(floor_pages))} of them); "
           f"pool of {cores}: {floors['pool_before']:.1f} before, {floors['pool_after']:.1f} after, mean {floor:.1f} p/s")
-    ratio = results[ref]["rate"] / floor
+    print(f"pooled floor in CPU: {1000 * cores / floor:.1f} ms a page ({cores} cores / {floor:.1f} pages/s)")
+    ratio = results[str(ref)]["rate"] / floor
     ok1 = ratio >= 0.8
-    print(f"end to end at {ref}: {results[ref]['rate']:.1f} articles/s = {ratio:.2f}x the pooled floor "
+    print(f"end to end at {ref}: {results[str(ref)]['rate']:.1f} articles/s = {ratio:.2f}x the pooled floor "
           f"(bar >= 0.8): {'PASS' if ok1 else 'FAIL'}")  # fmt: skip
+    if args.compare_sequential:
+        seq = results[f"{ref}sequential"]
+        print(f"  batches in turn (overlap_batches: false): {seq['rate']:.1f} articles/s = {seq['rate'] / floor:.2f}x")
     ok2 = ok3 = True
-    if 500 in results and 8000 in results:
-        a, b = results[500], results[8000]
+    if "500" in results and "8000" in results:
+        a, b = results["500"], results["8000"]
         cost = (b["seconds"] / b["items"]) / (a["seconds"] / a["items"])
         ok2 = cost <= 1.2
         print(f"cost per article at 8000 / at 500: {cost:.2f} (bar <= 1.2): {'PASS' if ok2 else 'FAIL'}")

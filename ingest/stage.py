@@ -209,6 +209,19 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
     ``extract`` runs ``extract_article``'s job elsewhere (``ExtractPool.call``: a warm worker
     process per core); by default it runs in the downloading thread.
     """
+    report = download_articles(items, specs, client, store, now=now, workers=workers, extract=extract)
+    return dedup_articles(report, store, now=now)
+
+
+def download_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: HttpClient, store: IngestStore,
+                      now: datetime | None = None, workers: int = 8,
+                      extract: Callable[..., Extracted] | None = None) -> FetchReport:  # fmt: skip
+    """Steps 1 and 2 of :func:`fetch_articles`: skip what is stored, download and extract the rest.
+
+    Reads the store but writes nothing, so ``rasad run`` can do it for the next batch while the
+    previous one is still being clustered and indexed. :func:`dedup_articles` must then run
+    after that batch is indexed: content dedup compares against what the store holds.
+    """
     extract = extract or extract_article
     now = now or utcnow()
     report = FetchReport()
@@ -247,7 +260,7 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
     for item, _ in candidates:
         if item.guid:
             by_feed.setdefault(item.feed_id, []).append(item.guid)
-    known_guids = {(fid, g) for fid, gs in by_feed.items() for g in store.known_guids(fid, gs)}
+    known_guids = store.known_guids_many(by_feed)
     todo = []
     for item, canon in candidates:
         if article_id(canon) in stored or (item.guid and (item.feed_id, item.guid) in known_guids):
@@ -325,9 +338,19 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         return art
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        fetched = list(pool.map(work, todo))
+        report.done = list(pool.map(work, todo))
+    report.retry = retry
+    return report
 
-    # 3. Content dedup: exact (same text) and near (MinHash) against the store and the batch.
+
+def dedup_articles(report: FetchReport, store: IngestStore, now: datetime | None = None) -> FetchReport:
+    """Step 3 of :func:`fetch_articles` on what :func:`download_articles` fetched (``report.done``).
+
+    Exact (same text) and near (MinHash) duplicates against the store and the batch; fills
+    ``report.articles`` and every item's status, and counts the new articles per feed.
+    """
+    now = now or utcnow()
+    fetched = report.done
     ok = [a for a in fetched if a.status == records.STATUS_NEW]
     for a in fetched:
         if a.status != records.STATUS_NEW:
@@ -391,8 +414,6 @@ def fetch_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client: Ht
         store.add_new_articles(dict(new_per_feed))
     except Exception as e:  # bookkeeping only: the articles themselves must still go on
         log.warning("could not update feed counters: %s", e)
-    report.retry = retry
-    report.done = fetched
     for a in fetched:
         report.item_status[a.id] = (a.status, a.status_reason)
     return report

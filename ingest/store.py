@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from elasticsearch import ConflictError, Elasticsearch, NotFoundError, helpers
+from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from rasad.core.es import single_index
 from rasad.core.records import parse_iso, utc_iso
 from rasad.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 HEALTH_OK = "ok"
 HEALTH_FAILING = "failing"  # failing, backing off, still polled
 HEALTH_FLAGGED = "flagged"  # failed feed_flag_after times in a row: needs a person
 HEALTH_NEW = "new"
 LOOKUP_CHUNK = 1000  # ids/terms per look-up query (well under index.max_result_window)
+UNION_CAP = 2000  # stored articles one near-duplicate union search may return (else: a search per article)
 
 
 def _chunks(values: list[str], size: int = LOOKUP_CHUNK) -> Iterator[list[str]]:
@@ -169,25 +173,37 @@ class IngestStore:
     def add_new_articles(self, counts: dict[str, int]) -> None:
         """Add each feed's new-article count of a fetch run to its state.
 
-        Read-modify-write guarded by the document's sequence number (not a script: clusters
-        without the painless module, like the local test node, refuse scripts).
+        Read-modify-write guarded by each document's sequence number (not a script: clusters
+        without the painless module, like the local test node, refuse scripts), for all the
+        batch's feeds in one mget and one bulk; a feed another worker saved meanwhile (409) is
+        read and written again.
         """
-        for feed_id, n in counts.items():
-            if n <= 0:
-                continue
-            for _ in range(5):
-                try:
-                    doc = self.es.get(index=self.feeds_index, id=feed_id)
-                except NotFoundError:
-                    break  # items fed in by hand, from a feed never polled: nothing to count against
-                src = dict(doc["_source"])
-                src["new_articles"] = int(src.get("new_articles") or 0) + n
-                try:
-                    self.es.index(index=self.feeds_index, id=feed_id, document=src,
-                                  if_seq_no=doc["_seq_no"], if_primary_term=doc["_primary_term"])  # fmt: skip
-                    break
-                except ConflictError:
-                    continue  # another worker saved this feed meanwhile: read again
+        pending = {f: n for f, n in counts.items() if n > 0}
+        for _ in range(5):
+            if not pending:
+                return
+            try:
+                docs = self.es.mget(index=self.feeds_index, ids=list(pending))["docs"]
+            except NotFoundError:
+                return  # no feed state stored at all (items fed in by hand)
+            ops: list[dict[str, Any]] = []
+            for d in docs:
+                if not d.get("found"):
+                    continue  # items fed in by hand, from a feed never polled: nothing to count against
+                src = dict(d["_source"])
+                src["new_articles"] = int(src.get("new_articles") or 0) + pending[d["_id"]]
+                ops += [{"index": {"_index": d["_index"], "_id": d["_id"], "if_seq_no": d["_seq_no"],
+                                   "if_primary_term": d["_primary_term"]}}, src]  # fmt: skip
+            if not ops:
+                return
+            again: dict[str, int] = {}
+            for item in self.es.bulk(operations=ops)["items"]:
+                r = item["index"]
+                if r.get("status") == 409:
+                    again[r["_id"]] = pending[r["_id"]]  # saved by another worker meanwhile: read again
+                elif r.get("error"):
+                    log.warning("feed %s: new-article count not saved: %s", r["_id"], r["error"])
+            pending = again
 
     def refresh_states(self) -> None:
         """Make the states just saved visible to searches (`rasad feeds status`, dashboards) at once."""
@@ -219,12 +235,28 @@ class IngestStore:
             out |= {h["_id"] for h in self._search({"ids": {"values": chunk}}, len(chunk), ["id"])}
         return out
 
-    def known_guids(self, feed_id: str, guids: list[str]) -> set[str]:
-        """Which GUIDs of one feed are already stored."""
-        out: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(guids))):
-            q = {"bool": {"filter": [{"term": {"feed_id": feed_id}}, {"terms": {"guid": chunk}}]}}
-            out |= {h["guid"] for h in self._search(q, len(chunk) * 2, ["guid"]) if h.get("guid")}
+    def known_guids_many(self, guids_by_feed: dict[str, list[str]]) -> set[tuple[str, str]]:
+        """Which GUIDs of these feeds are already stored, as (feed id, GUID) pairs.
+
+        One search per ``LOOKUP_CHUNK`` pairs instead of one per feed (a batch holds dozens of
+        feeds, and each search has a fixed cost on the node). A pair crowded out of the hits (a
+        GUID stored on very many articles) is only downloaded again: the article id and the
+        content hash still find it.
+        """
+        pairs = [(f, g) for f, gs in guids_by_feed.items() for g in dict.fromkeys(gs)]
+        out: set[tuple[str, str]] = set()
+        for i in range(0, len(pairs), LOOKUP_CHUNK):
+            chunk = pairs[i : i + LOOKUP_CHUNK]
+            feeds: dict[str, list[str]] = {}
+            for f, g in chunk:
+                feeds.setdefault(f, []).append(g)
+            q = {"bool": {"should": [{"bool": {"filter": [{"term": {"feed_id": f}}, {"terms": {"guid": gs}}]}}
+                                     for f, gs in feeds.items()], "minimum_should_match": 1}}  # fmt: skip
+            wanted = set(chunk)
+            for h in self._search(q, min(10_000, len(chunk) * 2), ["feed_id", "guid"]):
+                pair = (h.get("feed_id"), h.get("guid"))
+                if pair in wanted:
+                    out.add(pair)
         return out
 
     def by_content_hash(self, hashes: list[str]) -> dict[str, dict[str, Any]]:
@@ -239,33 +271,61 @@ class IngestStore:
                     out[h["content_hash"]] = h
         return out
 
-    def near_candidates(self, bands: list[str], since: datetime) -> list[dict[str, Any]]:
-        """Stored articles sharing at least one LSH band, first seen after ``since``."""
-        if not bands:
-            return []
-        q = {"bool": {"filter": [
-            {"terms": {"minhash_bands": bands}},
-            {"range": {"fetched_at": {"gte": utc_iso(since)}}},
-        ]}}  # fmt: skip
-        return self._search(q, 50, ["id", "source", "minhash", "duplicate_of", "fetched_at"])
-
     def near_candidates_many(self, band_lists: list[list[str]], since: datetime) -> list[list[dict[str, Any]]]:
-        """:meth:`near_candidates` for many articles in one round trip per 100 (msearch)."""
+        """Per article (its LSH bands), the stored articles fetched after ``since`` sharing a band with it.
+
+        One search per 100 articles, over all their bands: each search has a fixed cost on the
+        node (parse, rewrite, a fetch phase) that a filter over 16 terms does not amortise, and
+        a search per article cost the node ~4 ms of CPU an article (bench/bench_e2e.py). The
+        union finds every stored article sharing a band with any of the 100, each fetched once;
+        each article's candidates are then picked by their bands (the first 50 in index order,
+        as a search of its own gives). A union matching more than ``UNION_CAP`` stored articles
+        (a band very many share) falls back to one search per article.
+        """
         out: list[list[dict[str, Any]]] = []
-        fields = ["id", "source", "minhash", "duplicate_of", "fetched_at"]
+        fields = ["id", "source", "minhash", "duplicate_of", "fetched_at", "minhash_bands"]
         for i in range(0, len(band_lists), 100):
             chunk = band_lists[i : i + 100]
-            searches: list[dict[str, Any]] = []
+            union = sorted({b for bands in chunk for b in bands})
+            if not union:
+                out += [[] for _ in chunk]
+                continue
+            query = {"bool": {"filter": [{"terms": {"minhash_bands": union}},
+                                         {"range": {"fetched_at": {"gte": utc_iso(since)}}}]}}  # fmt: skip
+            try:
+                res = self.es.search(index=self.articles_alias, query=query, size=UNION_CAP, source={"includes": fields},
+                                     track_total_hits=UNION_CAP + 1, sort=["_doc"], ignore_unavailable=True,
+                                     allow_no_indices=True)  # fmt: skip
+            except NotFoundError:
+                out += [[] for _ in chunk]
+                continue
+            if res["hits"]["total"]["value"] > UNION_CAP:
+                out += self._near_candidates_each(chunk, since)
+                continue
+            hits = [h["_source"] | {"_id": h["_id"]} for h in res["hits"]["hits"]]
+            by_band: dict[str, list[int]] = {}
+            for k, h in enumerate(hits):
+                for band in h.pop("minhash_bands", None) or []:
+                    by_band.setdefault(band, []).append(k)
             for bands in chunk:
-                searches.append({"index": self.articles_alias, "ignore_unavailable": True, "allow_no_indices": True})
-                searches.append({"size": 50 if bands else 0, "_source": fields, "query": {"bool": {"filter": [
-                    {"terms": {"minhash_bands": bands or ["-"]}},
-                    {"range": {"fetched_at": {"gte": utc_iso(since)}}},
-                ]}}})  # fmt: skip
-            res = self.es.msearch(searches=searches)
-            for r in res["responses"]:
-                hits = r.get("hits", {}).get("hits", []) if "error" not in r else []
-                out.append([h["_source"] | {"_id": h["_id"]} for h in hits])
+                picked = sorted({k for band in bands for k in by_band.get(band, ())})[:50]
+                out.append([hits[k] for k in picked])
+        return out
+
+    def _near_candidates_each(self, band_lists: list[list[str]], since: datetime) -> list[list[dict[str, Any]]]:
+        """One search per article (msearch): the fallback when a union search matches too many."""
+        fields = ["id", "source", "minhash", "duplicate_of", "fetched_at"]
+        searches: list[dict[str, Any]] = []
+        for bands in band_lists:
+            searches.append({"index": self.articles_alias, "ignore_unavailable": True, "allow_no_indices": True})
+            searches.append({"size": 50 if bands else 0, "_source": fields, "sort": ["_doc"], "query": {"bool": {
+                "filter": [{"terms": {"minhash_bands": bands or ["-"]}},
+                           {"range": {"fetched_at": {"gte": utc_iso(since)}}}]}}})  # fmt: skip
+        res = self.es.msearch(searches=searches)
+        out = []
+        for r in res["responses"]:
+            hits = r.get("hits", {}).get("hits", []) if "error" not in r else []
+            out.append([h["_source"] | {"_id": h["_id"]} for h in hits])
         return out
 
 

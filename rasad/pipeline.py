@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -27,10 +29,13 @@ from typing import TYPE_CHECKING, Any
 from rasad.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # for annotations only: the stages are imported inside the steps
+    from collections.abc import Callable, Iterator
+
     from rasad.ingest.queue import QueueEntry
 
 log = logging.getLogger(__name__)
 MAX_ERRORS = 20  # error lines a step returns (the summary's, not a log of everything)
+ALERT_CHUNK = 500  # articles the alert step holds at once (their matches go to the ledger in between)
 
 
 @dataclass
@@ -211,50 +216,83 @@ def _extract_pool(s: Settings, standalone: bool) -> Any:
     return shared_pool(n, s.extract_timeout) if n else None
 
 
-def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
-                       now: datetime | None = None, standalone: bool = False) -> dict:  # fmt: skip
-    """Fetch, extract, dedup, tag, cluster and index one claimed batch; close its queue items.
+@dataclass
+class FetchedBatch:
+    """A claimed batch after download and extraction (:func:`fetch_batch`), before anything is written."""
+
+    batch_id: str
+    entries: list[Any]  # the batch's QueueEntry objects
+    report: Any = None  # the ingest FetchReport; None for an empty batch
+    fetch_s: float = 0.0
+
+
+def fetch_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
+                now: datetime | None = None, standalone: bool = False,
+                extract: Callable[..., Any] | None = None) -> FetchedBatch:  # fmt: skip
+    """Read a claimed batch's items, download and extract them. Writes nothing.
 
     ``standalone``: one process runs every batch (``rasad run``), so ``extract_workers: auto`` uses a pool.
+    ``extract``: what extracts a page instead (``process_queue`` passes the pool's call behind its gate).
     """
+    from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.ingest.feeds import load_registry  # noqa: PLC0415
+    from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
+    from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.ingest.stage import download_articles, item_from_dict  # noqa: PLC0415
+    from rasad.ingest.store import IngestStore  # noqa: PLC0415
+
+    s = _settings(settings)
+    now = _now(now)
+    es = make_client(s)
+    t0 = time.monotonic()
+    entries = WorkQueue(es, s).batch_entries(batch_id)
+    if not entries:
+        return FetchedBatch(batch_id, [])  # already done by an earlier try, or taken over after its lease ran out
+    specs = {f.id: f for f in load_registry(s.path(feeds_file or s.feeds_file), include_disabled=True)}
+    items = [item_from_dict(e.item) for e in entries]
+    if extract is None:
+        pool = _extract_pool(s, standalone)
+        extract = pool.call if pool else None
+    client = HttpClient(s)
+    try:
+        rep = download_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers,
+                                extract=extract)  # fmt: skip
+    finally:
+        client.close()
+    return FetchedBatch(batch_id, entries, rep, round(time.monotonic() - t0, 2))
+
+
+def finish_batch(fetched: FetchedBatch, settings: Settings | None = None, now: datetime | None = None) -> dict:
+    """Dedup, tag, cluster and index a fetched batch; close its queue items (acknowledge last)."""
     from rasad.core import records  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.enrich.stage import cluster_articles, tag_articles  # noqa: PLC0415
     from rasad.indexing.bulk import index_articles  # noqa: PLC0415
     from rasad.indexing.events import index_events  # noqa: PLC0415
-    from rasad.ingest.feeds import load_registry  # noqa: PLC0415
-    from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue, fallback_id  # noqa: PLC0415
-    from rasad.ingest.stage import fetch_articles, item_from_dict  # noqa: PLC0415
+    from rasad.ingest.stage import dedup_articles  # noqa: PLC0415
     from rasad.ingest.store import IngestStore  # noqa: PLC0415
     from rasad.lease import Lease  # noqa: PLC0415
 
     s = _settings(settings)
     now = _now(now)
-    es = make_client(s)
-    q = WorkQueue(es, s)
-    entries = q.batch_entries(batch_id)
+    batch_id, entries = fetched.batch_id, fetched.entries
     out: dict[str, Any] = {"batch": batch_id, "items": len(entries)}
     if not entries:
-        return out  # already done by an earlier try, or taken over after its lease ran out
-    specs = {f.id: f for f in load_registry(s.path(feeds_file or s.feeds_file), include_disabled=True)}
-    items = [item_from_dict(e.item) for e in entries]
+        return out
+    es = make_client(s)
+    q = WorkQueue(es, s)
     clock = [time.monotonic()]
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"fetch_s": fetched.fetch_s}
 
     def lap(name: str) -> None:
         t = time.monotonic()
         timings[name] = round(t - clock[0], 2)
         clock[0] = t
 
-    pool = _extract_pool(s, standalone)
-    client = HttpClient(s)
-    try:
-        rep = fetch_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers,
-                             extract=pool.call if pool else None)  # fmt: skip
-    finally:
-        client.close()
-    lap("fetch_s")
+    # Content dedup after the previous batch is indexed: it compares against what the store holds.
+    rep = dedup_articles(fetched.report, IngestStore(es, s), now=now)
+    lap("dedup_s")
     tagged = tag_articles(rep.articles, s)
     lap("tag_s")
     # One event model: batches assign in turn, each in its own arrival order (docs/service.md).
@@ -302,6 +340,17 @@ def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_fi
     log.info("batch %s: %d item(s), %d new article(s), %d indexed, %d new event(s), %d to retry; %s",
              batch_id, len(entries), out["new_articles"], idx.indexed, enriched.events_new, requeued, timings)  # fmt: skip
     return out
+
+
+def step_process_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
+                       now: datetime | None = None, standalone: bool = False) -> dict:  # fmt: skip
+    """Fetch, extract, dedup, tag, cluster and index one claimed batch; close its queue items.
+
+    ``standalone``: one process runs every batch (``rasad run``), so ``extract_workers: auto`` uses a pool.
+    """
+    s = _settings(settings)
+    now = _now(now)
+    return finish_batch(fetch_batch(batch_id, s, feeds_file, now=now, standalone=standalone), s, now=now)
 
 
 def _load_articles(es: Any, s: Settings, ids: list[str]) -> list[Any]:
@@ -365,7 +414,7 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
     run died before its alert step are picked up here. Mails are keyed per rule and
     article, so a retry never sends one twice.
     """
-    from rasad.alerts.deliver import send_alerts  # noqa: PLC0415
+    from rasad.alerts.deliver import send_alert_chunks  # noqa: PLC0415
     from rasad.alerts.rules import load_rules  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
@@ -382,12 +431,21 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
     released = q.release_run(f"{release_run}~", now) if release_run else 0
     pending = q.unalerted()
     ids = sorted({e.source["article_id"] for e in pending})
-    articles = _load_articles(es, s, ids)
-    signals = _load_signals(es, s, ids)
-    rep = send_alerts(es, s, rules, articles, now=now, signals=signals)
+    loaded = [0]
+
+    def chunks() -> Iterator[tuple[list[Any], list[dict]]]:
+        # A chunk of articles at a time (a long `rasad run` cycle can leave thousands): each
+        # chunk's matches go to the ledger, and the mails are planned from it after the last.
+        for i in range(0, len(ids), ALERT_CHUNK):
+            part = ids[i : i + ALERT_CHUNK]
+            articles = _load_articles(es, s, part)
+            loaded[0] += len(articles)
+            yield articles, _load_signals(es, s, part)
+
+    rep = send_alert_chunks(es, s, rules, chunks(), now=now)
     q.mark_alerted(pending, now)
-    out = _alert_counts(dataclasses.asdict(rep), len(articles), released)
-    log.info("alert: %d article(s), %d match(es), %d mail(s) sent", len(articles), out["alerts_matched"],
+    out = _alert_counts(dataclasses.asdict(rep), loaded[0], released)
+    log.info("alert: %d article(s), %d match(es), %d mail(s) sent", loaded[0], out["alerts_matched"],
              out["alerts_sent"])  # fmt: skip
     return out
 
@@ -408,21 +466,91 @@ def step_digest(settings: Settings | None = None, rules_file: str | None = None,
             "alerts_failed": d.get("failed", 0), "alerts_mails_by_recipient": d.get("mails_by_recipient", {})}  # fmt: skip
 
 
+class CoreGate:
+    """How many pages may be in extraction at once (:func:`process_queue`): every core while the
+    main thread waits for the next batch, one fewer while it dedups, tags, clusters and indexes
+    one, so that work never competes with a full pool for the cores.
+    """
+
+    def __init__(self, cores: int) -> None:
+        self._free = max(1, cores)
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one core while the block runs (waits for one to come free)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._free > 0)
+            self._free -= 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free += 1
+                self._cond.notify_all()
+
+
 def process_queue(settings: Settings | None = None, feeds_file: str | None = None, rules_file: str | None = None,
                   run_key: str | None = None, now: datetime | None = None) -> CycleSummary:  # fmt: skip
-    """Claim and process batches until the queue has nothing claimable, then alert (one process)."""
+    """Claim and process batches until the queue has nothing claimable, then alert (one process).
+
+    Two stages overlap: while this thread dedups, tags, clusters and indexes one batch, a
+    second thread downloads and extracts the next one in the extraction pool, on the cores
+    this thread leaves free (:class:`CoreGate`). One batch ahead, no more: memory holds one
+    batch per stage. Nothing the prefetch does is written, so a crash loses only work: the
+    next run claims the items again once their lease has run out. Without a pool
+    (``extract_workers: 0``) or with ``overlap_batches: false`` the batches go one after the other.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415
+
     s = _settings(settings)
     summary = CycleSummary()
     key = run_key or f"local-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
-    round_no = 0
-    while True:
-        batches = step_claim(f"{key}-r{round_no}", s, now=now)
-        if not batches:
-            break
-        summary.batches += len(batches)
-        for b in batches:
-            summary.add(step_process_batch(b["id"], s, feeds_file, now=now, standalone=True))
-        round_no += 1
+    rounds = [0]
+    claimed: list[str] = []
+
+    def next_batch() -> str | None:
+        # Claim the next round only when this one is used up: a round claims up to max_batches.
+        if not claimed:
+            batches = step_claim(f"{key}-r{rounds[0]}", s, now=now)
+            rounds[0] += 1
+            summary.batches += len(batches)
+            claimed.extend(b["id"] for b in batches)
+        return claimed.pop(0) if claimed else None
+
+    first = next_batch()
+    pool = _extract_pool(s, standalone=True) if first is not None else None  # (an idle cycle starts none)
+    if pool is None or not s.overlap_batches:
+        batch_id = first
+        while batch_id is not None:
+            summary.add(finish_batch(fetch_batch(batch_id, s, feeds_file, now, True), s, now=now))
+            batch_id = next_batch()
+        summary.add(step_alert(s, rules_file, now=now))
+        return summary
+
+    gate = CoreGate(pool.workers)
+
+    def extract(*args: Any) -> Any:
+        with gate.slot():
+            return pool.call(*args)
+
+    # If a batch's processing raises, the batch being prefetched is finished (or fails) before
+    # the error propagates: the executor waits for it. Nothing of it is written either way.
+    with ThreadPoolExecutor(1, thread_name_prefix="prefetch") as ahead:
+
+        def prefetch(batch_id: str | None) -> Future | None:
+            if batch_id is None:
+                return None
+            return ahead.submit(fetch_batch, batch_id, s, feeds_file, now, True, extract)
+
+        current = prefetch(first)
+        while current is not None:
+            fetched = current.result()
+            # The next claim happens before this batch is acknowledged: its items are claimed
+            # by this run already, so the next round gets only what is left.
+            current = prefetch(next_batch())
+            with gate.slot():
+                summary.add(finish_batch(fetched, s, now=now))
     summary.add(step_alert(s, rules_file, now=now))
     return summary
 
@@ -451,11 +579,15 @@ def run_cycle(settings: Settings | None = None, feeds_file: str | None = None, r
     pool = _extract_pool(s, standalone=True)
     if pool is not None:  # the workers start while the feeds are polled
         pool.warm_in_background()
-    setup = step_setup(s)
+    from rasad.core.es import describe_cluster, make_client  # noqa: PLC0415
+
+    cluster = describe_cluster(make_client(s))
+    log.info("writing to %s", cluster)
+    ensure_setup(s)  # (step_setup once for this code's templates, not again in the poll step's check)
     polled = step_poll(s, feeds_file, force=force)
     summary = process_queue(s, feeds_file, rules_file)
     summary.add(polled)
-    summary.cluster = setup["cluster"]
+    summary.cluster = cluster
     return summary
 
 

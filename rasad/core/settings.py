@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     fetch_workers: int
     extract_workers: str
     extract_timeout: float
+    overlap_batches: Flag
     allow_private_networks: Flag
     respect_robots: Flag
     feed_backoff_cap: int

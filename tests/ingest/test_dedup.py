@@ -173,3 +173,37 @@ def test_minhash_separates_different_stories_and_skips_short_texts():
     assert mine.jaccard(minhash_text(other)) < 0.2
     assert minhash_text("نص قصير جدا") is None
     assert len(mine.bands) == 16 and mine.bands == minhash_text(" ".join(paras)).bands  # stable
+
+
+def test_near_candidates_of_many_articles_are_each_articles_own_in_one_search(settings, es, monkeypatch):
+    """One search over a chunk's bands gives every article the candidates its own search gives."""
+    from rasad.core.records import Article, utc_iso
+    from rasad.ingest import store as store_mod
+
+    s = settings
+    step_setup(s)
+    store = IngestStore(es, s)
+    texts = [(PROJECT_ROOT / "seeds" / p).read_text(encoding="utf-8") for p in sorted(
+        x.name for x in (PROJECT_ROOT / "seeds").glob("*.txt"))]  # fmt: skip
+    stored = []
+    for n, text in enumerate(texts):  # each seed twice: itself and a copy with its last paragraph cut
+        for variant, body in (("", text), ("-cut", text.rsplit("\n", 2)[0])):
+            a = Article(url=f"https://news.test/{n}{variant}", canonical_url=f"https://news.test/{n}{variant}",
+                        feed_id="f", source="News", title=f"t{n}", fetched_at=utc_iso(NOW))  # fmt: skip
+            a.text = body
+            mh = minhash_text(body)
+            a.minhash, a.minhash_bands = list(mh.signature), mh.bands
+            stored.append(a)
+    assert index_articles(es, s, stored).indexed == len(stored)
+    probes = [minhash_text(t).bands for t in texts] + [[], ["no-such-band"], stored[0].minhash_bands[:3]]
+    since = NOW - timedelta(days=1)
+    union = store.near_candidates_many(probes, since)
+    each = store._near_candidates_each(probes, since)
+    assert union == each
+    assert all(stored[2 * n].id in {c["_id"] for c in union[n]} for n in range(len(texts)))  # each finds itself
+    assert union[len(texts)] == [] and union[len(texts) + 1] == []
+    # A union that matches more than the cap falls back to the per-article searches: same answer.
+    monkeypatch.setattr(store_mod, "UNION_CAP", 3)
+    assert store.near_candidates_many(probes, since) == each
+    # And nothing fetched before the window counts.
+    assert store.near_candidates_many(probes, NOW + timedelta(days=1)) == [[] for _ in probes]

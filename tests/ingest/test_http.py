@@ -55,13 +55,14 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class LoopbackServer:
-    """A real threaded HTTP server on 127.0.0.1; ``routes`` maps a path to a function of the handler."""
+    """A real threaded HTTP server on a loopback address; ``routes`` maps a path to a function of the handler."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host  # another loopback address (127.0.0.2, ...) is another host to the HTTP client
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.owner = self  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -72,7 +73,7 @@ class LoopbackServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def add(self, path: str, body: bytes | str = b"", status: int = 200, headers: dict[str, str] | None = None) -> None:
         """Serve a fixed response at ``path``."""

@@ -134,3 +134,35 @@ def test_a_guid_shared_by_different_articles_is_not_trusted(settings, es):
         spec = FeedSpec("cms", f"{site.base_url}/feed.xml", "CMS", "ar", None, 600)
         rep = fetch_articles(items, {"cms": spec}, HttpClient(s), IngestStore(es, s), now=NOW)
         assert rep.outcomes[records.STATUS_NEW] == 2
+
+
+def test_new_article_counts_of_many_feeds_are_added_in_one_round_trip_and_survive_a_concurrent_save(settings, es):
+    from rasad.ingest.store import FeedState
+
+    step_setup(settings)
+    store = IngestStore(es, settings)
+    store.save_states([FeedState(feed_id="a", new_articles=4), FeedState(feed_id="b")])
+    store.add_new_articles({"a": 2, "b": 3, "never-polled": 5, "c": 0})
+    states = store.load_states(["a", "b", "never-polled"])
+    assert (states["a"].new_articles, states["b"].new_articles, states["never-polled"].new_articles) == (6, 3, 0)
+    assert not es.exists(index=store.feeds_index, id="never-polled")
+
+    # Another worker saves feed "a" between this one's read and its write: the write is refused
+    # (409) and done again on the new version, so neither count is lost.
+    real_bulk = es.bulk
+    raced = []
+
+    def bulk_after_a_concurrent_save(**kw):
+        if not raced:
+            raced.append(1)
+            other = store.load_states(["a"])["a"]
+            other.new_articles += 10
+            store.save_state(other)
+        return real_bulk(**kw)
+
+    es.bulk = bulk_after_a_concurrent_save
+    try:
+        store.add_new_articles({"a": 1})
+    finally:
+        del es.bulk
+    assert raced and store.load_states(["a"])["a"].new_articles == 17
