@@ -494,12 +494,15 @@ def process_queue(settings: Settings | None = None, feeds_file: str | None = Non
                   run_key: str | None = None, now: datetime | None = None) -> CycleSummary:  # fmt: skip
     """Claim and process batches until the queue has nothing claimable, then alert (one process).
 
-    Two stages overlap: while this thread dedups, tags, clusters and indexes one batch, a
-    second thread downloads and extracts the next one in the extraction pool, on the cores
-    this thread leaves free (:class:`CoreGate`). One batch ahead, no more: memory holds one
-    batch per stage. Nothing the prefetch does is written, so a crash loses only work: the
-    next run claims the items again once their lease has run out. Without a pool
-    (``extract_workers: 0``) or with ``overlap_batches: false`` the batches go one after the other.
+    By default the batches go in turn: download and extract one (on every core, in the pool),
+    then dedup, tag, cluster and index it. With ``overlap_batches: true`` the two stages
+    overlap: while this thread works on one batch, a second thread downloads and extracts the
+    next on the cores this thread leaves free (:class:`CoreGate`), one batch ahead, no more.
+    Nothing the prefetch does is written, so a crash loses only work: the next run claims the
+    items again once their lease has run out. On 2 cores with the Elasticsearch node on the
+    same machine the overlap was slower in each of three runs (docs/scaling.md): three busy
+    processes on two cores cost ~10 ms more of our CPU per article than the idle core they
+    fill. Without a pool (``extract_workers: 0``) the batches always go in turn.
     """
     from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415
 

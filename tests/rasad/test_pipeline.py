@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timezone
 from html import escape
 
+import pytest
 import yaml
 
 from rasad import pipeline
@@ -47,10 +48,12 @@ class Recorder:
             self.calls.append((bid, start, time.monotonic(), threading.current_thread().name))
 
 
-def test_the_next_batch_downloads_while_one_is_indexed_and_dedup_still_sees_it(settings, es, mail_sink,
-                                                                             monkeypatch, tmp_path):  # fmt: skip
+@pytest.mark.parametrize("overlap", [True, False], ids=["overlapped", "in-turn"])
+def test_batches_overlap_or_go_in_turn_and_dedup_still_sees_the_previous_one(settings, es, mail_sink, monkeypatch,
+                                                                            tmp_path, overlap):  # fmt: skip
     # One item a batch at most: the first site's two items make one batch, the wire's copy the next.
-    s = settings.replace(allow_private_networks=True, respect_robots=False, batch_size=1, extract_workers="1")
+    s = settings.replace(allow_private_networks=True, respect_robots=False, batch_size=1, extract_workers="1",
+                         overlap_batches=overlap)
     now = datetime.now(timezone.utc)
     story, other = seed_paragraphs("000"), seed_paragraphs("002")
     copy = ["موسكو - وكالات: " + story[0], *story[1:-1], story[-1] + " وأكدت مصادر مطلعة أن المحادثات ستستأنف."]
@@ -84,11 +87,15 @@ def test_the_next_batch_downloads_while_one_is_indexed_and_dedup_still_sees_it(s
         summary = pipeline.process_queue(s, str(feeds), str(rules))
 
     assert summary.batches == 2 and summary.indexed == 3 and summary.errors == []
-    # The wire's batch was downloaded while the first batch was still being indexed, in another thread...
+    # Overlapped: the wire's batch was downloaded while the first was still being indexed, in another
+    # thread. In turn: only after it.
     (_, _, f_end, f_thread), (second, _, _, _) = finish.calls
     fetched = {bid: (start, thread) for bid, start, _, thread in fetch.calls}
-    assert fetched[second][0] < f_end and fetched[second][1] != f_thread
-    # ...and its dedup still ran after that batch was indexed: the copy is linked to the original.
+    if overlap:
+        assert fetched[second][0] < f_end and fetched[second][1] != f_thread
+    else:
+        assert fetched[second][0] >= f_end and fetched[second][1] == f_thread
+    # Either way its dedup ran after the first batch was indexed: the copy is linked to the original.
     assert summary.near_duplicates == 1 and summary.new_articles == 3
     es.indices.refresh(index=s.index("articles"))
     docs = {h["_source"]["url"]: h["_source"] for h in
