@@ -14,13 +14,32 @@ import time
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 
-from elasticsearch import ConflictError, Elasticsearch, NotFoundError
+from elasticsearch import BadRequestError, ConflictError, Elasticsearch, NotFoundError
 
-from rasad.core.es import single_index
+from rasad.core.es import replica_count, single_index
 from rasad.core.records import parse_iso, utc_iso
 from rasad.core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def ensure_locks_index(es: Elasticsearch, settings: Settings) -> bool:
+    """Create the leases' index with this cluster's replica count; True if it was made now.
+
+    No template covers it, so left to the first write it would get Elasticsearch's default of
+    one replica: a single node would stay yellow, and a 0-replica setting would not apply.
+    """
+    index = single_index(settings, "locks")
+    if es.indices.exists(index=index):
+        return False
+    try:
+        es.indices.create(index=index, settings={"number_of_shards": 1,
+                                                 "number_of_replicas": replica_count(es, settings)})  # fmt: skip
+    except BadRequestError as e:
+        if "resource_already_exists" not in str(e):
+            raise
+        return False  # created meanwhile by another worker
+    return True
 
 
 class LeaseTimeout(TimeoutError):
@@ -32,7 +51,7 @@ class Lease:
 
     def __init__(self, es: Elasticsearch, settings: Settings, name: str, owner: str, ttl: float = 300.0,
                  wait: float = 600.0, poll: float = 0.2):  # fmt: skip
-        self.es, self.name, self.owner = es, name, owner
+        self.es, self.name, self.owner, self.settings = es, name, owner, settings
         self.index = single_index(settings, "locks")
         self.ttl, self.wait, self.poll = ttl, wait, poll
         self.waited = 0.0
@@ -63,6 +82,7 @@ class Lease:
     def acquire(self) -> None:
         """Wait until the lease is ours (raises ``LeaseTimeout`` after ``wait`` seconds)."""
         t0 = time.monotonic()
+        ensure_locks_index(self.es, self.settings)
         while not self._try():
             if time.monotonic() - t0 > self.wait:
                 raise LeaseTimeout(f"lease {self.name!r} still held by another worker after {self.wait:.0f}s")

@@ -102,6 +102,7 @@ def step_setup(settings: Settings | None = None) -> dict:
     from rasad.core.es import describe_cluster, make_client  # noqa: PLC0415
     from rasad.indexing.setup import setup_indices  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
+    from rasad.lease import ensure_locks_index  # noqa: PLC0415
 
     s = _settings(settings)
     es = make_client(s)
@@ -109,6 +110,7 @@ def step_setup(settings: Settings | None = None) -> dict:
     log.info("writing to %s", cluster)
     rep = setup_indices(es, s)
     WorkQueue(es, s).ensure()
+    ensure_locks_index(es, s)  # the setup marker and the leases live there
     return {"cluster": cluster, "created": len(getattr(rep, "created", []) or [])}
 
 

@@ -97,3 +97,16 @@ def test_lease_has_one_holder_expires_and_the_same_owner_takes_it_back(es, setti
     c = Lease(es, settings, "dead", "batch-c", ttl=60, wait=30)
     c.acquire()
     assert c.waited > 0
+
+
+def test_the_locks_index_gets_the_clusters_replica_count(es, settings):
+    from rasad.core.es import replica_count, single_index
+    from rasad.lease import ensure_locks_index
+
+    index = single_index(settings, "locks")
+    with Lease(es, settings, "events", "batch-a", ttl=60, wait=0.5):
+        pass
+    got = es.indices.get_settings(index=index, name="index.number_of_replicas", flat_settings=True)
+    # (left to the first write it had Elasticsearch's default of 1: a single node stayed yellow)
+    assert int(got[index]["settings"]["index.number_of_replicas"]) == replica_count(es, settings)
+    assert ensure_locks_index(es, settings) is False  # there already: nothing done
