@@ -12,9 +12,12 @@ Why it is built this way:
   threads; forking it can copy a held lock into the child. The fork server imports the
   extraction modules once and forks each worker from that clean, warm process.
 - **Warm and bounded**: the fork server builds the language models once
-  (:mod:`rasad.ingest.pool_warmup`), every worker forks with them, and each worker is replaced
-  after ``MAX_TASKS_PER_CHILD`` pages, so lxml/libxml2 fragmentation cannot grow
-  without bound. The pool is made once per process and reused by every batch.
+  (:mod:`rasad.ingest.pool_warmup`), every worker forks with them, and the workers are replaced
+  after ``MAX_TASKS_PER_CHILD`` pages each, so lxml/libxml2 fragmentation cannot grow
+  without bound. The pool is made once per process and reused by every batch. The replacing is
+  ours, a whole generation at a time: ``ProcessPoolExecutor(max_tasks_per_child=...)`` can stop
+  replacing exited workers while pages are queued, and then waits forever (CPython gh-115634,
+  Python 3.11 to 3.13; it hung a 2,000-article `rasad run` here with no worker left).
 - **One bad page never stops the others**: a page that takes longer than the timeout is
   reported as timed out and the pool is killed and rebuilt (the stuck worker cannot be
   interrupted otherwise); pages that were in flight when a worker died are tried again, each
@@ -119,6 +122,9 @@ class ExtractPool:
         self._pool: ProcessPoolExecutor | None = None
         self._generation = 0
         self._killed: set[int] = set()  # generations we terminated ourselves (after a timeout)
+        self._retired: dict[int, ProcessPoolExecutor] = {}  # replaced generations finishing their pages
+        self._submitted = 0  # pages submitted to the current generation
+        self.recycled = 0  # generations replaced after their pages (bounded memory), not after a failure
         self._closed = False
         self._warming: list[Any] = []
         self.restarts = 0
@@ -126,20 +132,39 @@ class ExtractPool:
 
     # -- the pool itself -------------------------------------------------------------------
     def _current(self) -> tuple[ProcessPoolExecutor, int]:
+        """The current generation's executor, made if need be (under the lock)."""
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the extraction pool is closed")
-            if self._pool is None:
-                self._ctx.set_forkserver_preload(PRELOAD)
-                self._pool = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker,
-                    initargs=(os.getpid(), self.job), max_tasks_per_child=self.max_tasks_per_child,
-                )  # fmt: skip
-                self._generation += 1
-                # Started now, and waited for before a page's clock starts: a timeout measures
-                # the page, not the workers' start on a loaded machine.
-                self._warming = [self._pool.submit(os.getpid) for _ in range(self.workers)]
-            return self._pool, self._generation
+            return self._current_locked()
+
+    def _current_locked(self) -> tuple[ProcessPoolExecutor, int]:
+        if self._closed:
+            raise RuntimeError("the extraction pool is closed")
+        if self._pool is not None and self._submitted >= self.workers * self.max_tasks_per_child:
+            # Done with this generation: its queued pages still finish, then its workers exit.
+            self._retired = {g: p for g, p in self._retired.items() if _has_live_workers(p)}
+            self._retired[self._generation] = self._pool
+            self._pool.shutdown(wait=False)
+            self._pool = None
+            self.recycled += 1
+        if self._pool is None:
+            self._ctx.set_forkserver_preload(PRELOAD)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker,
+                initargs=(os.getpid(), self.job),
+            )  # fmt: skip
+            self._generation += 1
+            self._submitted = 0
+            # Started now, and waited for before a page's clock starts: a timeout measures
+            # the page, not the workers' start on a loaded machine.
+            self._warming = [self._pool.submit(os.getpid) for _ in range(self.workers)]
+        return self._pool, self._generation
+
+    def _submit(self, args: tuple) -> tuple[Any, int]:
+        """Submit one page to the current generation (replacing it first if it has had its pages)."""
+        with self._lock:  # counting and submitting together: a generation is never retired under a page
+            pool, gen = self._current_locked()
+            self._submitted += 1
+            return pool.submit(_run, *args), gen
 
     def _wait_started(self) -> None:
         for f in list(self._warming):
@@ -151,9 +176,11 @@ class ExtractPool:
     def _discard(self, generation: int, kill: bool) -> None:
         """Drop the pool of ``generation`` (terminating its workers if ``kill``); the next call makes a new one."""
         with self._lock:
-            if generation != self._generation or self._pool is None:
-                return  # another thread already replaced it
-            pool, self._pool = self._pool, None
+            pool = self._retired.pop(generation, None)  # a replaced generation's page hung or a worker died
+            if pool is None:
+                if generation != self._generation or self._pool is None:
+                    return  # another thread already replaced it
+                pool, self._pool = self._pool, None
             if kill:
                 self._killed.add(generation)
             self.restarts += 1
@@ -187,8 +214,9 @@ class ExtractPool:
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
-        if pool is not None:
-            _terminate(pool)
+            retired, self._retired = list(self._retired.values()), {}
+        for p in [*retired, *([pool] if pool is not None else [])]:
+            _terminate(p)
 
     def __enter__(self) -> ExtractPool:
         return self
@@ -201,12 +229,12 @@ class ExtractPool:
         """Run the job on one page's arguments in a worker; raises what the job raised,
         ExtractionTimeout or WorkerDied."""
         for _ in range(3):  # a pool killed for another page's timeout: simply submit again
-            pool, gen = self._current()
+            _, gen = self._current()
             self._wait_started()
             try:
-                future = pool.submit(_run, *args)
-            except (BrokenProcessPool, RuntimeError):
-                self._discard(gen, kill=False)  # broken, or shut down by a concurrent _discard
+                future, gen = self._submit(args)
+            except BrokenProcessPool:
+                self._discard(gen, kill=False)  # a worker died since: the next try makes a new pool
                 continue
             try:
                 return future.result(timeout=self.timeout)
@@ -236,6 +264,10 @@ class ExtractPool:
                 raise WorkerDied("the extraction worker died on this page") from None
         finally:
             _terminate(solo)
+
+
+def _has_live_workers(pool: ProcessPoolExecutor) -> bool:
+    return any(p.is_alive() for p in (getattr(pool, "_processes", None) or {}).values())
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:

@@ -168,3 +168,23 @@ def test_workers_exit_when_their_owner_is_killed_by_sigterm(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_workers_are_replaced_after_their_pages_while_pages_are_queued():
+    """More pages than workers x max_tasks_per_child, queued all at once: every page is extracted.
+
+    ``ProcessPoolExecutor(max_tasks_per_child=...)`` stops replacing its exited workers while a
+    backlog is queued and waits forever (CPython gh-115634); the pool replaces whole generations
+    itself instead. This test hung on that code.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = (PAGES / "wp_egypt_cp1256.html").read_bytes()
+    want = extract_article(body, "https://example.org/a")
+    with ExtractPool(1, timeout=60, max_tasks_per_child=2) as pool:
+        with ThreadPoolExecutor(8) as threads:  # 8 pages in flight, as the download threads do
+            futures = [threads.submit(pool.call, body, "https://example.org/a") for _ in range(24)]
+            results = [f.result(timeout=180) for f in futures]
+        assert results == [want] * 24 and want.status == "ok"
+        assert pool.recycled == 11 and pool.restarts == 0  # 12 generations of 2 pages
+        assert len(pool.pids()) == 1
