@@ -290,8 +290,7 @@ class IngestStore:
             if not union:
                 out += [[] for _ in chunk]
                 continue
-            query = {"bool": {"filter": [{"terms": {"minhash_bands": union}},
-                                         {"range": {"fetched_at": {"gte": utc_iso(since)}}}]}}  # fmt: skip
+            query = _near_query(union, since)
             try:
                 res = self.es.search(index=self.articles_alias, query=query, size=UNION_CAP, source={"includes": fields},
                                      track_total_hits=UNION_CAP + 1, sort=["_doc"], ignore_unavailable=True,
@@ -318,15 +317,19 @@ class IngestStore:
         searches: list[dict[str, Any]] = []
         for bands in band_lists:
             searches.append({"index": self.articles_alias, "ignore_unavailable": True, "allow_no_indices": True})
-            searches.append({"size": 50 if bands else 0, "_source": fields, "sort": ["_doc"], "query": {"bool": {
-                "filter": [{"terms": {"minhash_bands": bands or ["-"]}},
-                           {"range": {"fetched_at": {"gte": utc_iso(since)}}}]}}})  # fmt: skip
+            searches.append({"size": 50 if bands else 0, "_source": fields, "sort": ["_doc"],
+                             "query": _near_query(bands or ["-"], since)})  # fmt: skip
         res = self.es.msearch(searches=searches)
         out = []
         for r in res["responses"]:
             hits = r.get("hits", {}).get("hits", []) if "error" not in r else []
             out.append([h["_source"] | {"_id": h["_id"]} for h in hits])
         return out
+
+
+def _near_query(bands: list[str], since: datetime) -> dict[str, Any]:
+    """Stored articles sharing one of these LSH bands, fetched after ``since``."""
+    return {"bool": {"filter": [{"terms": {"minhash_bands": bands}}, {"range": {"fetched_at": {"gte": utc_iso(since)}}}]}}
 
 
 def utcnow() -> datetime:
