@@ -152,7 +152,10 @@ def extract_bare(page: GoldPage) -> str:
     """Bare ``trafilatura.extract`` with default settings: the reference we must not fall below."""
     import trafilatura
 
-    return trafilatura.extract(page.body, url=page.url or None) or ""
+    from rasad.ingest.extract.prune_selectors import bare_trafilatura
+
+    with bare_trafilatura():  # as shipped (our selectors give the same output, this keeps it provable)
+        return trafilatura.extract(page.body, url=page.url or None) or ""
 
 
 def extract_ours(page: GoldPage) -> str:

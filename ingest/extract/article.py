@@ -21,7 +21,9 @@ The path, and why each step is there:
 5. **Remove inline related links** («اقرأ أيضاً: <a>…</a>», "Read more: <a>…</a>") between
    the article's paragraphs: trafilatura keeps them as body text (:mod:`rasad.ingest.related_links`).
 6. **Extract** with trafilatura, comments excluded and precision favoured: token F1 0.954
-   against 0.945 for bare ``trafilatura.extract`` on 246 gold pages (baseline file).
+   against 0.945 for bare ``trafilatura.extract`` on 246 gold pages (baseline file). Its
+   pruning XPaths are evaluated in Python (:mod:`rasad.ingest.extract.prune_selectors`): the
+   same elements, without lxml's per-element regex callbacks.
 7. **Gate** the result: too little text or a paywall stub is not an article body. Then fall
    back to the feed's ``content:encoded``, then its summary, recording ``text_source``.
 """
@@ -41,6 +43,7 @@ from rasad.ingest.extract.gates import count_words, is_substantial, judge_page_t
 from rasad.ingest.extract.linkfarms import prune_link_farms
 from rasad.ingest.extract.metadata import read_metadata
 from rasad.ingest.extract.model import STATUS_NOT_HTML, STATUS_OK, Extracted, FeedHints
+from rasad.ingest.extract.prune_selectors import install as install_prune_selectors
 from rasad.ingest.extract.sniff import inflate_gzip, sniff_not_html
 from rasad.ingest.language import detect_language
 from rasad.ingest.related_links import remove_related_links
@@ -85,6 +88,7 @@ def strip_inert_elements(tree: HtmlElement) -> None:
 def _extract_page(tree: HtmlElement, url: str) -> str:
     from trafilatura import bare_extraction
 
+    install_prune_selectors()  # once per process: same selections, a third less extraction time
     document = bare_extraction(tree, url=url or None, with_metadata=False, **TRAFILATURA_OPTIONS)
     if document is None:
         return ""
