@@ -100,7 +100,20 @@ def child(feeds_file: str, rules_file: str) -> None:
     s = load_settings()
     t0 = time.monotonic()
     profile_to = os.environ.get("RASAD_BENCH_PROFILE")  # cProfile of this process's main thread, for looking into
-    if profile_to:
+    trace_to = os.environ.get("RASAD_BENCH_TRACEMALLOC")  # what this process still holds at the end, by line
+    if trace_to:
+        import tracemalloc
+
+        tracemalloc.start(int(os.environ.get("RASAD_BENCH_TRACEMALLOC_FRAMES", "1")))
+        summary = run_cycle(s, feeds_file, rules_file)
+        snap = tracemalloc.take_snapshot()
+        current, peak = tracemalloc.get_traced_memory()
+        lines = [f"traced now {current / 2**20:.1f} MB, peak {peak / 2**20:.1f} MB, VmHWM {_vm_hwm_mb(os.getpid()):.0f} MB"]
+        for st in snap.statistics("traceback")[:15]:
+            lines += [f"--- {st.size / 2**20:.1f} MB in {st.count} blocks", *st.traceback.format()[-12:]]
+        lines += ["--- by line", *(str(st) for st in snap.statistics("lineno")[:40])]
+        Path(trace_to).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    elif profile_to:
         import cProfile
 
         prof = cProfile.Profile()

@@ -369,7 +369,9 @@ def _search_token(word: str, protected: frozenset[str] | set[str]) -> str:
 
 _ARABIC_TOKEN_RE = re.compile("[\u0621-\u064a]+")
 _SEARCH_CACHE: dict[str, str] = {}
-_SEARCH_CACHE_MAX = 200_000
+# ~170 bytes an entry: 50,000 words (~8 MB) hold a day of one story's vocabulary; more only
+# grew the main process with the cycle's length (bench/bench_e2e.py, 500 -> 8,000 articles).
+_SEARCH_CACHE_MAX = 50_000
 
 
 def search_form(text: str, protected: frozenset[str] | set[str] | None = None) -> str:

@@ -281,7 +281,7 @@ def guess_language(text: str) -> str:
 class Tagger:
     """Tags an article's title and text with entities and topics from the seeds data."""
 
-    def __init__(self, seeds_dir: str | Path | None = None, max_strings: int = 60_000) -> None:
+    def __init__(self, seeds_dir: str | Path | None = None, max_strings: int = 30_000) -> None:
         self.seeds_dir = Path(seeds_dir).resolve() if seeds_dir else DEFAULT_SEEDS_DIR
         self.engine = get_engine(self.seeds_dir)
         self.knowledge: Knowledge = self.engine.knowledge
@@ -324,6 +324,8 @@ class Tagger:
         # 191k strings). A fresh pipeline drops them; the knowledge lives outside the vocab, so
         # nothing is lost but the cache of common words, rebuilt within a few hundred articles.
         # (nlp.memory_zone() bounds memory too but re-creates every lexeme: 3-5x slower here.)
+        # 30,000 strings (~15 MB a language): at 60,000 the two pipelines were still filling up
+        # at 2,000 articles, so the main process's peak grew with the cycle's length.
         self._nlp.pop(lang, None)
         self.resets += 1
 

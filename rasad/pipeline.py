@@ -154,7 +154,10 @@ def step_poll(settings: Settings | None = None, feeds_file: str | None = None, f
               now: datetime | None = None) -> dict:  # fmt: skip
     """Poll every due feed once and queue the new items (what a watcher does, in this process)."""
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.core.memory import tune_allocator  # noqa: PLC0415
     from rasad.ingest.feeds import load_registry  # noqa: PLC0415
+
+    tune_allocator()  # before the download threads: page bodies must not pin their arenas
     from rasad.ingest.http.client import HttpClient  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
     from rasad.ingest.stage import poll_feeds  # noqa: PLC0415
