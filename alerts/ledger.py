@@ -297,20 +297,18 @@ class AlertLedger:
         is taken over with optimistic concurrency, so of two runs only one can win it.
         """
         made: list[str] = []
-        ok = True
-        for doc in delivery_docs(plan, now):
+        docs = delivery_docs(plan, now)
+        # The records nobody holds yet (nearly all of them): one bulk of creates, not a request each.
+        ok = self._create_deliveries([d for d in docs if known.get(d["id"]) is None], plan.key, made)
+        for doc in docs if ok else []:
             rec = known.get(doc["id"])
+            if rec is None or (rec.get("payload") or {}).get("mail") == plan.key:
+                continue
+            created = parse_iso(rec.get("created_at"))
+            if rec.get("mail_exists") or created is None or now - created < RESERVATION_STALE:
+                ok = False
+                break
             try:
-                if rec is None:
-                    self.es.create(index=self.index, id=doc["id"], document=doc, refresh=False)
-                    made.append(doc["id"])
-                    continue
-                if (rec.get("payload") or {}).get("mail") == plan.key:
-                    continue
-                created = parse_iso(rec.get("created_at"))
-                if rec.get("mail_exists") or created is None or now - created < RESERVATION_STALE:
-                    ok = False
-                    break
                 self.es.index(
                     index=self.index,
                     id=doc["id"],
@@ -327,6 +325,31 @@ class AlertLedger:
         if not ok:
             for k in made:  # ours, and no mail refers to them: give them back so the item is not stuck
                 self.es.options(ignore_status=404).delete(index=self.index, id=k)
+        return ok
+
+    def _create_deliveries(self, docs: list[dict[str, Any]], mail_key: str, made: list[str]) -> bool:
+        """Create delivery records (``op_type=create``), appending the ids made to ``made``; False if
+        another mail holds one. Raises (after giving back what it made) on any other failure."""
+        if not docs:
+            return True
+        ops: list[dict[str, Any]] = []
+        for d in docs:
+            ops += [{"create": {"_index": self.index, "_id": d["id"]}}, d]
+        res = self.es.bulk(operations=ops, refresh=False)
+        ok, failed = True, []
+        for d, item in zip(docs, res["items"], strict=True):
+            r = item["create"]
+            if r.get("status") in (200, 201):
+                made.append(d["id"])
+            elif r.get("status") == 409:  # a record another run made meanwhile: ours only if it names this mail
+                mine = self.get(d["id"]) or {}
+                ok = ok and (mine.get("payload") or {}).get("mail") == mail_key
+            else:
+                failed.append((d["id"], r.get("status"), r.get("error")))
+        if failed:
+            for k in made:
+                self.es.options(ignore_status=404).delete(index=self.index, id=k)
+            raise RuntimeError(f"delivery records not written ({len(failed)} of {len(docs)}): {failed[:3]}")
         return ok
 
     def mark_items(self, keys: list[str], status: str, now: datetime, mail_key: str | None = None) -> None:

@@ -11,20 +11,26 @@ warm processes). Next to it, in the same run and on the pages the farm served, b
 ``trafilatura.extract``: in one process (on a random sample), and in a process pool of one
 worker per core on every page of the reference cycle (the layouts differ in cost up to 20x,
 so a sample or a stride would bias the floor), measured just before and just after the
-2,000-article cycle (the machine is shared: the mean of the two is the floor). An untimed
-warm-up cycle (``--warmup``, on feeds of its own) runs first: a service's Elasticsearch node
-is warm, a fresh node spends its first minute compiling.
+2,000-article cycle (the machine is shared: the mean of the two is the floor), each once the
+Elasticsearch node has gone quiet (a JVM compiles on in the background after a cycle, and a
+floor measured meanwhile would come out low). An untimed warm-up cycle (``--warmup``, 2,000
+articles on feeds of its own) runs first: a service's Elasticsearch node is warm, a fresh one
+is not for minutes. On this 2-core machine its JIT compiler threads took 48.6 ms of CPU per
+article in a first 200-article cycle, then 21.8 ms per article in a 2,000-article cycle after
+it; after a 2,000-article warm-up 12.4 ms, and 7.5 ms after 4,000 (its own work: 10-15 ms).
+The JIT's share is printed for every cycle.
 
 Printed: articles/s end to end per size and the ratio to the pooled floor (bar >= 0.8 at
 2,000), seconds per article at 8,000 against 500 (bar <= 1.2x), peak RSS of every process
 of ours per size (flat in the batch count), the machine's CPU per article during each cycle
-(ours, Elasticsearch's, the farm's), and os.getloadavg() before and after.
+(ours, Elasticsearch's and its JIT's, the farm's), Elasticsearch's own time per index (indexing,
+search, refresh, merge, flush), and os.getloadavg() before and after.
 
 ``--compare-overlap`` runs the reference size a second time with ``overlap_batches: true`` (the
 same feeds and pages, under an index prefix of its own), so the overlap's gain or cost is
 measured within one run.
 
-    .venv/bin/python bench/bench_e2e.py [--sizes 500,2000,8000] [--floor-pages 0] [--warmup 200]
+    .venv/bin/python bench/bench_e2e.py [--sizes 500,2000,8000] [--floor-pages 0] [--warmup 2000]
                                         [--compare-overlap]
 """
 
@@ -80,6 +86,60 @@ def _proc_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) a live process has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _es_stats(es_url: str, prefix: str) -> dict:
+    """Elasticsearch's own time ledger: per index kind of this cycle's prefix (articles, events, queue, ...)
+    indexing, search (query + fetch), refresh, merge and flush milliseconds, and the node's GC milliseconds."""
+    import urllib.request
+
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(f"{es_url}{path}", timeout=30) as r:  # noqa: S310 (loopback node)
+            return json.load(r)
+
+    out: dict = {}
+    for name, st in get(f"/{prefix}-*/_stats/indexing,search,refresh,merge,flush").get("indices", {}).items():
+        kind = name[len(prefix) + 1:].split("-", 1)[0]
+        t = st["total"]
+        row = out.setdefault(kind, dict.fromkeys(("docs", "index", "search", "queries", "refresh", "merge", "flush"), 0))
+        row["docs"] += t["indexing"]["index_total"]
+        row["index"] += t["indexing"]["index_time_in_millis"]
+        row["search"] += t["search"]["query_time_in_millis"] + t["search"]["fetch_time_in_millis"]
+        row["queries"] += t["search"]["query_total"]
+        row["refresh"] += t["refresh"]["total_time_in_millis"]
+        row["merge"] += t["merges"]["total_time_in_millis"]
+        row["flush"] += t["flush"]["total_time_in_millis"]
+    jvm = next(iter(get("/_nodes/_local/stats/jvm")["nodes"].values()))["jvm"]
+    out["_gc_ms"] = sum(c["collection_time_in_millis"] for c in jvm["gc"]["collectors"].values())
+    return out
+
+
+def _jit_cpu_s(pid: int) -> float:
+    """CPU seconds a live JVM's JIT compiler threads (C1, C2) have used: a fresh node's warm-up, not its work."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if stat[stat.index("(") + 1:].startswith(("C1 CompilerThre", "C2 CompilerThre")):
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _settle(pid: int, limit_s: float = 120.0) -> float:
+    """Wait (up to ``limit_s``) until a process uses < 5 % of a core over 2 s; return the seconds waited.
+
+    A JVM goes on compiling in the background after a cycle: the floor measured meanwhile would
+    share the cores with it and come out low, which would flatter the ratio."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        before = _proc_cpu_s(pid)
+        time.sleep(2.0)
+        if _proc_cpu_s(pid) - before < 0.1:
+            break
+    return time.monotonic() - t0
 
 
 def _self_cpu_s() -> float:
@@ -201,9 +261,10 @@ def main() -> int:
                          "else a random sample (the farm's layouts differ in cost up to 20x, so a stride is biased)")
     ap.add_argument("--serial-pages", type=int, default=300,
                     help="random sample of the same pages for the one-process figure (printed for reference)")
-    ap.add_argument("--warmup", type=int, default=200,
+    ap.add_argument("--warmup", type=int, default=2000,
                     help="articles of an untimed first cycle on feeds of its own: a service's Elasticsearch node "
-                         "and code paths are warm, a fresh node's first minute is mostly JIT compilation")  # fmt: skip
+                         "is warm, a fresh one spends minutes compiling (its JIT threads' CPU is printed per "
+                         "cycle)")  # fmt: skip
     ap.add_argument("--compare-overlap", action="store_true",
                     help="also run the reference size with overlap_batches: true (same feeds, same pages)")
     ap.add_argument("--overlap-first", action="store_true",
@@ -253,9 +314,13 @@ def main() -> int:
         floors["serial"] = floor_serial(serial_sample)
         # For the reader, not the bar: how much of the margin is trafilatura made faster, not overhead cut.
         floors["serial_selectors"] = floor_serial_ours(serial_sample)
+        waited = _settle(es_pid)
+        es0 = _proc_cpu_s(es_pid)
         floors["pool_before"] = floor_pool(floor_pages, cores)
         print(f"bare trafilatura.extract: 1 process {floors['serial']:.1f} pages/s (sample), "
-              f"pool of {cores} {floors['pool_before']:.1f} pages/s (load {os.getloadavg()[0]:.2f})", flush=True)
+              f"pool of {cores} {floors['pool_before']:.1f} pages/s (load {os.getloadavg()[0]:.2f}; after "
+              f"{waited:.0f} s for Elasticsearch to go quiet, which then used {_proc_cpu_s(es_pid) - es0:.1f} s "
+              f"of CPU)", flush=True)  # fmt: skip
         # (label, size): the warm-up, the reference size, its overlapped twin, then the other sizes.
         order = ([("warmup", args.warmup)] if args.warmup else []) + [("", ref)]
         order += [("overlap", ref)] if args.compare_overlap else []
@@ -272,7 +337,8 @@ def main() -> int:
                 lines += [f"  - id: farm-{f}", f"    url: {farm.feed_url(f)}", f"    name: Farm {f}",
                           f"    language: {farm.feed_lang(f)}", "    poll_interval: 1h"]  # fmt: skip
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            env = {**os.environ, "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": f"e2e{uuid.uuid4().hex[:8]}",
+            prefix = f"e2e{uuid.uuid4().hex[:8]}"
+            env = {**os.environ, "RASAD_ES_URL": es_url, "RASAD_INDEX_PREFIX": prefix,
                    "RASAD_SMTP_HOST": "127.0.0.1", "RASAD_SMTP_PORT": str(sink.port),
                    "RASAD_ALLOW_PRIVATE_NETWORKS": "1", "RASAD_RESPECT_ROBOTS": "0", "RASAD_VAR_DIR": str(tmp / "var")}
             if label == "overlap":
@@ -280,7 +346,9 @@ def main() -> int:
             mails0 = len(sink.received)
             es_hwm0 = _vm_hwm_mb(es_pid)
             load0 = os.getloadavg()[0]
+            gc0 = _es_stats(es_url, prefix)["_gc_ms"]
             cpu0 = (_busy_cpu_s(), _proc_cpu_s(es_pid), _self_cpu_s())
+            jit0 = _jit_cpu_s(es_pid)
             proc = subprocess.run([sys.executable, __file__, "--child", str(path), str(tmp / "rules.yaml")], env=env,
                                   capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
             log_path = Path(tempfile.gettempdir()) / f"bench-e2e-{label or size}.log"
@@ -290,7 +358,10 @@ def main() -> int:
                 print(f"cycle of {size} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", flush=True)
                 return 2
             cpu1 = (_busy_cpu_s(), _proc_cpu_s(es_pid), _self_cpu_s())
+            jit = _jit_cpu_s(es_pid) - jit0
             r = json.loads(line[7:])
+            es_ledger = _es_stats(es_url, prefix)
+            es_ledger["_gc_ms"] -= gc0
             r.update(size=size, rate=r["items"] / r["seconds"], sink_mails=len(sink.received) - mails0,
                      es_rss_mb=_vm_hwm_mb(es_pid), es_rss_before_mb=es_hwm0, load=(load0, os.getloadavg()[0]))
             # Where the machine's CPU went during the cycle, per article: Elasticsearch, the farm (this
@@ -299,7 +370,7 @@ def main() -> int:
             busy, es_cpu, farm_cpu = (b - a for a, b in zip(cpu0, cpu1, strict=True))
             r["cpu_ms"] = {k: 1000 * v / r["items"] for k, v in
                            (("ours", busy - es_cpu - farm_cpu), ("es", es_cpu), ("farm", farm_cpu),
-                            ("main", r["main_cpu_s"]))}  # fmt: skip
+                            ("main", r["main_cpu_s"]), ("es_jit", jit))}  # fmt: skip
             if not warmup:
                 results[f"{size}{label}"] = r
             name = {"warmup": "warm-up cycle (not counted)", "overlap": "cycle with overlap_batches: true"}
@@ -311,12 +382,23 @@ def main() -> int:
                   flush=True)  # fmt: skip
             c = r["cpu_ms"]
             print(f"  CPU per article: ours {c['ours']:.1f} ms (main process {c['main']:.1f}), Elasticsearch "
-                  f"{c['es']:.1f} ms, farm {c['farm']:.1f} ms; pooled floor {1000 * cores / floors['pool_before']:.1f} ms "
+                  f"{c['es']:.1f} ms (of which its JIT compiler threads {c['es_jit']:.1f}), farm {c['farm']:.1f} ms; pooled floor {1000 * cores / floors['pool_before']:.1f} ms "
                   f"(cores / pages per second)", flush=True)  # fmt: skip
+            # Elasticsearch's own ledger (wall ms on its threads, which overlap; not CPU) per article, by index.
+            kinds = sorted((k for k in es_ledger if not k.startswith("_")), key=lambda k: -sum(
+                v for f, v in es_ledger[k].items() if f not in ("docs", "queries")))  # fmt: skip
+            print("  Elasticsearch ms per article by index (index/search/refresh/merge/flush; docs, queries): "
+                  + "; ".join(f"{k} " + "/".join(f"{es_ledger[k][f] / r['items']:.1f}" for f in
+                                                 ("index", "search", "refresh", "merge", "flush"))
+                              + f" ({es_ledger[k]['docs']}, {es_ledger[k]['queries']})" for k in kinds)
+                  + f"; GC {es_ledger['_gc_ms'] / r['items']:.1f}", flush=True)  # fmt: skip
             if size == ref and label == last_ref:
+                waited = _settle(es_pid)
+                es0 = _proc_cpu_s(es_pid)
                 floors["pool_after"] = floor_pool(floor_pages, cores)
-                print(f"bare trafilatura.extract, pool of {cores}, after: {floors['pool_after']:.1f} pages/s",
-                      flush=True)  # fmt: skip
+                print(f"bare trafilatura.extract, pool of {cores}, after: {floors['pool_after']:.1f} pages/s "
+                      f"(after {waited:.0f} s for Elasticsearch to go quiet, which then used "
+                      f"{_proc_cpu_s(es_pid) - es0:.1f} s of CPU)", flush=True)  # fmt: skip
     shutil.rmtree(tmp, ignore_errors=True)
     load_end = os.getloadavg()
     floor = (floors["pool_before"] + floors["pool_after"]) / 2

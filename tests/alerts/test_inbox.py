@@ -382,3 +382,36 @@ def test_a_crash_between_reserving_and_storing_the_mail_holds_then_sends_once(es
         (r.rcpt_tos[0], u) for r in smtp.received for u in article_urls(r.message, "https://news.example/")
     )
     assert sorted(got.values()) == [1, 1, 1, 1]
+
+
+def test_reserving_deliveries_is_all_or_nothing_against_another_mail(es, smtp):
+    """A mail whose deliveries overlap another mail's gets none of them: what it created is given back."""
+    import dataclasses as dc
+
+    from rasad.alerts.deliver import collect_items
+    from rasad.alerts.ledger import AlertLedger
+    from rasad.alerts.plan import QUEUED, EmptyLedger, OverlayLedger, delivery_key, schedule_mails
+
+    s = smtp.settings
+    ledger = AlertLedger(es, s)
+    ledger.ensure()
+    rules = rules_from(CONCURRENT_RULES)[:1]
+    arts = [make_article(f"طالبان {n}", "طالبان", url=f"https://news.example/r/{n}") for n in (1, 2, 3)]
+    t0 = at("2025-11-23 10:00")
+
+    def plan_for(some):
+        items = collect_items(es, s, rules, some, None, t0)
+        plans = schedule_mails(OverlayLedger(EmptyLedger(), [(i, QUEUED) for i in items]), rules, t0).mails
+        return next(p for p in plans if p.to == "analyst@example.org")
+
+    first = plan_for(arts[1:2])  # the middle article only
+    assert ledger.reserve(first, {}, t0)
+    # The same mail again (a retry that did not see its own records): they are its own, nothing changes.
+    assert ledger.reserve(first, {}, t0)
+    rival = dc.replace(plan_for(arts), key="rival-mail")  # all three: two fresh, one held by the first mail
+    assert set(rival.subject_ids) == {a.id for a in arts}
+    assert not ledger.reserve(rival, {}, t0)
+    ledger.refresh()
+    held = {a.id: ledger.get(delivery_key(first.to, a.id)) for a in arts}
+    assert held[arts[1].id]["payload"]["mail"] == first.key
+    assert held[arts[0].id] is None and held[arts[2].id] is None  # given back, so they are not stuck
