@@ -35,8 +35,10 @@ import time
 import uuid
 import zlib
 from base64 import b64decode, b64encode
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
@@ -113,7 +115,12 @@ def event_model_doc(state: dict[str, Any]) -> dict[str, Any]:
 
 def _state_of(hit: dict[str, Any]) -> dict[str, Any]:
     """The exported event state in a hit or mget doc that asked for the stored ``state`` field."""
-    return json.loads(zlib.decompress(b64decode(hit["fields"]["state"][0])))
+    return _decode_state(hit["fields"]["state"][0])
+
+
+def _decode_state(blob: str) -> dict[str, Any]:
+    """An event state from its stored form (base64 of zlib-compressed JSON)."""
+    return json.loads(zlib.decompress(b64decode(blob)))
 
 
 class EventStateStore:
@@ -266,21 +273,25 @@ class EventStateStore:
                                                     "minimum_should_match": cfg.cross_min_shared_entities}}})  # fmt: skip
         # The candidates' states come back with the hits (no mget after the searches: that was
         # half the load time at 72,000 events); only the eviction head and new ids are fetched after.
-        fetched: dict[str, dict[str, Any]] = {}
+        # Kept compressed until the model is built: decoded, a state is ~5x larger than the
+        # Event made of it, and a batch late in a long cycle loads over a thousand.
+        fetched: dict[str, str] = {}
         for hit in self._msearch(searches):
             wanted[hit["_id"]] = None
             if hit["_id"] not in fetched:
-                fetched[hit["_id"]] = _state_of(hit)
+                fetched[hit["_id"]] = hit["fields"]["state"][0]
         t_search = time.perf_counter()
         evicting = self._eviction_head(probe, items, active)
         wanted.update((i, None) for i in evicting)
         t_evict = time.perf_counter()
-        events = list(fetched.values()) + self._mget_states([i for i in wanted if i not in fetched])
+        blobs = list(fetched.values()) + self._mget_blobs([i for i in wanted if i not in fetched])
+        del fetched
         t_mget = time.perf_counter()
+        events = map(_decode_state, blobs)  # one decoded state at a time (from_parts makes each an Event)
         clusterer = EventClusterer.from_parts(shared, events, active, text_counts, id_counts, lang_counts)
         t_end = time.perf_counter()
         # Where a load's time goes (the benchmark prints it; a slow batch task logs it).
-        self.stats = {"events_loaded": len(events), "active": active, "searches": len(searches),
+        self.stats = {"events_loaded": len(blobs), "active": active, "searches": len(searches),
                       "keys": len(keys), "evicting": len(evicting),
                       "seconds": {"shared": round(t_shared - t0, 3), "preview": round(t_preview - t_shared, 3),
                                   "counts": round(t_counts - t_preview, 3), "search": round(t_search - t_counts, 3),
@@ -313,13 +324,21 @@ class EventStateStore:
                 body += [{}, q]
             return self.es.msearch(index=self.model_index, searches=body)["responses"]
 
-        chunks = [searches[i : i + SEARCHES_PER_MSEARCH] for i in range(0, len(searches), SEARCHES_PER_MSEARCH)]
+        chunks = iter([searches[i : i + SEARCHES_PER_MSEARCH] for i in range(0, len(searches), SEARCHES_PER_MSEARCH)])
         with ThreadPoolExecutor(max_workers=2) as pool:
-            for responses in pool.map(run, chunks):
+            # Submitted two ahead, not all at once (pool.map would): the responses of a large batch
+            # (~2 MB each) would otherwise all be held before the first is read.
+            ahead = deque(pool.submit(run, c) for c in islice(chunks, 2))
+            while ahead:
+                responses = ahead.popleft().result()
+                nxt = next(chunks, None)
+                if nxt is not None:
+                    ahead.append(pool.submit(run, nxt))
                 for r in responses:
                     if "error" in r:
                         raise RuntimeError(f"event candidate search failed: {r['error']}")
                     yield from r["hits"]["hits"]
+                del responses
 
     def _eviction_head(self, probe: EventClusterer, items: list[ClusterItem], active: int) -> list[str]:
         """Ids of the events that may leave the window while ``items`` are assigned (oldest first)."""
@@ -357,11 +376,12 @@ class EventStateStore:
             seen += len(hits)
             after = hits[-1]["sort"]
 
-    def _mget_states(self, ids: list[str]) -> list[dict[str, Any]]:
+    def _mget_blobs(self, ids: list[str]) -> list[str]:
+        """The stored (compressed) states of these events, those that exist."""
         out = []
         for i in range(0, len(ids), MGET_IDS):
             docs = self.es.mget(index=self.model_index, ids=ids[i : i + MGET_IDS], stored_fields=["state"])["docs"]
-            out += [_state_of(d) for d in docs if d.get("found")]
+            out += [d["fields"]["state"][0] for d in docs if d.get("found")]
         return out
 
     # ----- save -----------------------------------------------------------------------------

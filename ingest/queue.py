@@ -189,7 +189,9 @@ class WorkQueue:
         except NotFoundError:
             return False
 
-    def _search(self, query: dict[str, Any], size: int, sort: list | None = None) -> list[QueueEntry]:
+    def _search(self, query: dict[str, Any], size: int, sort: list | None = None,
+                fields: list[str] | None = None) -> list[QueueEntry]:  # fmt: skip
+        """Entries matching ``query`` in ``sort`` order; ``fields``: read only these of each source."""
         self.ensure()
         out: list[QueueEntry] = []
         search_after = None
@@ -197,10 +199,12 @@ class WorkQueue:
         while len(out) < size:
             kw: dict[str, Any] = {"index": self.index, "query": query, "size": min(PAGE_SIZE, size - len(out)),
                                   "sort": sort, "seq_no_primary_term": True}  # fmt: skip
+            if fields is not None:
+                kw["source_includes"] = fields
             if search_after:
                 kw["search_after"] = search_after
             hits = self.es.search(**kw)["hits"]["hits"]
-            out += [QueueEntry(h["_id"], h["_source"], h["_seq_no"], h["_primary_term"]) for h in hits]
+            out += [QueueEntry(h["_id"], h.get("_source") or {}, h["_seq_no"], h["_primary_term"]) for h in hits]
             if len(hits) < kw["size"]:
                 break
             search_after = hits[-1]["sort"]
@@ -326,13 +330,30 @@ class WorkQueue:
                                                                {"exists": {"field": "article_id"}}]}}  # fmt: skip
 
     def unalerted(self, limit: int = 10_000) -> list[QueueEntry]:
-        """Done items with an article that the alert step has not acknowledged yet (oldest first)."""
-        return self._search(self.UNALERTED, limit, sort=[{"done_at": "asc"}, {"key": "asc"}])
+        """Done items with an article that the alert step has not acknowledged yet (oldest first).
+
+        Only each entry's ``article_id`` is read (with its version, for :meth:`mark_alerted`): a
+        long cycle leaves thousands, and their feed items would make the alert step's memory grow
+        with the cycle's length."""
+        return self._search(self.UNALERTED, limit, sort=[{"done_at": "asc"}, {"key": "asc"}], fields=["article_id"])
 
     def mark_alerted(self, entries: list[QueueEntry], now: datetime) -> int:
-        """Acknowledge that the alert step handled these items."""
+        """Acknowledge that the alert step handled these items (each only if unchanged since it was read)."""
         at = utc_iso(now)
-        return len(self._write_versioned([(e, {**e.source, "alerted": True, "alerted_at": at}) for e in entries]))
+        done = {"alerted": True, "alerted_at": at}
+        actions = [{"_op_type": "update", "_index": self.index, "_id": e.id, "doc": done,
+                    "if_seq_no": e.seq_no, "if_primary_term": e.primary_term} for e in entries]  # fmt: skip
+        written = 0
+        for ok, info in helpers.streaming_bulk(self.es, actions, raise_on_error=False, raise_on_exception=True,
+                                               max_retries=3, initial_backoff=0.5, chunk_size=500):  # fmt: skip
+            res = info.get("update", {})
+            if ok:
+                written += 1
+            elif res.get("status") != 409:  # 409: another worker changed it meanwhile, it is theirs
+                raise QueueError(f"queue update refused for item {res.get('_id')}: {res.get('error')}")
+        if actions:
+            self.es.indices.refresh(index=self.index)
+        return written
 
     # -- reporting and retention --------------------------------------------------------
     def counts(self) -> QueueCounts:

@@ -31,7 +31,7 @@ import dataclasses
 import math
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import repeat
@@ -529,7 +529,7 @@ class EventClusterer:
     def from_parts(
         cls,
         shared: dict[str, Any],
-        events: list[dict[str, Any]],
+        events: Iterable[dict[str, Any]],
         active: int,
         text_counts: Mapping[str, Mapping[int, int]] | None = None,
         id_counts: Mapping[str, int] | None = None,
@@ -544,8 +544,10 @@ class EventClusterer:
         ``rasad.enrich.event_store``); then assigning gives what the whole model would.
         """
         clusterer = cls._from_globals(shared)
-        for raw in sorted(events, key=lambda r: r["touch_seq"]):
-            event = Event.from_state(raw, shared.get("version", STATE_VERSION))
+        version = shared.get("version", STATE_VERSION)
+        # Each state becomes its Event as it is read (``events`` may be a lazy iterable: a decoded
+        # state is several times the Event's size), then they go in eviction order.
+        for event in sorted((Event.from_state(raw, version) for raw in events), key=lambda e: e.touch_seq):
             clusterer._events[event.id] = event
             clusterer._index_event(event)
         # The model's own postings count the loaded events: the external counts are the rest.
