@@ -515,6 +515,8 @@ def process_queue(settings: Settings | None = None, feeds_file: str | None = Non
     """
     from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415
 
+    from rasad.core.memory import release_free_memory  # noqa: PLC0415
+
     s = _settings(settings)
     summary = CycleSummary()
     key = run_key or f"local-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
@@ -536,6 +538,7 @@ def process_queue(settings: Settings | None = None, feeds_file: str | None = Non
         batch_id = first
         while batch_id is not None:
             summary.add(finish_batch(fetch_batch(batch_id, s, feeds_file, now, True), s, now=now))
+            release_free_memory()  # the batch's garbage is gone: its holes go back before the next one
             batch_id = next_batch()
         summary.add(step_alert(s, rules_file, now=now))
         return summary
@@ -563,6 +566,8 @@ def process_queue(settings: Settings | None = None, feeds_file: str | None = Non
             current = prefetch(next_batch())
             with gate.slot():
                 summary.add(finish_batch(fetched, s, now=now))
+            del fetched
+            release_free_memory()
     summary.add(step_alert(s, rules_file, now=now))
     return summary
 

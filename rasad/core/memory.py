@@ -12,6 +12,11 @@ two gives the same here without asking whoever starts the process to set environ
 
 A setting the operator made through the environment is left alone; on other C libraries this
 does nothing.
+
+:func:`release_free_memory` (``malloc_trim(0)``, after each batch of a ``rasad run`` cycle) hands
+back the free pages inside the heap too: glibc returns only the top of a heap by itself, and a
+batch's objects (pages, a thousand loaded event states, responses) leave holes between the few
+that live on, on which the next batch's peak then stacks.
 """
 
 from __future__ import annotations
@@ -35,6 +40,25 @@ _ENV_OVERRIDES = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"
 
 class _State:
     tuned: bool | None = None  # None: not tried yet in this process
+    trim: object = None  # glibc's malloc_trim, once looked up (False: not available)
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def release_free_memory() -> bool:
+    """Return the heap's free pages to the OS (glibc ``malloc_trim(0)``); whether anything was released."""
+    if _State.trim is None:
+        _State.trim = False
+        if sys.platform.startswith("linux"):
+            try:
+                trim = _libc().malloc_trim
+                trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+                _State.trim = trim
+            except (OSError, AttributeError):  # not glibc
+                pass
+    return bool(_State.trim and _State.trim(0))  # type: ignore[operator]
 
 
 def tune_allocator() -> bool:
@@ -45,8 +69,7 @@ def tune_allocator() -> bool:
     if not sys.platform.startswith("linux") or any(os.environ.get(name) for name in _ENV_OVERRIDES):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = _libc().mallopt
     except (OSError, AttributeError):  # not glibc (musl has no tunable arenas)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
