@@ -151,14 +151,22 @@ def test_preview_of_a_later_hour_matches_the_digest_the_pipeline_sends(demo_env,
     code, out = run_cli("preview", str(rules))
     assert "0 mail(s) would be sent now" in out and "wait for hourly digest" in out
 
-    later = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(timezone.utc)
+    later_at = now + timedelta(hours=1)
+    later = later_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     digest_preview = _preview(rules, "--at", later, "--since", "48h")
     # The hour has ended: its hourly digest goes out (the analyst's one mail held nothing back).
-    assert sorted((m["rule"], m["mode"], m["to"][0]) for m in digest_preview["mails"]) == [
-        ("recognition-digest", "hourly", "desk@example.org"),
-    ]
+    expected = [("recognition-digest", "hourly", "desk@example.org")]
+    # The daily digest too when its local send time falls within that hour (08:00 Asia/Riyadh in
+    # the demo rules, 05:00 UTC): a run between 04:00 and 05:00 UTC previews and sends it as well.
+    daily = next(r for r in load_rules(rules) if r.name == "central-asia-daily")
+    local = later_at.astimezone(daily.tz)
+    hour, minute = (int(x) for x in daily.send_at.split(":"))
+    if now < local.replace(hour=hour, minute=minute, second=0, microsecond=0) <= later_at:
+        expected.append(("central-asia-daily", "daily", "desk@example.org"))
+    assert sorted((m["rule"], m["mode"], m["to"][0]) for m in digest_preview["mails"]) == sorted(expected)
     rep = send_alerts(es, s, load_rules(rules), [], now=datetime.fromisoformat(later.replace("Z", "+00:00")))
-    assert rep.sent == 1
+    assert rep.sent == len(expected)
     sent_digests = [m for m in _sent(mail_sink) if m not in immediate]
     assert _comparable(sent_digests) == _comparable(digest_preview["mails"])
     assert any("recognition-digest" in m["subject"] and "hourly digest" in m["subject"] for m in sent_digests)
