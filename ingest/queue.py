@@ -210,17 +210,20 @@ class WorkQueue:
             search_after = hits[-1]["sort"]
         return out
 
-    def _write_versioned(self, updates: list[tuple[QueueEntry, dict[str, Any]]]) -> list[QueueEntry]:
-        """Write each entry's new source if nobody changed it since it was read; return those written."""
+    def _write_versioned(self, updates: list[tuple[QueueEntry, dict[str, Any]]],
+                         partial: bool = False) -> list[QueueEntry]:  # fmt: skip
+        """Write each entry's new source (``partial``: merge these fields into it) if nobody changed it
+        since it was read; return those written."""
         if not updates:
             return []
-        actions = [{"_op_type": "index", "_index": self.index, "_id": e.id, "_source": src,
+        op = "update" if partial else "index"
+        actions = [{"_op_type": op, "_index": self.index, "_id": e.id, ("doc" if partial else "_source"): src,
                     "if_seq_no": e.seq_no, "if_primary_term": e.primary_term} for e, src in updates]  # fmt: skip
         by_id = {e.id: (e, src) for e, src in updates}
         written: list[QueueEntry] = []
         for ok, info in helpers.streaming_bulk(self.es, actions, raise_on_error=False, raise_on_exception=True,
                                                max_retries=3, initial_backoff=0.5, chunk_size=500):  # fmt: skip
-            res = info.get("index", {})
+            res = info.get(op, {})
             if ok:
                 e, src = by_id[res["_id"]]
                 written.append(QueueEntry(e.id, src, res["_seq_no"], res["_primary_term"]))
@@ -341,19 +344,7 @@ class WorkQueue:
         """Acknowledge that the alert step handled these items (each only if unchanged since it was read)."""
         at = utc_iso(now)
         done = {"alerted": True, "alerted_at": at}
-        actions = [{"_op_type": "update", "_index": self.index, "_id": e.id, "doc": done,
-                    "if_seq_no": e.seq_no, "if_primary_term": e.primary_term} for e in entries]  # fmt: skip
-        written = 0
-        for ok, info in helpers.streaming_bulk(self.es, actions, raise_on_error=False, raise_on_exception=True,
-                                               max_retries=3, initial_backoff=0.5, chunk_size=500):  # fmt: skip
-            res = info.get("update", {})
-            if ok:
-                written += 1
-            elif res.get("status") != 409:  # 409: another worker changed it meanwhile, it is theirs
-                raise QueueError(f"queue update refused for item {res.get('_id')}: {res.get('error')}")
-        if actions:
-            self.es.indices.refresh(index=self.index)
-        return written
+        return len(self._write_versioned([(e, done) for e in entries], partial=True))
 
     # -- reporting and retention --------------------------------------------------------
     def counts(self) -> QueueCounts:
