@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
+import sys
 import time
 import uuid
 import zlib
+from array import array
 from base64 import b64decode, b64encode
 from collections import deque
 from collections.abc import Iterable
@@ -46,7 +49,7 @@ from elasticsearch import Elasticsearch, NotFoundError, helpers
 from rasad.core.es import replica_count, single_index
 from rasad.core.records import now_iso
 from rasad.core.settings import Settings
-from rasad.enrich.events.cluster import ClusterConfig, ClusterItem, EventClusterer
+from rasad.enrich.events.cluster import STATE_VERSION, ClusterConfig, ClusterItem, EventClusterer
 
 log = logging.getLogger(__name__)
 STATE_ID = "clusterer"
@@ -62,7 +65,7 @@ COMPRESS_LEVEL = 1
 # with 10), loading 20% fewer events.
 CANDIDATE_SLACK = 3
 MGET_IDS = 500  # events per mget: ~4-10 KB each, far below 10 MB a response
-SEARCHES_PER_MSEARCH = 100  # with the states: ~2 MB a response
+SEARCHES_PER_MSEARCH = 50  # with the states: ~1-3 MB a response (100 raised a long cycle's peak by ~9 MB)
 AGG_KEYS = 20_000  # keys per terms aggregation (its buckets stay below search.max_buckets)
 BULK_BYTES = 8 * 1024 * 1024
 STATE_MAPPING: dict[str, Any] = {
@@ -86,7 +89,7 @@ MODEL_MAPPING = {
     "_source": {"enabled": False},
     "dynamic": "strict",
     "properties": {
-        "state": {"type": "binary", "store": True},  # zlib-compressed JSON of Event.export_state()
+        "state": {"type": "binary", "store": True},  # zlib of encode_state(Event.export_state())
         "vec": {"type": "sparse_vector"},
         "leads": {"type": "keyword"},
         "touch_seq": {"type": "long"},
@@ -108,7 +111,7 @@ def event_model_doc(state: dict[str, Any]) -> dict[str, Any]:
             vec[key] = w / norm
     leads += ["e:" + k for k in state["entities"]]
     leads += ["t:" + k for k in state["topics"]]
-    blob = zlib.compress(json.dumps(state, separators=(",", ":")).encode(), COMPRESS_LEVEL)
+    blob = zlib.compress(encode_state(state), COMPRESS_LEVEL)
     return {"state": b64encode(blob).decode("ascii"), "vec": vec, "leads": leads, "touch_seq": state["touch_seq"],
             "last_touch_s": state["last_touch_s"]}  # fmt: skip
 
@@ -118,9 +121,78 @@ def _state_of(hit: dict[str, Any]) -> dict[str, Any]:
     return _decode_state(hit["fields"]["state"][0])
 
 
+# A stored state is JSON with its centroids and title vectors (most of its numbers) appended as
+# packed little-endian arrays. Decoded from JSON lists, each number became a Python object that
+# lived only until the Event packed it again; late in a long cycle a batch decodes over a thousand
+# states, and those short-lived objects, interleaved with the ones that stay, left the heap's
+# pages partly used: the process's peak grew with the cycle (issue 13). Earlier states are plain
+# JSON (they start with "{") and still load.
+_PACKED_STATE = b"\x00rasad-state-1\x00"
+_VECTOR_FIELDS = ("centroids", "title_vectors")
+
+
+def _packed(code: str, values: Iterable[Any]) -> bytes:
+    a = array(code, values)
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a.tobytes()
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    """The stored form of an exported event state (before compression); ``decode_state`` inverts it."""
+    head = dict(state)
+    numbers: list[bytes] = []
+    for name in _VECTOR_FIELDS:
+        lengths = {}
+        for lang, (buckets, weights) in state[name].items():
+            if len(buckets) != len(weights):
+                raise ValueError(f"event {state.get('id')!r}: {name}[{lang!r}] has {len(buckets)} buckets "
+                                 f"but {len(weights)} weights")  # fmt: skip
+            lengths[lang] = len(buckets)
+            numbers += [_packed("q", buckets), _packed("d", weights)]
+        head[name] = lengths
+    text = json.dumps(head, separators=(",", ":")).encode()
+    return b"".join([_PACKED_STATE, struct.pack("<I", len(text)), text, *numbers])
+
+
+def decode_state(raw: bytes) -> dict[str, Any]:
+    """An exported event state from ``encode_state`` output (or plain JSON, the earlier form); its
+    centroids and title vectors come as pairs of arrays (buckets, weights), not lists."""
+    if not raw.startswith(_PACKED_STATE):
+        return json.loads(raw)
+    pos = len(_PACKED_STATE)
+    (n,) = struct.unpack_from("<I", raw, pos)
+    pos += 4
+    state = json.loads(raw[pos : pos + n])
+    pos += n
+    for name in _VECTOR_FIELDS:
+        vectors = {}
+        for lang, count in state[name].items():
+            pair = []
+            for code in ("q", "d"):
+                a = array(code)
+                a.frombytes(raw[pos : pos + 8 * count])
+                if sys.byteorder != "little":
+                    a.byteswap()
+                pos += 8 * count
+                pair.append(a)
+            vectors[lang] = tuple(pair)
+        state[name] = vectors
+    if pos != len(raw):
+        raise ValueError(f"event state {state.get('id')!r}: {len(raw) - pos} bytes left after its vectors")
+    return state
+
+
 def _decode_state(blob: str) -> dict[str, Any]:
-    """An event state from its stored form (base64 of zlib-compressed JSON)."""
-    return json.loads(zlib.decompress(b64decode(blob)))
+    """An event state from its stored form (base64 of zlib-compressed ``encode_state`` output)."""
+    return decode_state(zlib.decompress(b64decode(blob)))
+
+
+def _drain_states(blobs: list[str]) -> Iterable[dict[str, Any]]:
+    """The decoded states of ``blobs``, in order, each blob let go as it is read (the list empties)."""
+    blobs.reverse()
+    while blobs:
+        yield _decode_state(blobs.pop())
 
 
 class EventStateStore:
@@ -243,10 +315,12 @@ class EventStateStore:
         t_preview = time.perf_counter()
         counts = self._counts(list(keys))
         t_counts = time.perf_counter()
+        # Every key the batch carries is listed, zero counts included: the model indexes only those.
         text_counts: dict[str, dict[int, int]] = {}
         id_counts: dict[str, int] = {}
         lang_counts: dict[str, int] = {}
-        for key, n in counts.items():
+        for key in keys:
+            n = counts.get(key, 0)
             kind, _, rest = key.partition(":")
             if kind == "lang":
                 lang_counts[rest] = n
@@ -286,12 +360,15 @@ class EventStateStore:
         t_evict = time.perf_counter()
         blobs = list(fetched.values()) + self._mget_blobs([i for i in wanted if i not in fetched])
         del fetched
+        loaded = len(blobs)
         t_mget = time.perf_counter()
-        events = map(_decode_state, blobs)  # one decoded state at a time (from_parts makes each an Event)
-        clusterer = EventClusterer.from_parts(shared, events, active, text_counts, id_counts, lang_counts)
+        # The probe becomes the model (its preview changed nothing): the shared part is decoded once.
+        probe.load_parts(_drain_states(blobs), active, text_counts, id_counts, lang_counts,
+                          shared.get("version", STATE_VERSION))
+        clusterer = probe
         t_end = time.perf_counter()
         # Where a load's time goes (the benchmark prints it; a slow batch task logs it).
-        self.stats = {"events_loaded": len(blobs), "active": active, "searches": len(searches),
+        self.stats = {"events_loaded": loaded, "active": active, "searches": len(searches),
                       "keys": len(keys), "evicting": len(evicting),
                       "seconds": {"shared": round(t_shared - t0, 3), "preview": round(t_preview - t_shared, 3),
                                   "counts": round(t_counts - t_preview, 3), "search": round(t_search - t_counts, 3),

@@ -31,11 +31,11 @@ import dataclasses
 import math
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import repeat
-from operator import mul
+from operator import methodcaller, mul
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,7 @@ STATE_VERSION = 4
 _HOUR_S = 3600.0
 _UNKNOWN_LANGUAGE = "und"
 _ENTITY_BITS = 18  # entity and topic ids share one small hashed frequency table
+_NO_POSTING: dict[int, float] = {}  # the posting of a bucket no event holds (never written to)
 _HASH_CACHE_SIZE = 1 << 16  # tokens (and, apart, ids) whose bucket is remembered: ~8 MB each at most
 
 
@@ -175,6 +176,49 @@ class ClusterConfig:
     burst_min_count: int = 5
 
 
+class PackedCentroid(Mapping[int, float]):
+    """A centroid read from a stored state, kept as two packed arrays (buckets, weights) in the
+    stored order until its event changes (then it becomes a dict with that same order).
+
+    A partial model loads over a thousand events late in a long cycle and changes a few of them:
+    as a dict, a centroid's int and float objects took ~90 bytes a feature, packed 16. Look-ups by
+    bucket are linear: the model reads weights through its postings, not from here.
+    """
+
+    __slots__ = ("buckets", "weights")
+
+    def __init__(self, buckets: Iterable[int], weights: Iterable[float]) -> None:
+        self.buckets = array("q", buckets)
+        self.weights = array("d", weights)
+        if len(self.buckets) != len(self.weights):
+            raise ValueError(f"a centroid has {len(self.buckets)} buckets but {len(self.weights)} weights")
+
+    def __getitem__(self, bucket: int) -> float:
+        try:
+            return self.weights[self.buckets.index(bucket)]
+        except ValueError:
+            raise KeyError(bucket) from None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.buckets)
+
+    def __len__(self) -> int:
+        return len(self.buckets)
+
+    def __contains__(self, bucket: object) -> bool:
+        return bucket in self.buckets
+
+    def items(self) -> Iterable[tuple[int, float]]:  # type: ignore[override]
+        return zip(self.buckets, self.weights, strict=True)
+
+    def values(self) -> Iterable[float]:  # type: ignore[override]
+        return iter(self.weights)
+
+    def unpacked(self) -> dict[int, float]:
+        """The dict ``Event.from_state`` builds for a whole model (same order, same values)."""
+        return dict(zip(self.buckets, self.weights, strict=True))
+
+
 @dataclass
 class Event:
     """A story: the articles that report it, and the model state needed to match new ones."""
@@ -191,7 +235,8 @@ class Event:
     topics: dict[str, int] = field(default_factory=dict)
     member_ids: list[str] = field(default_factory=list)  # first max_member_ids members
     confirmed: bool = False
-    centroids: dict[str, dict[int, float]] = field(default_factory=dict)  # language -> bucket -> weight
+    # language -> bucket -> weight; a PackedCentroid until the event changes, in a partial model
+    centroids: dict[str, dict[int, float] | PackedCentroid] = field(default_factory=dict)
     norms: dict[str, float] = field(default_factory=dict)
     # Per language, the vector of the title kept in ``titles``: (buckets, weights), heaviest first.
     # Packed arrays, not [[bucket, weight], ...]: 1 KB instead of 3.5 KB per event, and nothing
@@ -268,11 +313,22 @@ class Event:
             "touch_seq": self.touch_seq,
         }
 
+    def live_centroid(self, lang: str) -> dict[int, float]:
+        """The event's centroid in ``lang`` as a dict that may change (unpacked first if need be)."""
+        centroid = self.centroids.get(lang)
+        if centroid is None:
+            centroid = self.centroids[lang] = {}
+        elif type(centroid) is PackedCentroid:
+            centroid = self.centroids[lang] = centroid.unpacked()
+        return centroid  # type: ignore[return-value]
+
     @classmethod
-    def from_state(cls, state: dict[str, Any], version: int = STATE_VERSION) -> Event:
-        """Inverse of :meth:`export_state` (also reads the layouts of versions 1 and 2)."""
+    def from_state(cls, state: dict[str, Any], version: int = STATE_VERSION, packed: bool = False) -> Event:
+        """Inverse of :meth:`export_state` (also reads the layouts of versions 1 and 2); ``packed``
+        keeps the centroids as :class:`PackedCentroid` (equal as mappings, smaller, read-only)."""
         kw = dict(state)
-        kw["centroids"] = {lang: dict(zip(keys, vals, strict=True)) for lang, (keys, vals) in state["centroids"].items()}
+        make = PackedCentroid if packed else (lambda keys, vals: dict(zip(keys, vals, strict=True)))
+        kw["centroids"] = {lang: make(keys, vals) for lang, (keys, vals) in state["centroids"].items()}
         vectors = state["title_vectors"].items()
         if version == 1:
             vectors = ((lang, ([b for b, _ in pairs], [w for _, w in pairs])) for lang, pairs in vectors)
@@ -418,6 +474,12 @@ class EventClusterer:
         self._ext_ids: dict[str, int] = {}
         self._ext_lang: dict[str, int] = {}
         self._ext_active = 0
+        # A partial model also indexes only the keys its articles will look up: the text buckets (per
+        # language) and entity ids the counts list. The rest of a loaded event's centroid is never
+        # read from the postings (only from the event), and late in a long cycle indexing all of it
+        # was over half the model's memory. None: everything is indexed (a whole model).
+        self._index_text: dict[str, set[int]] | None = None
+        self._index_ids: set[str] | None = None
 
     # ----- public API -------------------------------------------------------------------
 
@@ -538,23 +600,47 @@ class EventClusterer:
         """A model holding only ``events`` (exported events) of the ``active`` ones.
 
         The counts are over *all* active events: how many hold each text bucket (language ->
-        bucket -> n), each "e:"/"t:" id, and a centroid in each language. They need to cover the
-        buckets and ids of the articles this model will assign, and ``events`` must hold every
-        event those articles could be compared with or that leaves the window meanwhile (see
-        ``rasad.enrich.event_store``); then assigning gives what the whole model would.
+        bucket -> n), each "e:" id, and a centroid in each language. Their keys must be every
+        bucket and entity id of the articles this model will assign (zero counts included): the
+        model indexes only those. ``events`` must hold every event those articles could be
+        compared with or that leaves the window meanwhile (see ``rasad.enrich.event_store``);
+        then assigning gives what the whole model would. Without counts, everything is indexed.
         """
         clusterer = cls._from_globals(shared)
-        version = shared.get("version", STATE_VERSION)
+        clusterer.load_parts(events, active, text_counts, id_counts, lang_counts, shared.get("version", STATE_VERSION))
+        return clusterer
+
+    def load_parts(
+        self,
+        events: Iterable[dict[str, Any]],
+        active: int,
+        text_counts: Mapping[str, Mapping[int, int]] | None = None,
+        id_counts: Mapping[str, int] | None = None,
+        lang_counts: Mapping[str, int] | None = None,
+        version: int = STATE_VERSION,
+    ) -> None:
+        """Add the events of :meth:`from_parts` to a model made by ``from_parts(shared, [], active)``.
+
+        That model's :meth:`preview` leaves it as it was, so a store previews a batch and then
+        loads the batch's events into the same model instead of decoding the shared part twice.
+        """
+        if self._events or self._changed or self._removed:
+            raise ValueError("load_parts needs a model that holds no events yet (from_parts(shared, [], active))")
+        if text_counts is not None:
+            self._index_text = {lang: set(c) for lang, c in text_counts.items()}
+            self._index_ids = set(id_counts or ())
         # Each state becomes its Event as it is read (``events`` may be a lazy iterable: a decoded
         # state is several times the Event's size), then they go in eviction order.
-        for event in sorted((Event.from_state(raw, version) for raw in events), key=lambda e: e.touch_seq):
-            clusterer._events[event.id] = event
-            clusterer._index_event(event)
+        packed = text_counts is not None
+        events_in = (Event.from_state(raw, version, packed) for raw in events)
+        for event in sorted(events_in, key=lambda e: e.touch_seq):
+            self._events[event.id] = event
+            self._index_event(event)
         # The model's own postings count the loaded events: the external counts are the rest.
         ext_text = {lang: dict(c) for lang, c in (text_counts or {}).items()}
         ext_ids = dict(id_counts or {})
         ext_lang = dict(lang_counts or {})
-        for event in clusterer._events.values():
+        for event in self._events.values():
             for lang, centroid in event.centroids.items():
                 if lang in ext_lang:
                     ext_lang[lang] -= 1
@@ -566,11 +652,10 @@ class EventClusterer:
             for key in event.entities:
                 if "e:" + key in ext_ids:
                     ext_ids["e:" + key] -= 1
-        clusterer._ext_text = {lang: {b: n for b, n in c.items() if n > 0} for lang, c in ext_text.items()}
-        clusterer._ext_ids = {k: n for k, n in ext_ids.items() if n > 0}
-        clusterer._ext_lang = {k: n for k, n in ext_lang.items() if n > 0}
-        clusterer._ext_active = max(0, active - len(clusterer._events))
-        return clusterer
+        self._ext_text = {lang: {b: n for b, n in c.items() if n > 0} for lang, c in ext_text.items()}
+        self._ext_ids = {k: n for k, n in ext_ids.items() if n > 0}
+        self._ext_lang = {k: n for k, n in ext_lang.items() if n > 0}
+        self._ext_active = max(0, active - len(self._events))
 
     @property
     def active_count(self) -> int:
@@ -670,6 +755,10 @@ class EventClusterer:
         cfg = self.config
         vector, entities, topics = self._features(item, clock, self._token_df, self._id_df)
         lang = item.language
+        if self._index_text is not None:  # a partial model: only the previewed articles' keys are indexed
+            only_text, only_ids = self._index_text.get(lang, set()), self._index_ids or set()
+            if not (only_text.issuperset(b for b, _ in vector) and only_ids.issuperset("e:" + k for k, _ in entities)):
+                raise ValueError(f"article {item.id!r} was not among those this partial event model was loaded for")
         postings = self._postings.get(lang)
         ext = self._ext_text.get(lang)
         if (postings or self._ext_lang.get(lang)) and cfg.generic_word_gamma:
@@ -766,11 +855,13 @@ class EventClusterer:
             shared_idf[slots] = 0.0
         # IDFs of entity and topic ids at this clock, shared by all candidates of this article.
         memos: tuple[dict[str, float], dict[str, float]] = ({}, {})
+        # The article's buckets' postings: each candidate's centroid weights are read from them.
+        rows = [postings.get(b, _NO_POSTING) for b in doc.buckets] if postings else [_NO_POSTING] * len(doc.buckets)
         best: tuple[float, str, float] | None = None
         near: list[tuple[float, str]] = []
         probe = cfg.merge_probe_margin
         for event_id in candidates:
-            scored = self._score(doc, self._events[event_id], t, memos)
+            scored = self._score(doc, self._events[event_id], t, memos, rows)
             if scored is None:
                 continue
             margin, sim = scored
@@ -814,9 +905,18 @@ class EventClusterer:
         return dot / (doc_norm * math.sqrt(total)), shared
 
     def _score(
-        self, doc: _Doc, event: Event, t: float, memos: tuple[dict[str, float], dict[str, float]]
+        self,
+        doc: _Doc,
+        event: Event,
+        t: float,
+        memos: tuple[dict[str, float], dict[str, float]],
+        rows: list[dict[int, float]],
     ) -> tuple[float, float] | None:
-        """(margin, similarity) of an article against one event, or None if it may not join."""
+        """(margin, similarity) of an article against one event, or None if it may not join.
+
+        ``rows`` are the postings of the article's buckets (``doc.buckets``): they hold the weight of
+        each bucket in every event's centroid, also for a :class:`PackedCentroid`.
+        """
         cfg = self.config
         clock = self._clock if self._clock is not None else t
         fade = 0.5 ** (max(0.0, t - event.last_seen_s) / (cfg.fade_half_life_hours * _HOUR_S))
@@ -829,7 +929,8 @@ class EventClusterer:
         similarity: float = 0
         if not cross:
             assert centroid is not None  # noqa: S101 - narrows the type: same-language events have a centroid
-            dot = sum(map(mul, doc.weights, map(centroid.get, doc.buckets, repeat(0.0))))
+            # The same products, added in the same order, as over the centroid's own weights.
+            dot = sum(map(mul, doc.weights, map(methodcaller("get", self._slot_of[event.id], 0.0), rows)))
             s = fade * dot / event.norms[doc.language]
             w = cfg.weight_text
             total += w
@@ -895,7 +996,7 @@ class EventClusterer:
 
         if doc.vector:
             postings = self._postings.setdefault(lang, {})
-            centroid = event.centroids.setdefault(lang, {})
+            centroid = event.live_centroid(lang)
             for bucket, weight in doc.vector:
                 value = centroid[bucket] = centroid.get(bucket, 0.0) + weight
                 posting = postings.get(bucket)
@@ -959,6 +1060,8 @@ class EventClusterer:
             return 0.0
         if len(ca) > len(cb):
             ca, cb = cb, ca
+        if type(cb) is PackedCentroid:  # its look-ups are linear: a dict for this one sum
+            cb = cb.unpacked()
         dot = sum(map(mul, ca.values(), map(cb.get, ca, repeat(0.0))))
         return dot / (a.norms[lang] * b.norms[lang])
 
@@ -969,7 +1072,7 @@ class EventClusterer:
         self._unindex_event(keep)
         del self._events[gone.id]
         for lang, centroid in gone.centroids.items():
-            kept = keep.centroids.setdefault(lang, {})
+            kept = keep.live_centroid(lang)
             for bucket, weight in centroid.items():
                 kept[bucket] = kept.get(bucket, 0.0) + weight
             if len(kept) > 2 * cfg.max_centroid_features:  # the same cap as _add_member's
@@ -1014,7 +1117,7 @@ class EventClusterer:
             self._merged.popitem(last=False)
 
     def _count_id(self, event: Event, counts: dict[str, int], prefix: str, key: str, slot: int) -> None:
-        if key not in counts:
+        if key not in counts and (self._index_ids is None or prefix + key in self._index_ids):
             self._id_postings.setdefault(prefix + key, set()).add(slot)
         counts[key] = counts.get(key, 0) + 1
         if len(counts) > 2 * self.config.max_event_ids:
@@ -1100,20 +1203,27 @@ class EventClusterer:
         slot = self._slot_of.get(event.id)
         if slot is None:
             slot = self._take_slot(event.id)
+        only_text, only_ids = self._index_text, self._index_ids
         for lang, centroid in event.centroids.items():
             postings = self._postings.setdefault(lang, {})
-            for bucket, weight in centroid.items():
-                postings.setdefault(bucket, {})[slot] = weight
+            if only_text is None:
+                for bucket, weight in centroid.items():
+                    postings.setdefault(bucket, {})[slot] = weight
+            else:
+                wanted = only_text.get(lang, set())
+                for bucket, weight in centroid.items():
+                    if bucket in wanted:
+                        postings.setdefault(bucket, {})[slot] = weight
             self._lang_norms(lang)[slot] = event.norms[lang]
-        for key in event.entities:
-            self._id_postings.setdefault("e:" + key, set()).add(slot)
-        for key in event.topics:
-            self._id_postings.setdefault("t:" + key, set()).add(slot)
+        for prefix, counts in (("e:", event.entities), ("t:", event.topics)):
+            for key in counts:
+                if only_ids is None or prefix + key in only_ids:
+                    self._id_postings.setdefault(prefix + key, set()).add(slot)
 
     def _unindex_event(self, event: Event) -> None:
         slot = self._slot_of.pop(event.id)
         for lang, centroid in event.centroids.items():
-            postings = self._postings[lang]
+            postings = self._postings.get(lang, {})
             for bucket in centroid:
                 self._drop_posting(postings, bucket, slot)
             self._norms[lang][slot] = 0.0

@@ -191,6 +191,37 @@ def test_state_saved_by_the_earlier_one_document_format_still_loads(settings, es
     assert reference.articles
 
 
+def test_stored_event_states_keep_their_numbers_packed_and_earlier_json_ones_still_load():
+    """The vectors go after the JSON as packed arrays: the same state comes back (arrays for lists),
+    a plain-JSON state of an earlier release decodes as before, and a damaged one is refused."""
+    from base64 import b64decode
+
+    from rasad.enrich.event_store import _decode_state, decode_state, encode_state, event_model_doc
+    from rasad.enrich.events.cluster import EventClusterer
+
+    clusterer = EventClusterer()
+    for it in stream_items():
+        clusterer.assign(it)
+    states = json.loads(json.dumps(clusterer.export_state()))["events"]
+    assert len(states) > 5
+    for st in states:
+        raw = encode_state(st)
+        back = decode_state(raw)
+        as_lists = {name: {lang: [list(b), list(w)] for lang, (b, w) in back[name].items()}
+                    for name in ("centroids", "title_vectors")}  # fmt: skip
+        assert {**back, **as_lists} == st
+        assert all(type(b).__name__ == "array" for b, _ in back["centroids"].values())
+        assert _decode_state(event_model_doc(st)["state"]) == back
+        assert decode_state(json.dumps(st).encode()) == st  # an earlier release's form
+        with pytest.raises(ValueError, match=f"event state '{st['id']}': 3 bytes left after its vectors"):
+            decode_state(raw + b"xyz")
+    one = json.loads(json.dumps(states[0]))
+    one["centroids"][next(iter(one["centroids"]))][1].pop()
+    with pytest.raises(ValueError, match=r"centroids\[.*\] has \d+ buckets but \d+ weights"):
+        encode_state(one)
+    assert b64decode(event_model_doc(states[0])["state"])  # still base64 text for the stored field
+
+
 def converging_articles() -> list[Article]:
     """tests/enrich/test_events.converging_stream as articles: two halves of a story, then a bridge."""
     from tests.enrich.test_events import converging_stream

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from rasad.core.records import Article, EntityTag, TopicTag
 from rasad.enrich.events import SIGNAL_MERGED, ClusterConfig, ClusterItem, EventClusterer
+from rasad.enrich.events.cluster import PackedCentroid
 from rasad.enrich.events.metrics import score_bcubed, score_nmi, score_pairwise
 from rasad.enrich.events.tokens import tokenize_text
 
@@ -373,6 +375,83 @@ def test_merges_survive_a_restart(cut):
     assert resumed.export_state() == whole.export_state()
     assert resumed.resolve_event("ev-x0") == "ev-x1"
     assert resumed.assign(stream[0]).event_id == "ev-x1"  # the merge links came through the state
+
+
+def loaded_for(whole: EventClusterer, items: list[ClusterItem]) -> EventClusterer:
+    """What a store loads for ``items`` (here every event): the counts of the keys the items carry,
+    zero counts included, so that only those keys are indexed and the centroids stay packed."""
+    state = json.loads(json.dumps(whole.export_state()))
+    shared = {k: v for k, v in state.items() if k != "events"}
+    model = EventClusterer.from_parts(shared, [], active=len(state["events"]))
+    text: dict[str, dict[int, int]] = {}
+    ids: dict[str, int] = {}
+    langs: dict[str, int] = {}
+    for p in model.preview(items):
+        langs.setdefault(p.item.language, 0)
+        for b, _ in p.vector:
+            text.setdefault(p.item.language, {})[b] = 0
+        for k, _ in p.entities:
+            ids["e:" + k] = 0
+    for ev in state["events"]:
+        for lang, (buckets, _) in ev["centroids"].items():
+            if lang in langs:
+                langs[lang] += 1
+            for b in buckets:
+                if b in text.get(lang, {}):
+                    text[lang][b] += 1
+        for k in ev["entities"]:
+            if "e:" + k in ids:
+                ids["e:" + k] += 1
+    model.load_parts(state["events"], len(state["events"]), text, ids, langs)
+    return model
+
+
+@pytest.mark.parametrize(("stream", "cut"), [("fixture", 20), ("fixture", 61), ("converging", 3)])
+def test_a_model_loaded_for_its_articles_assigns_as_the_whole_model(rows, stream, cut):
+    """Indexing only the batch's keys and keeping untouched centroids packed changes no decision:
+    same events, margins, merges, signals and, afterwards, the same exported state."""
+    items = [to_item(r) for r in rows] if stream == "fixture" else converging_stream()
+    whole = EventClusterer()
+    for it in items[:cut]:
+        whole.assign(it)
+    partial = loaded_for(whole, items[cut:])
+    centroids = [c for e in partial.events.values() for c in e.centroids.values()]
+    assert centroids and all(type(c) is PackedCentroid for c in centroids)
+    assert partial.state_size()["postings"] < whole.state_size()["postings"]
+
+    def trace(model):
+        out = [model.assign(it) for it in items[cut:]]
+        return [(a.event_id, a.is_new, a.similarity, a.margin, [(m.event_id, m.into) for m in a.merged],
+                 [s.to_doc() for s in a.signals]) for a in out]  # fmt: skip
+
+    expected = trace(whole)
+    assert trace(partial) == expected
+    if stream == "converging":
+        assert any(merges for *_, merges, _ in expected), "the rest of the stream merges two events"
+    assert json.loads(json.dumps(partial.export_state())) == json.loads(json.dumps(whole.export_state()))
+
+
+def test_a_loaded_model_refuses_an_article_it_was_not_loaded_for(rows):
+    """Its index lacks the other keys, so assigning anything else would not give the whole model's answer."""
+    whole = EventClusterer()
+    run_stream(whole, rows[:30])
+    partial = loaded_for(whole, [to_item(r) for r in rows[30:32]])
+    partial.assign(to_item(rows[30]))
+    stranger = dataclasses.replace(to_item(rows[40]), id="stranger", title="Volcano erupts near Reykjavik airport")
+    with pytest.raises(ValueError, match="'stranger' was not among those this partial event model was loaded for"):
+        partial.assign(stranger)
+
+
+def test_packed_centroid_is_the_same_mapping_as_the_dict():
+    packed = PackedCentroid([7, 3, 11], [0.5, 0.25, 0.125])
+    as_dict = {7: 0.5, 3: 0.25, 11: 0.125}
+    assert dict(packed) == as_dict and packed.unpacked() == as_dict and list(packed.unpacked()) == [7, 3, 11]
+    assert list(packed) == [7, 3, 11] and list(packed.values()) == [0.5, 0.25, 0.125] and len(packed) == 3
+    assert packed[3] == 0.25 and packed.get(4, 0.0) == 0.0 and 11 in packed and 4 not in packed
+    with pytest.raises(KeyError):
+        packed[4]
+    with pytest.raises(ValueError, match="3 buckets but 2 weights"):
+        PackedCentroid([1, 2, 3], [0.1, 0.2])
 
 
 def test_state_of_version_2_still_loads(rows, clustered):
