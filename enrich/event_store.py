@@ -138,6 +138,15 @@ def _packed(code: str, values: Iterable[Any]) -> bytes:
     return a.tobytes()
 
 
+def _unpacked(code: str, raw: bytes) -> array:
+    """Inverse of ``_packed``."""
+    a = array(code)
+    a.frombytes(raw)
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a
+
+
 def encode_state(state: dict[str, Any]) -> bytes:
     """The stored form of an exported event state (before compression); ``decode_state`` inverts it."""
     head = dict(state)
@@ -168,15 +177,9 @@ def decode_state(raw: bytes) -> dict[str, Any]:
     for name in _VECTOR_FIELDS:
         vectors = {}
         for lang, count in state[name].items():
-            pair = []
-            for code in ("q", "d"):
-                a = array(code)
-                a.frombytes(raw[pos : pos + 8 * count])
-                if sys.byteorder != "little":
-                    a.byteswap()
-                pos += 8 * count
-                pair.append(a)
-            vectors[lang] = tuple(pair)
+            size = 8 * count  # "q" and "d" items are 8 bytes
+            vectors[lang] = (_unpacked("q", raw[pos : pos + size]), _unpacked("d", raw[pos + size : pos + 2 * size]))
+            pos += 2 * size
         state[name] = vectors
     if pos != len(raw):
         raise ValueError(f"event state {state.get('id')!r}: {len(raw) - pos} bytes left after its vectors")

@@ -920,15 +920,13 @@ class EventClusterer:
         cfg = self.config
         clock = self._clock if self._clock is not None else t
         fade = 0.5 ** (max(0.0, t - event.last_seen_s) / (cfg.fade_half_life_hours * _HOUR_S))
-        centroid = event.centroids.get(doc.language)
-        cross = centroid is None or not doc.vector
+        cross = doc.language not in event.centroids or not doc.vector
         # margin = sum(w * (s - threshold)) / sum(w) and similarity = sum(w * s) / sum(w) over
         # the terms present, added left to right from 0 as sum() would.
         total: float = 0
         margin: float = 0
         similarity: float = 0
         if not cross:
-            assert centroid is not None  # noqa: S101 - narrows the type: same-language events have a centroid
             # The same products, added in the same order, as over the centroid's own weights.
             dot = sum(map(mul, doc.weights, map(methodcaller("get", self._slot_of[event.id], 0.0), rows)))
             s = fade * dot / event.norms[doc.language]
