@@ -372,6 +372,19 @@ _SEARCH_CACHE: dict[str, str] = {}
 # ~170 bytes an entry: 50,000 words (~8 MB) hold a day of one story's vocabulary; more only
 # grew the main process with the cycle's length (bench/bench_e2e.py, 500 -> 8,000 articles).
 _SEARCH_CACHE_MAX = 50_000
+# Whole texts whose search form an extraction worker already computed (enrich.prepare), each
+# taken once by the indexing of its article; bounded in case an article is never indexed.
+_KNOWN_FORMS: dict[str, str] = {}
+_KNOWN_FORMS_MAX = 4096
+
+
+def remember_search_form(text: str, form: str) -> None:
+    """Record ``search_form(text)`` computed elsewhere (the next call for ``text`` returns it once)."""
+    if not text:
+        return
+    if len(_KNOWN_FORMS) >= _KNOWN_FORMS_MAX:
+        _KNOWN_FORMS.clear()
+    _KNOWN_FORMS[text] = form
 
 
 def search_form(text: str, protected: frozenset[str] | set[str] | None = None) -> str:
@@ -381,6 +394,10 @@ def search_form(text: str, protected: frozenset[str] | set[str] | None = None) -
     «موسكو» finds «بموسكو». Stripping is light and name-safe: at most one conjunction, one
     preposition and the article; at least three letters stay; known names are never cut.
     """
+    if protected is None and _KNOWN_FORMS:
+        known = _KNOWN_FORMS.pop(text, None)
+        if known is not None:
+            return known
     prot = protected if protected is not None else _PROTECTED_NAMES
     cache = _SEARCH_CACHE if protected is None else {}
     if len(cache) > _SEARCH_CACHE_MAX:

@@ -31,6 +31,9 @@ def tag_articles(articles: list[Article], settings: Settings) -> list[Article]:
     tagger = get_tagger(settings.path(settings.seeds_dir))
     out: list[Article] = []
     for a in articles:
+        if a.tagger_version == tagger.version:  # tagged by this tagger already (enrich.prepare)
+            out.append(a)
+            continue
         try:
             out.append(tag_article(a, tagger))
         except Exception:  # keep the article untagged rather than lose it

@@ -112,10 +112,13 @@ class ExtractPool:
     """A pool of ``workers`` warm processes running ``job`` (default: ``extract_article``) per page."""
 
     def __init__(self, workers: int, timeout: float = 120.0, job: str = DEFAULT_JOB,
-                 max_tasks_per_child: int = MAX_TASKS_PER_CHILD):  # fmt: skip
+                 max_tasks_per_child: int = MAX_TASKS_PER_CHILD, preload: list[str] | None = None):  # fmt: skip
         if workers < 1:
             raise ValueError("an ExtractPool needs at least one worker")
         self.workers, self.timeout, self.job = workers, timeout, job
+        # What the fork server imports before it forks any worker (the first pool of a process
+        # starts it, so a later pool's preload is imported by each worker on its first page).
+        self.preload = list(preload) if preload is not None else list(PRELOAD)
         self.max_tasks_per_child = max_tasks_per_child
         self._ctx = multiprocessing.get_context("forkserver")
         self._lock = threading.Lock()
@@ -147,7 +150,7 @@ class ExtractPool:
             self._pool = None
             self.recycled += 1
         if self._pool is None:
-            self._ctx.set_forkserver_preload(PRELOAD)
+            self._ctx.set_forkserver_preload(self.preload)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker,
                 initargs=(os.getpid(), self.job),
@@ -286,13 +289,13 @@ _shared: dict[tuple, ExtractPool] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_pool(workers: int, timeout: float) -> ExtractPool:
+def shared_pool(workers: int, timeout: float, job: str = DEFAULT_JOB, preload: list[str] | None = None) -> ExtractPool:
     """The process's pool for these settings, made on first use and reused by every batch."""
-    key = (workers, timeout, os.getpid())
+    key = (workers, timeout, job, os.getpid())
     with _shared_lock:
         pool = _shared.get(key)
         if pool is None or pool._closed:
-            pool = _shared[key] = ExtractPool(workers, timeout)
+            pool = _shared[key] = ExtractPool(workers, timeout, job=job, preload=preload)
         return pool
 
 

@@ -335,6 +335,8 @@ def download_articles(items: list[FeedItem], specs: dict[str, FeedSpec], client:
             art.status_reason = f"{ex.status}: {ex.status_reason}"
         elif art.status_reason and ex.text_source != "page":
             art.status_reason = f"page unusable ({art.status_reason}); text from {ex.text_source}"
+        if ex.prepared is not None:  # fingerprints, tags and search forms the extraction worker computed
+            ex.prepared.apply_to(art)
         return art
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -358,8 +360,10 @@ def dedup_articles(report: FetchReport, store: IngestStore, now: datetime | None
             report.failures[(a.status_reason or a.status).split(":")[0]] += 1
             report.errors.append(f"{a.feed_id} {a.url}: {a.status}: {a.status_reason}")
     for a in ok:
-        a.content_hash = content_hash(a.text)
         a.title_hash = title_hash(a.source, a.title)
+        if a.content_hash is not None:
+            continue  # computed with the text by the extraction worker (enrich.prepare)
+        a.content_hash = content_hash(a.text)
         mh = minhash_text(a.text)
         if mh:
             a.minhash, a.minhash_bands = list(mh.signature), mh.bands

@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # for annotations only: the stages are imported inside the st
     from rasad.ingest.queue import QueueEntry
 
 log = logging.getLogger(__name__)
+PREPARE_JOB = "rasad.enrich.prepare:extract_and_prepare"  # what an extraction-pool worker runs per page
+PREPARE_WARMUP = "rasad.enrich.prepare_warmup"  # what the pool's fork server builds once for it
 MAX_ERRORS = 20  # error lines a step returns (the summary's, not a log of everything)
 ALERT_CHUNK = 500  # articles the alert step holds at once (their matches go to the ledger in between)
 
@@ -213,12 +215,24 @@ def _extract_pool(s: Settings, standalone: bool) -> Any:
     pool inside an Airflow task: there the executor's parallel batch tasks already use the cores, and
     a pool per short-lived task would start cold each time (seconds of latency). A number applies to both.
     """
-    from rasad.ingest.extract_pool import resolve_workers, shared_pool  # noqa: PLC0415
+    from rasad.ingest.extract_pool import PRELOAD, resolve_workers, shared_pool  # noqa: PLC0415
 
     if not standalone and str(s.extract_workers).strip().lower() in ("", "auto"):
         return None
     n = resolve_workers(s.extract_workers)
-    return shared_pool(n, s.extract_timeout) if n else None
+    # The workers extract each page and prepare its article (enrich.prepare): fingerprints, tags
+    # and search forms on every core, not in this process after the batch is extracted.
+    return shared_pool(n, s.extract_timeout, job=PREPARE_JOB, preload=[*PRELOAD, PREPARE_WARMUP]) if n else None
+
+
+def _pool_extract(pool: Any, s: Settings) -> Callable[..., Any]:
+    """Extract a page in ``pool``, its article's fingerprints, tags and search forms with it (enrich.prepare)."""
+    seeds = str(s.path(s.seeds_dir))
+
+    def extract(*args: Any) -> Any:
+        return pool.call(*args, seeds)
+
+    return extract
 
 
 @dataclass
@@ -257,7 +271,7 @@ def fetch_batch(batch_id: str, settings: Settings | None = None, feeds_file: str
     items = [item_from_dict(e.item) for e in entries]
     if extract is None:
         pool = _extract_pool(s, standalone)
-        extract = pool.call if pool else None
+        extract = _pool_extract(pool, s) if pool else None
     client = HttpClient(s)
     try:
         rep = download_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers,
@@ -544,10 +558,11 @@ def process_queue(settings: Settings | None = None, feeds_file: str | None = Non
         return summary
 
     gate = CoreGate(pool.workers)
+    in_pool = _pool_extract(pool, s)
 
     def extract(*args: Any) -> Any:
         with gate.slot():
-            return pool.call(*args)
+            return in_pool(*args)
 
     # If a batch's processing raises, the batch being prefetched is finished (or fails) before
     # the error propagates: the executor waits for it. Nothing of it is written either way.

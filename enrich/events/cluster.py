@@ -453,6 +453,8 @@ class EventClusterer:
         self._id_postings: dict[str, set[int]] = {}  # "e:<entity>" / "t:<topic>" -> slots
         self._id_buckets: dict[str, int] = {}  # cache of hash_feature for id keys (pure function)
         self._token_buckets = _BucketCache(cfg.hash_bits)
+        # Each previewed item's tokens, for its assign (the same item object) to use once.
+        self._previewed_tokens: dict[str, tuple[ClusterItem, list[str]]] = {}
         self._token_df = DecayedFrequency(cfg.hash_bits, cfg.df_half_life_hours * _HOUR_S)
         self._id_df = DecayedFrequency(_ENTITY_BITS, cfg.df_half_life_hours * _HOUR_S)
         self._bursts = BurstDetector(cfg.burst_baseline_hours, cfg.burst_z, cfg.burst_min_count)
@@ -679,11 +681,13 @@ class EventClusterer:
         token_df, id_df = self._token_df.copy(), self._id_df.copy()
         clock = self._clock
         out = []
+        self._previewed_tokens.clear()
         for item in items:
             t = item.time.timestamp()
             clock = t if clock is None else max(clock, t)
             if item.id in self._seen:
                 continue
+            self._previewed_tokens[item.id] = (item, self._tokens(item))
             vector, entities, _ = self._features(item, clock, token_df, id_df)
             out.append(Preview(item, vector, entities))
         return out
@@ -718,6 +722,10 @@ class EventClusterer:
         self.stats["evicted"] += len(evicted)
         return evicted
 
+    def _tokens(self, item: ClusterItem) -> list[str]:
+        cfg = self.config
+        return tokenize_text(item.title) * cfg.title_repeat + tokenize_text(item.text)[: cfg.max_body_tokens]
+
     def _features(
         self, item: ClusterItem, clock: float, token_df: DecayedFrequency, id_df: DecayedFrequency
     ) -> tuple[list[tuple[int, float]], list[tuple[str, float]], list[tuple[str, float]]]:
@@ -726,7 +734,8 @@ class EventClusterer:
         Counts the article in ``token_df`` and ``id_df``: the model's own, or copies (``preview``).
         """
         cfg = self.config
-        tokens = tokenize_text(item.title) * cfg.title_repeat + tokenize_text(item.text)[: cfg.max_body_tokens]
+        previewed = self._previewed_tokens.get(item.id)
+        tokens = previewed[1] if previewed is not None and previewed[0] is item else self._tokens(item)
         if len(self._token_buckets) > _HASH_CACHE_SIZE:  # bound the cache; it only saves hashing
             self._token_buckets.clear()
         tf = Counter(map(self._token_buckets.__getitem__, tokens))
@@ -754,6 +763,7 @@ class EventClusterer:
     def _vectorise(self, item: ClusterItem, clock: float) -> _Doc:
         cfg = self.config
         vector, entities, topics = self._features(item, clock, self._token_df, self._id_df)
+        self._previewed_tokens.pop(item.id, None)
         lang = item.language
         if self._index_text is not None:  # a partial model: only the previewed articles' keys are indexed
             only_text, only_ids = self._index_text.get(lang, set()), self._index_ids or set()

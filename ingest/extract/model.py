@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 STATUS_OK = "ok"
 STATUS_NO_TEXT = "no_text"
@@ -39,3 +40,6 @@ class Extracted:
     status: str  # ok | no_text | not_html | paywall
     status_reason: str | None = None
     published_source: str | None = None  # which date won and why (ingest.dates.resolve_published)
+    # Fingerprints, search forms and tags an extraction worker computed from this text
+    # (rasad.enrich.prepare.Prepared; rasad.ingest.extract.job), or None.
+    prepared: Any = None

@@ -1,0 +1,106 @@
+"""The work on an article that needs nothing but its own title, text and language, done early.
+
+In ``rasad run`` every page is extracted in a pool of worker processes (one per core) while the
+main process waits; after a batch is extracted the main process dedups, tags, clusters and
+indexes it alone, and the pool sits idle (docs/scaling.md: that serial part was ~35 % of a batch).
+Part of that serial work depends on nothing but the article itself: its content fingerprints
+(exact hash and MinHash), its entities and topics, and its search forms. The extraction worker
+computes them right after the page's text is known (:func:`extract_and_prepare`, the pool's job
+in ``rasad run``), on every core, and the main process takes them over (``Prepared.apply_to``,
+called where the download thread builds the article) instead of computing them again. Inside an
+Airflow batch task there is no pool by default, and the stages compute them as before.
+
+The results are the same values the later stages compute (the same functions, the same seeds
+and tagger version), so a batch comes out identical either way; a test checks it. Whatever the
+worker could not compute (a tagging error, a text too short for a MinHash) is left for the stage
+that always did it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rasad.core.records import Article, EntityTag, TopicTag
+    from rasad.ingest.extract.model import Extracted, FeedHints
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """What :func:`prepare_article` computed, and the title, text and language it was computed for."""
+
+    title: str
+    text_length: int
+    language: str | None
+    content_hash: str | None = None
+    minhash: list[int] = field(default_factory=list)
+    minhash_bands: list[str] = field(default_factory=list)
+    title_search: str | None = None
+    text_search: str | None = None
+    entities: list[EntityTag] | None = None  # None: not tagged here (the tag stage will)
+    topics: list[TopicTag] | None = None
+    tagger_version: str | None = None
+
+    def fits(self, title: str, text: str, language: str | None) -> bool:
+        # The text travels only once (in the Extracted it rode with); its length and the title
+        # are enough to catch a caller that changed the article in between.
+        return self.title == title and self.text_length == len(text) and self.language == language
+
+    def apply_to(self, article: Article) -> bool:
+        """Give ``article`` what was computed for it; False (nothing given) if it is not the article it was computed for."""
+        from rasad.enrich.normalize import remember_search_form  # noqa: PLC0415
+
+        if not self.fits(article.title, article.text, article.language):
+            return False
+        if self.content_hash:
+            article.content_hash = self.content_hash
+            article.minhash, article.minhash_bands = self.minhash, self.minhash_bands
+        if self.tagger_version is not None and self.entities is not None and self.topics is not None:
+            article.entities, article.topics = self.entities, self.topics
+            article.tagger_version = self.tagger_version
+        if self.title_search is not None:
+            remember_search_form(article.title, self.title_search)
+        if self.text_search is not None:
+            remember_search_form(article.text, self.text_search)
+        return True
+
+
+def prepare_article(title: str, text: str, language: str | None, seeds_dir: str | None) -> Prepared:
+    """Fingerprints, search forms and tags of one article (``seeds_dir``: the tagger's seeds)."""
+    from rasad.enrich.normalize import search_form  # noqa: PLC0415
+    from rasad.ingest.dedup import content_hash, minhash_text  # noqa: PLC0415
+
+    out = Prepared(title=title, text_length=len(text), language=language)
+    if text:
+        out.content_hash = content_hash(text)
+        mh = minhash_text(text)
+        if mh:
+            out.minhash, out.minhash_bands = list(mh.signature), mh.bands
+    out.title_search, out.text_search = search_form(title), search_form(text)
+    try:
+        from rasad.enrich.tagging import get_tagger  # noqa: PLC0415 - spaCy: only where tagging runs
+
+        tagger = get_tagger(seeds_dir)
+        out.entities, out.topics = tagger.tag(title, text, language)
+        out.tagger_version = tagger.version
+    except Exception:  # the tag stage tags it again, and logs its own failure there
+        log.exception("tagging in the extraction worker failed (the tag stage will try again)")
+    return out
+
+
+def extract_and_prepare(body: bytes, url: str, content_type: str | None = None, feed_entry: FeedHints | None = None,
+                        seeds_dir: str | None = None) -> Extracted:  # fmt: skip
+    """``extract_article``, plus ``Extracted.prepared`` when ``seeds_dir`` names the tagger's seeds."""
+    from rasad.ingest.extract.article import extract_article  # noqa: PLC0415
+    from rasad.ingest.extract.model import STATUS_OK  # noqa: PLC0415
+
+    ex = extract_article(body, url, content_type, feed_entry)
+    if seeds_dir is not None and ex.status == STATUS_OK and ex.text:
+        # The title the article will carry: the page's, else the feed item's (ingest.stage).
+        title = ex.title or (feed_entry.title if feed_entry else None) or ""
+        ex.prepared = prepare_article(title, ex.text, ex.language, seeds_dir)
+    return ex
