@@ -410,20 +410,27 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def seeds_digest(seeds_dir: str | Path | None = None) -> str:
+    """sha256 of a seeds directory's data files (``Knowledge.digest``), without parsing them."""
+    root = Path(seeds_dir) if seeds_dir is not None else DEFAULT_SEEDS_DIR
+    digest = hashlib.sha256()
+    for p in (root / "entities.yaml", root / "taxonomy.yaml"):
+        digest.update(p.read_bytes() if p.exists() else b"")
+    return digest.hexdigest()
+
+
 def load_knowledge_with_problems(seeds_dir: str | Path | None = None) -> tuple[Knowledge, list[str]]:
     """Load the seeds directory and return it with every problem found in the data."""
     root = Path(seeds_dir) if seeds_dir is not None else DEFAULT_SEEDS_DIR
     ent_path, tax_path = root / "entities.yaml", root / "taxonomy.yaml"
-    digest = hashlib.sha256()
-    for p in (ent_path, tax_path):
-        digest.update(p.read_bytes() if p.exists() else b"")
+    digest = seeds_digest(root)
     problems: list[str] = []
     entities = parse_entities(read_yaml(ent_path), problems)
     taxonomy = read_yaml(tax_path) if tax_path.exists() else {}
     topics = parse_topics(taxonomy, problems)
     scoring = parse_scoring(taxonomy.get("scoring"), problems)
     problems.extend(check_references(entities, topics))
-    return Knowledge(entities, topics, digest.hexdigest(), root, scoring), problems
+    return Knowledge(entities, topics, digest, root, scoring), problems
 
 
 def load_knowledge(seeds_dir: str | Path | None = None) -> Knowledge:

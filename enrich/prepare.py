@@ -4,11 +4,12 @@ In ``rasad run`` every page is extracted in a pool of worker processes (one per 
 main process waits; after a batch is extracted the main process dedups, tags, clusters and
 indexes it alone, and the pool sits idle (docs/scaling.md: that serial part was ~35 % of a batch).
 Part of that serial work depends on nothing but the article itself: its content fingerprints
-(exact hash and MinHash), its entities and topics, and its search forms. The extraction worker
-computes them right after the page's text is known (:func:`extract_and_prepare`, the pool's job
-in ``rasad run``), on every core, and the main process takes them over (``Prepared.apply_to``,
-called where the download thread builds the article) instead of computing them again. Inside an
-Airflow batch task there is no pool by default, and the stages compute them as before.
+(exact hash and MinHash), its entities and topics, its search forms and its event tokens. The
+extraction worker computes them right after the page's text is known (:func:`extract_and_prepare`,
+the pool's job in ``rasad run``), on every core, and the main process takes them over
+(``Prepared.apply_to``, called where the download thread builds the article) instead of
+computing them again. Inside an Airflow batch task there is no pool by default, and the stages
+compute them as before.
 
 The results are the same values the later stages compute (the same functions, the same seeds
 and tagger version), so a batch comes out identical either way; a test checks it. Whatever the
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from rasad.ingest.extract.model import Extracted, FeedHints
 
 log = logging.getLogger(__name__)
+# Event tokens of a text's lead kept for the clusterer, which reads the first
+# ClusterConfig.max_body_tokens (200 by default); a larger setting tokenises there again.
+TOKEN_HEAD = 256
 
 
 @dataclass
@@ -41,6 +45,9 @@ class Prepared:
     minhash_bands: list[str] = field(default_factory=list)
     title_search: str | None = None
     text_search: str | None = None
+    title_tokens: list[str] | None = None  # the event tokens of the title (enrich.events.tokens)
+    text_tokens: list[str] | None = None  # ... and of the text: its first TOKEN_HEAD
+    text_tokens_complete: bool = False  # True: the text has no more than those
     entities: list[EntityTag] | None = None  # None: not tagged here (the tag stage will)
     topics: list[TopicTag] | None = None
     tagger_version: str | None = None
@@ -52,6 +59,7 @@ class Prepared:
 
     def apply_to(self, article: Article) -> bool:
         """Give ``article`` what was computed for it; False (nothing given) if it is not the article it was computed for."""
+        from rasad.enrich.events.tokens import remember_tokens  # noqa: PLC0415
         from rasad.enrich.normalize import remember_search_form  # noqa: PLC0415
 
         if not self.fits(article.title, article.text, article.language):
@@ -66,11 +74,15 @@ class Prepared:
             remember_search_form(article.title, self.title_search)
         if self.text_search is not None:
             remember_search_form(article.text, self.text_search)
+        if self.title_tokens is not None and self.text_tokens is not None:
+            remember_tokens(article.title, self.title_tokens, True)
+            remember_tokens(article.text, self.text_tokens, self.text_tokens_complete)
         return True
 
 
 def prepare_article(title: str, text: str, language: str | None, seeds_dir: str | None) -> Prepared:
-    """Fingerprints, search forms and tags of one article (``seeds_dir``: the tagger's seeds)."""
+    """Fingerprints, search forms, tags and event tokens of one article (``seeds_dir``: the tagger's seeds)."""
+    from rasad.enrich.events.tokens import tokenize_text  # noqa: PLC0415
     from rasad.enrich.normalize import search_form  # noqa: PLC0415
     from rasad.ingest.dedup import content_hash, minhash_text  # noqa: PLC0415
 
@@ -81,6 +93,9 @@ def prepare_article(title: str, text: str, language: str | None, seeds_dir: str 
         if mh:
             out.minhash, out.minhash_bands = list(mh.signature), mh.bands
     out.title_search, out.text_search = search_form(title), search_form(text)
+    out.title_tokens = tokenize_text(title)
+    body = tokenize_text(text)
+    out.text_tokens, out.text_tokens_complete = body[:TOKEN_HEAD], len(body) <= TOKEN_HEAD
     try:
         from rasad.enrich.tagging import get_tagger  # noqa: PLC0415 - spaCy: only where tagging runs
 

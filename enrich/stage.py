@@ -26,16 +26,17 @@ class EnrichResult:
 
 def tag_articles(articles: list[Article], settings: Settings) -> list[Article]:
     """Tag every article against the seeds' entities and taxonomy (a failure leaves one article untagged)."""
-    from rasad.enrich.tagging import get_tagger, tag_article  # noqa: PLC0415 - spaCy is heavy
+    from rasad.enrich.tagging import get_tagger, tag_article, tagger_version  # noqa: PLC0415 - spaCy is heavy
 
-    tagger = get_tagger(settings.path(settings.seeds_dir))
+    seeds = settings.path(settings.seeds_dir)
+    version = tagger_version(seeds)  # the tagger is built only if an article still needs it
     out: list[Article] = []
     for a in articles:
-        if a.tagger_version == tagger.version:  # tagged by this tagger already (enrich.prepare)
+        if a.tagger_version == version:  # tagged by this tagger already (enrich.prepare)
             out.append(a)
             continue
         try:
-            out.append(tag_article(a, tagger))
+            out.append(tag_article(a, get_tagger(seeds)))
         except Exception:  # keep the article untagged rather than lose it
             log.exception("tagging failed for %s", a.url)
             out.append(a)

@@ -32,7 +32,7 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from rasad.core.records import Article, EntityTag, Mention, TopicTag
-from rasad.enrich.knowledge import DEFAULT_SEEDS_DIR, Knowledge, load_knowledge
+from rasad.enrich.knowledge import DEFAULT_SEEDS_DIR, Knowledge, load_knowledge, seeds_digest
 from rasad.enrich.tagger_engine import EntityMention, TagEngine, TopicResult
 from rasad.enrich.tagger_match import KeywordMatcher, ScannedText
 
@@ -285,8 +285,7 @@ class Tagger:
         self.seeds_dir = Path(seeds_dir).resolve() if seeds_dir else DEFAULT_SEEDS_DIR
         self.engine = get_engine(self.seeds_dir)
         self.knowledge: Knowledge = self.engine.knowledge
-        code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:4]
-        self.version = f"{CODE_VERSION}-{code}-{self.knowledge.digest[:10]}"
+        self.version = _version(self.knowledge.digest)
         self._nlp: dict[str, Language] = {}
         self.max_strings = max_strings
         self.resets = 0
@@ -355,6 +354,16 @@ class Tagger:
             topics.append(TopicTag(tid, t.label, score, t.label_ar, evidence.get(tid, [])))
         entities = sorted(by_id.values(), key=lambda e: (-len(e.mentions), e.id))
         return entities, topics
+
+
+def _version(seeds_digest: str) -> str:
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:4]
+    return f"{CODE_VERSION}-{code}-{seeds_digest[:10]}"
+
+
+def tagger_version(seeds_dir: str | Path | None = None) -> str:
+    """The ``version`` a :class:`Tagger` for ``seeds_dir`` has, without building one (file hashes only)."""
+    return _version(seeds_digest(Path(seeds_dir).resolve() if seeds_dir else DEFAULT_SEEDS_DIR))
 
 
 _TAGGERS: dict[str, Tagger] = {}

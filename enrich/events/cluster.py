@@ -51,7 +51,7 @@ from rasad.enrich.events.signals import (
     merged_signal,
     new_signal,
 )
-from rasad.enrich.events.tokens import tokenize_text
+from rasad.enrich.events.tokens import leading_tokens
 
 if TYPE_CHECKING:
     from rasad.core.records import Article
@@ -724,7 +724,7 @@ class EventClusterer:
 
     def _tokens(self, item: ClusterItem) -> list[str]:
         cfg = self.config
-        return tokenize_text(item.title) * cfg.title_repeat + tokenize_text(item.text)[: cfg.max_body_tokens]
+        return leading_tokens(item.title) * cfg.title_repeat + leading_tokens(item.text, cfg.max_body_tokens)
 
     def _features(
         self, item: ClusterItem, clock: float, token_df: DecayedFrequency, id_df: DecayedFrequency

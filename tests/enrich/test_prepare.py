@@ -10,6 +10,8 @@ import dataclasses
 
 from rasad.core.records import Article
 from rasad.core.settings import PROJECT_ROOT
+from rasad.enrich.events.cluster import ClusterItem, EventClusterer
+from rasad.enrich.events.tokens import leading_tokens, remember_tokens, tokenize_text
 from rasad.enrich.normalize import search_form
 from rasad.enrich.prepare import extract_and_prepare, prepare_article
 from rasad.enrich.stage import tag_articles
@@ -44,14 +46,15 @@ def _as_the_stages_make_it(a: Article) -> tuple:
     tagged = tag_article(dataclasses.replace(a), get_tagger(SEEDS))
     return (content_hash(a.text), list(mh.signature) if mh else [], mh.bands if mh else [],
             [dataclasses.asdict(e) for e in tagged.entities], [dataclasses.asdict(t) for t in tagged.topics],
-            tagged.tagger_version, search_form(a.title), search_form(a.text))  # fmt: skip
+            tagged.tagger_version, search_form(a.title), search_form(a.text), tokenize_text(a.title),
+            tokenize_text(a.text)[:200])  # fmt: skip
 
 
 def _as_prepared(a: Article) -> tuple:
     # search_form returns the worker's form once (it was remembered by apply_to).
     return (a.content_hash, a.minhash, a.minhash_bands, [dataclasses.asdict(e) for e in a.entities],
             [dataclasses.asdict(t) for t in a.topics], a.tagger_version, search_form(a.title),
-            search_form(a.text))  # fmt: skip
+            search_form(a.text), leading_tokens(a.title), leading_tokens(a.text, 200))  # fmt: skip
 
 
 def test_a_worker_prepares_what_the_stages_would_compute():
@@ -104,7 +107,52 @@ def test_nothing_is_prepared_without_seeds_or_without_text():
     assert short.content_hash and not short.minhash and short.tagger_version
 
 
+def test_prepared_articles_form_the_same_events():
+    pages = _pages()
+    plain, prepared = [], []
+    for i, (body, url) in enumerate(pages * 2):  # each page twice: the copies join their first
+        link = f"{url}?copy={i}"
+        ex = extract_and_prepare(body, url, "text/html", HINTS, SEEDS)
+        if not ex.text:
+            continue
+        a, b = _article(ex, link), _article(ex, link)
+        for art in (a, b):
+            art.fetched_at = f"2026-12-01T10:{i:02d}:00Z"
+        tag_article(a, get_tagger(SEEDS))
+        assert ex.prepared.apply_to(b)  # tagged, and its tokens remembered for the clusterer
+        plain.append(ClusterItem.from_article(a))
+        prepared.append(ClusterItem.from_article(b))
+    whole, early = EventClusterer(), EventClusterer()
+    got = [(x.event_id, x.is_new) for x in map(early.assign, prepared)]
+    assert got == [(x.event_id, x.is_new) for x in map(whole.assign, plain)]
+    assert early.export_state() == whole.export_state()
+    assert sum(1 for _, new in got if not new) >= len(got) // 2
+
+
+def test_remembered_tokens_serve_only_what_they_hold():
+    text = " ".join(f"كلمة{i} word{i}" for i in range(300))
+    full = tokenize_text(text)
+    remember_tokens(text, full[:256], complete=False)
+    assert leading_tokens(text, 200) == full[:200]  # served from the head
+    remember_tokens(text, full[:256], complete=False)
+    assert leading_tokens(text, 400) == full[:400]  # more than the head holds: tokenised again
+    remember_tokens(text, full[:5], complete=False)
+    assert leading_tokens(text) == full  # all of them asked: tokenised again
+    assert leading_tokens(text, 10) == full[:10]  # taken once: now computed
+
+
 def settings_for_seeds():
     from rasad.core.settings import load_settings
 
     return load_settings().replace(seeds_dir=SEEDS)
+
+
+def test_the_tagger_version_is_known_without_building_a_tagger(tmp_path):
+    from rasad.enrich.tagging import tagger_version
+
+    assert tagger_version(SEEDS) == get_tagger(SEEDS).version
+    for name in ("entities.yaml", "taxonomy.yaml"):
+        (tmp_path / name).write_bytes((PROJECT_ROOT / "seeds" / name).read_bytes())
+    assert tagger_version(tmp_path) == get_tagger(tmp_path).version  # the same data: the same version
+    (tmp_path / "taxonomy.yaml").write_bytes((tmp_path / "taxonomy.yaml").read_bytes() + b"\n# edited\n")
+    assert tagger_version(tmp_path) != get_tagger(SEEDS).version  # other data: another version
