@@ -117,5 +117,8 @@ def extract_and_prepare(body: bytes, url: str, content_type: str | None = None, 
     if seeds_dir is not None and ex.status == STATUS_OK and ex.text:
         # The title the article will carry: the page's, else the feed item's (ingest.stage).
         title = ex.title or (feed_entry.title if feed_entry else None) or ""
-        ex.prepared = prepare_article(title, ex.text, ex.language, seeds_dir)
+        try:
+            ex.prepared = prepare_article(title, ex.text, ex.language, seeds_dir)
+        except Exception:  # the extraction stands; the stages compute what this did not
+            log.exception("preparing the article of %s failed (the stages will compute it)", url)
     return ex

@@ -156,3 +156,14 @@ def test_the_tagger_version_is_known_without_building_a_tagger(tmp_path):
     assert tagger_version(tmp_path) == get_tagger(tmp_path).version  # the same data: the same version
     (tmp_path / "taxonomy.yaml").write_bytes((tmp_path / "taxonomy.yaml").read_bytes() + b"\n# edited\n")
     assert tagger_version(tmp_path) != get_tagger(SEEDS).version  # other data: another version
+
+
+def test_a_tagger_that_cannot_be_built_leaves_the_tagging_to_the_stage(tmp_path):
+    body, url = _pages()[0]
+    missing = str(tmp_path / "no-seeds-here")
+    ex = extract_and_prepare(body, url, "text/html", HINTS, missing)
+    a = _article(ex, url)
+    assert ex.prepared.apply_to(a)
+    assert a.content_hash == content_hash(a.text) and a.tagger_version is None  # fingerprints only
+    tag_articles([a], settings_for_seeds())  # the stage tags it, with the configured seeds
+    assert a.tagger_version == get_tagger(SEEDS).version
