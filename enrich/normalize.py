@@ -17,6 +17,8 @@ import bisect
 import re
 import unicodedata
 
+from rasad.core.handoff import Handoff
+
 # --- the character table -------------------------------------------------------------------
 
 _DELETE = (
@@ -373,18 +375,13 @@ _SEARCH_CACHE: dict[str, str] = {}
 # grew the main process with the cycle's length (bench/bench_e2e.py, 500 -> 8,000 articles).
 _SEARCH_CACHE_MAX = 50_000
 # Whole texts whose search form an extraction worker already computed (enrich.prepare), each
-# taken once by the indexing of its article; bounded in case an article is never indexed.
-_KNOWN_FORMS: dict[str, str] = {}
-_KNOWN_FORMS_MAX = 4096
+# taken once by the indexing of its article.
+_KNOWN_FORMS: Handoff[str] = Handoff()
 
 
 def remember_search_form(text: str, form: str) -> None:
     """Record ``search_form(text)`` computed elsewhere (the next call for ``text`` returns it once)."""
-    if not text:
-        return
-    if len(_KNOWN_FORMS) >= _KNOWN_FORMS_MAX:
-        _KNOWN_FORMS.clear()
-    _KNOWN_FORMS[text] = form
+    _KNOWN_FORMS.put(text, form)
 
 
 def search_form(text: str, protected: frozenset[str] | set[str] | None = None) -> str:
@@ -394,8 +391,8 @@ def search_form(text: str, protected: frozenset[str] | set[str] | None = None) -
     «موسكو» finds «بموسكو». Stripping is light and name-safe: at most one conjunction, one
     preposition and the article; at least three letters stay; known names are never cut.
     """
-    if protected is None and _KNOWN_FORMS:
-        known = _KNOWN_FORMS.pop(text, None)
+    if protected is None:
+        known = _KNOWN_FORMS.take(text)
         if known is not None:
             return known
     prot = protected if protected is not None else _PROTECTED_NAMES

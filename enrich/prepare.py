@@ -43,14 +43,14 @@ class Prepared:
     content_hash: str | None = None
     minhash: list[int] = field(default_factory=list)
     minhash_bands: list[str] = field(default_factory=list)
-    title_search: str | None = None
-    text_search: str | None = None
-    title_tokens: list[str] | None = None  # the event tokens of the title (enrich.events.tokens)
-    text_tokens: list[str] | None = None  # ... and of the text: its first TOKEN_HEAD
+    title_search: str = ""
+    text_search: str = ""
+    title_tokens: list[str] = field(default_factory=list)  # the event tokens of the title (enrich.events.tokens)
+    text_tokens: list[str] = field(default_factory=list)  # ... and of the text: its first TOKEN_HEAD
     text_tokens_complete: bool = False  # True: the text has no more than those
-    entities: list[EntityTag] | None = None  # None: not tagged here (the tag stage will)
-    topics: list[TopicTag] | None = None
-    tagger_version: str | None = None
+    entities: list[EntityTag] = field(default_factory=list)
+    topics: list[TopicTag] = field(default_factory=list)
+    tagger_version: str | None = None  # None: not tagged here (the tag stage will)
 
     def fits(self, title: str, text: str, language: str | None) -> bool:
         # The text travels only once (in the Extracted it rode with); its length and the title
@@ -67,16 +67,13 @@ class Prepared:
         if self.content_hash:
             article.content_hash = self.content_hash
             article.minhash, article.minhash_bands = self.minhash, self.minhash_bands
-        if self.tagger_version is not None and self.entities is not None and self.topics is not None:
+        if self.tagger_version is not None:
             article.entities, article.topics = self.entities, self.topics
             article.tagger_version = self.tagger_version
-        if self.title_search is not None:
-            remember_search_form(article.title, self.title_search)
-        if self.text_search is not None:
-            remember_search_form(article.text, self.text_search)
-        if self.title_tokens is not None and self.text_tokens is not None:
-            remember_tokens(article.title, self.title_tokens, True)
-            remember_tokens(article.text, self.text_tokens, self.text_tokens_complete)
+        remember_search_form(article.title, self.title_search)
+        remember_search_form(article.text, self.text_search)
+        remember_tokens(article.title, self.title_tokens, True)
+        remember_tokens(article.text, self.text_tokens, self.text_tokens_complete)
         return True
 
 

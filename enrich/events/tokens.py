@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from rasad.core.handoff import Handoff
 from rasad.enrich.normalize import normalize_text
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
@@ -72,24 +73,19 @@ def tokenize_text(text: str) -> list[str]:
     return [token for token in map(_CONTENT_TOKENS.__getitem__, _WORD.findall(normalize_text(text))) if token]
 
 
-# The leading tokens of texts an extraction worker already tokenised (enrich.prepare): each is
-# taken once, by the clusterer; bounded in case an article is never clustered.
-_KNOWN_TOKENS: dict[str, tuple[list[str], bool]] = {}  # text -> (its first tokens, all of them?)
-_KNOWN_TOKENS_MAX = 4096
+# The leading tokens of texts an extraction worker already tokenised (enrich.prepare), each
+# taken once, by the clusterer: text -> (its first tokens, all of them?).
+_KNOWN_TOKENS: Handoff[tuple[list[str], bool]] = Handoff()
 
 
 def remember_tokens(text: str, tokens: list[str], complete: bool) -> None:
     """Record ``tokenize_text(text)`` computed elsewhere, or its first tokens (``complete=False``)."""
-    if not text:
-        return
-    if len(_KNOWN_TOKENS) >= _KNOWN_TOKENS_MAX:
-        _KNOWN_TOKENS.clear()
-    _KNOWN_TOKENS[text] = (tokens, complete)
+    _KNOWN_TOKENS.put(text, (tokens, complete))
 
 
 def leading_tokens(text: str, limit: int | None = None) -> list[str]:
     """``tokenize_text(text)[:limit]`` (all of them for ``None``), from what was remembered when it suffices."""
-    known = _KNOWN_TOKENS.pop(text, None) if _KNOWN_TOKENS else None
+    known = _KNOWN_TOKENS.take(text)
     if known is not None:
         tokens, complete = known
         if complete or (limit is not None and len(tokens) >= limit):

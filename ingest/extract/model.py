@@ -41,5 +41,5 @@ class Extracted:
     status_reason: str | None = None
     published_source: str | None = None  # which date won and why (ingest.dates.resolve_published)
     # Fingerprints, search forms and tags an extraction worker computed from this text
-    # (rasad.enrich.prepare.Prepared; rasad.ingest.extract.job), or None.
+    # (rasad.enrich.prepare.Prepared, from the pool job extract_and_prepare), or None.
     prepared: Any = None
