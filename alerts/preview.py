@@ -80,6 +80,8 @@ def stored_articles(es: Elasticsearch, settings: Settings, since: datetime, page
 def stored_signals(es: Elasticsearch, settings: Settings, article_ids: list[str]) -> list[dict]:
     """Event signals fired by these articles (the events stage stores them in ``<prefix>-signals``)."""
     out: list[dict] = []
+    # The batches write signals without a refresh each (the alert step refreshes before it reads).
+    es.indices.refresh(index=settings.index("signals"), ignore_unavailable=True, allow_no_indices=True)
     for i in range(0, len(article_ids), 1000):
         try:
             res = es.search(

@@ -253,11 +253,13 @@ class IndexingUnavailable(RuntimeError):
 
 
 def write_or_raise(es: Elasticsearch, settings: Settings, actions: list[dict], report: IndexReport,
-                   now: str, refresh: str, progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
-    """Write the actions (rejected ones dead-lettered); raise ``IndexingUnavailable`` if any could not land."""
+                   now: str, refresh: str | None, progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
+    """Write the actions (rejected ones dead-lettered), then refresh the ``refresh`` indices (None: none);
+    raise ``IndexingUnavailable`` if any could not land."""
     try:
         transient = write_actions(es, settings, actions, report, now, progress=progress) if actions else []
-        es.indices.refresh(index=refresh, allow_no_indices=True, ignore_unavailable=True)
+        if refresh:
+            es.indices.refresh(index=refresh, allow_no_indices=True, ignore_unavailable=True)
     except (*OUTAGE_ERRORS, ApiError) as e:
         if isinstance(e, ApiError) and e.status_code not in TRANSIENT_STATUSES:
             raise

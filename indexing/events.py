@@ -32,8 +32,13 @@ def event_document(ev: dict, now: str) -> dict:
     }  # fmt: skip
 
 
-def index_events(es: Elasticsearch, settings: Settings, events: list[dict], signals: list[dict]) -> IndexReport:
-    """Upsert changed events and new signals (dead-letter on rejection; raises when ES is unavailable)."""
+def index_events(es: Elasticsearch, settings: Settings, events: list[dict], signals: list[dict],
+                 refresh: bool = True) -> IndexReport:  # fmt: skip
+    """Upsert changed events and new signals (dead-letter on rejection; raises when ES is unavailable).
+
+    ``refresh=False`` leaves them to the indices' own refresh (within a second): for a caller
+    whose readers refresh first, as the alert step does (:func:`refresh_signals`).
+    """
     now = now_iso()
     report = IndexReport()
     ev_index = single_index(settings, "events")
@@ -42,5 +47,11 @@ def index_events(es: Elasticsearch, settings: Settings, events: list[dict], sign
                for e in events]  # fmt: skip
     actions += [{"_op_type": "index", "_index": sig_index, "_id": s["id"], "_source": s} for s in signals]
     if actions:
-        write_or_raise(es, settings, actions, report, now, refresh=f"{ev_index},{sig_index}")
+        write_or_raise(es, settings, actions, report, now, refresh=f"{ev_index},{sig_index}" if refresh else None)
     return report
+
+
+def refresh_signals(es: Elasticsearch, settings: Settings) -> None:
+    """Make every event and signal written so far searchable (the alert step reads signals by search)."""
+    es.indices.refresh(index=f"{single_index(settings, 'events')},{single_index(settings, 'signals')}",
+                       allow_no_indices=True, ignore_unavailable=True)  # fmt: skip

@@ -5,6 +5,7 @@ events (load the state, assign in arrival order, save) while holding the ``event
 lease, so no two batches ever assign against diverging copies of the state. The lease
 document is written with optimistic concurrency; a holder that died leaves a lease that
 expires after ``ttl`` seconds, and the same owner (a retried task) takes it back at once.
+The lease is only ever read by id, which is real-time, so its writes need no refresh.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Lease:
             cur = self.es.get(index=self.index, id=self.name)
         except NotFoundError:
             try:
-                self.es.create(index=self.index, id=self.name, document=doc, refresh=True)
+                self.es.create(index=self.index, id=self.name, document=doc)
                 return True
             except ConflictError:
                 return False
@@ -74,7 +75,7 @@ class Lease:
             return False
         try:
             self.es.index(index=self.index, id=self.name, document=doc, if_seq_no=cur["_seq_no"],
-                          if_primary_term=cur["_primary_term"], refresh=True)  # fmt: skip
+                          if_primary_term=cur["_primary_term"])  # fmt: skip
             return True
         except ConflictError:
             return False
@@ -95,7 +96,7 @@ class Lease:
             cur = self.es.get(index=self.index, id=self.name)
             if cur["_source"].get("owner") == self.owner:
                 self.es.delete(index=self.index, id=self.name, if_seq_no=cur["_seq_no"],
-                               if_primary_term=cur["_primary_term"], refresh=True)  # fmt: skip
+                               if_primary_term=cur["_primary_term"])  # fmt: skip
         except (NotFoundError, ConflictError):
             pass  # expired and taken by someone else, or already gone
 

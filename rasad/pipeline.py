@@ -325,7 +325,8 @@ def finish_batch(fetched: FetchedBatch, settings: Settings | None = None, now: d
     with Lease(es, s, "events", owner=batch_id) as lease:
         enriched = cluster_articles(tagged, s, es)
         idx = index_articles(es, s, enriched.articles)
-        index_events(es, s, enriched.events, enriched.signals)
+        # No refresh per batch: only the alert step searches them, and it refreshes them first.
+        index_events(es, s, enriched.events, enriched.signals, refresh=False)
     lap("cluster_index_s")
     # Acknowledge last: every write above is keyed by id, so a crash before this line
     # means the retry rewrites the same documents.
@@ -447,6 +448,7 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
     from rasad.alerts.deliver import send_alert_chunks  # noqa: PLC0415
     from rasad.alerts.rules import load_rules  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
+    from rasad.indexing.events import refresh_signals  # noqa: PLC0415
     from rasad.ingest.queue import WorkQueue  # noqa: PLC0415
 
     s = _settings(settings)
@@ -461,6 +463,8 @@ def step_alert(settings: Settings | None = None, rules_file: str | None = None, 
     released = q.release_run(f"{release_run}~", now) if release_run else 0
     pending = q.unalerted()
     ids = sorted({e.source["article_id"] for e in pending})
+    if ids:  # the batches wrote their events and signals without a refresh each (finish_batch)
+        refresh_signals(es, s)
     loaded = [0]
 
     def chunks() -> Iterator[tuple[list[Any], list[dict]]]:
