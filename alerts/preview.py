@@ -30,6 +30,7 @@ from rasad.alerts.rules import AlertRule
 from rasad.alerts.smtp import smtp_config
 from rasad.core.records import Article, utc_iso
 from rasad.core.settings import Settings
+from rasad.indexing.events import refresh_signals
 
 _SINCE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -80,8 +81,7 @@ def stored_articles(es: Elasticsearch, settings: Settings, since: datetime, page
 def stored_signals(es: Elasticsearch, settings: Settings, article_ids: list[str]) -> list[dict]:
     """Event signals fired by these articles (the events stage stores them in ``<prefix>-signals``)."""
     out: list[dict] = []
-    # The batches write signals without a refresh each (the alert step refreshes before it reads).
-    es.indices.refresh(index=settings.index("signals"), ignore_unavailable=True, allow_no_indices=True)
+    refresh_signals(es, settings)  # the batches write them without a refresh each, as for the alert step
     for i in range(0, len(article_ids), 1000):
         try:
             res = es.search(
