@@ -204,9 +204,10 @@ def child(feeds_file: str, rules_file: str) -> None:
 def _bare(page: tuple[bytes, str]) -> int:
     import trafilatura
 
-    ours = sys.modules.get("rasad.ingest.extract.prune_selectors")
-    if ours is not None and ours.installed():  # the floor is trafilatura as shipped
-        raise RuntimeError("the floor process has Rasad's prune selectors installed")
+    for name in ("prune_selectors", "readability_gate"):  # the floor is trafilatura as shipped
+        ours = sys.modules.get(f"rasad.ingest.extract.{name}")
+        if ours is not None and ours.installed():
+            raise RuntimeError(f"the floor process has Rasad's {name} installed")
     return len(trafilatura.extract(page[0], url=page[1]) or "")
 
 

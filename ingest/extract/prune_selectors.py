@@ -386,12 +386,18 @@ def installed() -> bool:
 
 @contextmanager
 def bare_trafilatura() -> Iterator[None]:
-    """trafilatura exactly as shipped inside the block, extract_article included (benchmarks, tests)."""
+    """trafilatura exactly as shipped inside the block, extract_article included (benchmarks, tests).
+
+    Neither these selectors nor the readability gate (:mod:`rasad.ingest.extract.readability_gate`).
+    """
+    from rasad.ingest.extract.readability_gate import without_gate
+
     was_active = _State.active
     uninstall()
     _State.held_bare += 1
     try:
-        yield
+        with without_gate():
+            yield
     finally:
         _State.held_bare -= 1
         if was_active:
