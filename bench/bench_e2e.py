@@ -13,12 +13,14 @@ worker per core on every page of the reference cycle (the layouts differ in cost
 so a sample or a stride would bias the floor), measured just before and just after the
 2,000-article cycle (the machine is shared: the mean of the two is the floor), each once the
 Elasticsearch node has gone quiet (a JVM compiles on in the background after a cycle, and a
-floor measured meanwhile would come out low). An untimed warm-up cycle (``--warmup``, 2,000
-articles on feeds of its own) runs first: a service's Elasticsearch node is warm, a fresh one
-is not for minutes. On this 2-core machine its JIT compiler threads took 48.6 ms of CPU per
+floor measured meanwhile would come out low). Untimed warm-up cycles (``--warmup``, 2,000
+articles each on feeds of their own) run first: a service's Elasticsearch node is warm, a fresh
+one is not for minutes. On this 2-core machine its JIT compiler threads took 48.6 ms of CPU per
 article in a first 200-article cycle, then 21.8 ms per article in a 2,000-article cycle after
-it; after a 2,000-article warm-up 12.4 ms, and 7.5 ms after 4,000 (its own work: 10-15 ms).
-The JIT's share is printed for every cycle.
+it; after a 2,000-article warm-up 12.4 ms, and 7.5 ms after 4,000 (its own work: 10-15 ms). So
+the warm-ups go on (at most ``--warmup-cycles``, 4) until the JIT's CPU per article is under
+2 ms or falls by less than a quarter from one warm-up to the next. The JIT's share is printed
+for every cycle, warm-ups included.
 
 Printed: articles/s end to end per size and the ratio to the pooled floor (bar >= 0.8 at
 2,000), seconds per article at 8,000 against 500 (bar <= 1.2x), peak RSS of every process
@@ -31,7 +33,7 @@ same feeds and pages, under an index prefix of its own), so the overlap's gain o
 measured within one run.
 
     .venv/bin/python bench/bench_e2e.py [--sizes 500,2000,8000] [--floor-pages 0] [--warmup 2000]
-                                        [--compare-overlap]
+                                        [--warmup-cycles 4] [--compare-overlap]
 """
 
 from __future__ import annotations
@@ -228,6 +230,19 @@ def floor_serial_ours(pages: list[tuple[bytes, str]]) -> float:
         prune_selectors.uninstall()
 
 
+def _node_is_warm(jit_ms: list[float]) -> bool:
+    """Whether the warm-ups so far leave the node near its steady state (JIT CPU ms an article, per cycle).
+
+    A service's node compiled its hot paths long ago; a fresh one compiles for several thousand
+    articles (12.4 ms an article after 2,000, 7.5 after 4,000 on this machine). Warm-ups go on
+    until the JIT's share is small or stops falling by a quarter a cycle (a slow machine's JIT
+    never reaches the small figure), so the measured cycle is not charged for start-up.
+    """
+    if not jit_ms:
+        return False
+    return jit_ms[-1] < 2.0 or (len(jit_ms) > 1 and jit_ms[-1] > 0.75 * jit_ms[-2])
+
+
 def _warm_bare() -> None:
     import trafilatura  # noqa: F401
 
@@ -263,9 +278,12 @@ def main() -> int:
     ap.add_argument("--serial-pages", type=int, default=300,
                     help="random sample of the same pages for the one-process figure (printed for reference)")
     ap.add_argument("--warmup", type=int, default=2000,
-                    help="articles of an untimed first cycle on feeds of its own: a service's Elasticsearch node "
-                         "is warm, a fresh one spends minutes compiling (its JIT threads' CPU is printed per "
+                    help="articles of each untimed warm-up cycle, on feeds of its own: a service's Elasticsearch "
+                         "node is warm, a fresh one spends minutes compiling (its JIT threads' CPU is printed per "
                          "cycle)")  # fmt: skip
+    ap.add_argument("--warmup-cycles", type=int, default=4,
+                    help="at most this many warm-up cycles: they stop once the JIT's CPU per article stops "
+                         "falling by a quarter from one to the next, or is under 2 ms")  # fmt: skip
     ap.add_argument("--compare-overlap", action="store_true",
                     help="also run the reference size with overlap_batches: true (same feeds, same pages)")
     ap.add_argument("--overlap-first", action="store_true",
@@ -287,7 +305,8 @@ def main() -> int:
           flush=True)  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="rasad-e2e-"))
     # One farm: each size has its own 50 feeds (ids offset), so no cycle sees another's items.
-    cycles = sizes + ([args.warmup] if args.warmup else [])  # the warm-up's feeds come after the sizes'
+    warmups = args.warmup_cycles if args.warmup else 0
+    cycles = sizes + [args.warmup] * warmups  # the warm-ups' feeds come after the sizes'
     farm = CorpusFarm(feeds=FEEDS * len(cycles), hosts=HOSTS, port=free_port())
     now = time.time() - 120
     for k, size in enumerate(cycles):
@@ -323,15 +342,18 @@ def main() -> int:
               f"{waited:.0f} s for Elasticsearch to go quiet, which then used {_proc_cpu_s(es_pid) - es0:.1f} s "
               f"of CPU)", flush=True)  # fmt: skip
         # (label, size): the warm-up, the reference size, its overlapped twin, then the other sizes.
-        order = ([("warmup", args.warmup)] if args.warmup else []) + [("", ref)]
+        order = [(f"warmup{i}", args.warmup) for i in range(warmups)] + [("", ref)]
         order += [("overlap", ref)] if args.compare_overlap else []
         if args.compare_overlap and args.overlap_first:  # the second cycle meets a warmer node
             order[-2], order[-1] = order[-1], order[-2]
-        last_ref = [lab for lab, x in order if x == ref and lab != "warmup"][-1]  # the floor is re-measured after it
+        last_ref = [lab for lab, x in order if x == ref and not lab.startswith("warmup")][-1]  # the floor is re-measured after it
         order += [("", x) for x in sizes if x != ref]
+        jit_per_article: list[float] = []  # of each warm-up cycle run
         for label, size in order:
-            warmup = label == "warmup"
-            k = len(sizes) if warmup else sizes.index(size)
+            warmup = label.startswith("warmup")
+            if warmup and _node_is_warm(jit_per_article):
+                continue
+            k = len(sizes) + int(label[6:]) if warmup else sizes.index(size)
             path = tmp / f"feeds-{size}{label}.yaml"  # the twin polls the same feeds, under a prefix of its own
             lines = ["feeds:"]
             for f in range(k * FEEDS, (k + 1) * FEEDS):
@@ -372,10 +394,12 @@ def main() -> int:
             r["cpu_ms"] = {k: 1000 * v / r["items"] for k, v in
                            (("ours", busy - es_cpu - farm_cpu), ("es", es_cpu), ("farm", farm_cpu),
                             ("main", r["main_cpu_s"]), ("es_jit", jit))}  # fmt: skip
-            if not warmup:
+            if warmup:
+                jit_per_article.append(r["cpu_ms"]["es_jit"])
+            else:
                 results[f"{size}{label}"] = r
-            name = {"warmup": "warm-up cycle (not counted)", "overlap": "cycle with overlap_batches: true"}
-            print(f"{name.get(label, 'cycle')} {size}: {r['items']} items in {r['seconds']:.1f} s = {r['rate']:.1f} articles/s; "
+            name = "warm-up cycle (not counted)" if warmup else {"overlap": "cycle with overlap_batches: true"}.get(label, "cycle")
+            print(f"{name} {size}: {r['items']} items in {r['seconds']:.1f} s = {r['rate']:.1f} articles/s; "
                   f"{r['indexed']} indexed ({r['new']} new, {r['near_duplicates']} near-dup, {r['duplicates']} dup), "
                   f"failures {r['failures']}, {r['tagged']} tagged, {r['events_new']} new events, "
                   f"{r['matched']} matches, {r['sink_mails']} mails; load {load0:.2f} -> {os.getloadavg()[0]:.2f} "
