@@ -342,19 +342,19 @@ def main() -> int:
               f"{waited:.0f} s for Elasticsearch to go quiet, which then used {_proc_cpu_s(es_pid) - es0:.1f} s "
               f"of CPU)", flush=True)  # fmt: skip
         # (label, size): the warm-up, the reference size, its overlapped twin, then the other sizes.
-        order = [(f"warmup{i}", args.warmup) for i in range(warmups)] + [("", ref)]
-        order += [("overlap", ref)] if args.compare_overlap else []
+        # The warm-ups' feed blocks follow the sizes': block k = len(sizes) + i for warm-up i.
+        order = [("warmup", args.warmup, len(sizes) + i) for i in range(warmups)] + [("", ref, sizes.index(ref))]
+        order += [("overlap", ref, sizes.index(ref))] if args.compare_overlap else []
         if args.compare_overlap and args.overlap_first:  # the second cycle meets a warmer node
             order[-2], order[-1] = order[-1], order[-2]
-        last_ref = [lab for lab, x in order if x == ref and not lab.startswith("warmup")][-1]  # the floor is re-measured after it
-        order += [("", x) for x in sizes if x != ref]
+        last_ref = [lab for lab, x, _ in order if x == ref and lab != "warmup"][-1]  # the floor is re-measured after it
+        order += [("", x, sizes.index(x)) for x in sizes if x != ref]
         jit_per_article: list[float] = []  # of each warm-up cycle run
-        for label, size in order:
-            warmup = label.startswith("warmup")
+        for label, size, k in order:
+            warmup = label == "warmup"
             if warmup and _node_is_warm(jit_per_article):
                 continue
-            k = len(sizes) + int(label[6:]) if warmup else sizes.index(size)
-            path = tmp / f"feeds-{size}{label}.yaml"  # the twin polls the same feeds, under a prefix of its own
+            path = tmp / f"feeds-{size}{label}{k}.yaml"  # the twin polls the same feeds, under a prefix of its own
             lines = ["feeds:"]
             for f in range(k * FEEDS, (k + 1) * FEEDS):
                 lines += [f"  - id: farm-{f}", f"    url: {farm.feed_url(f)}", f"    name: Farm {f}",
@@ -374,7 +374,7 @@ def main() -> int:
             jit0 = _jit_cpu_s(es_pid)
             proc = subprocess.run([sys.executable, __file__, "--child", str(path), str(tmp / "rules.yaml")], env=env,
                                   capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
-            log_path = Path(tempfile.gettempdir()) / f"bench-e2e-{label or size}.log"
+            log_path = Path(tempfile.gettempdir()) / f"bench-e2e-{f'warmup{k - len(sizes)}' if warmup else label or size}.log"
             log_path.write_text(proc.stderr, encoding="utf-8")
             line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
             if proc.returncode or not line:
@@ -398,8 +398,8 @@ def main() -> int:
                 jit_per_article.append(r["cpu_ms"]["es_jit"])
             else:
                 results[f"{size}{label}"] = r
-            name = "warm-up cycle (not counted)" if warmup else {"overlap": "cycle with overlap_batches: true"}.get(label, "cycle")
-            print(f"{name} {size}: {r['items']} items in {r['seconds']:.1f} s = {r['rate']:.1f} articles/s; "
+            name = {"warmup": "warm-up cycle (not counted)", "overlap": "cycle with overlap_batches: true"}
+            print(f"{name.get(label, 'cycle')} {size}: {r['items']} items in {r['seconds']:.1f} s = {r['rate']:.1f} articles/s; "
                   f"{r['indexed']} indexed ({r['new']} new, {r['near_duplicates']} near-dup, {r['duplicates']} dup), "
                   f"failures {r['failures']}, {r['tagged']} tagged, {r['events_new']} new events, "
                   f"{r['matched']} matches, {r['sink_mails']} mails; load {load0:.2f} -> {os.getloadavg()[0]:.2f} "

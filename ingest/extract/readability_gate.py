@@ -129,5 +129,5 @@ def without_gate() -> Iterator[None]:
 
 
 def counts() -> dict[str, int]:
-    """Pages that skipped and ran readability in this process (benchmarks print the share)."""
+    """Pages that skipped and ran readability in this process (what the tests check the gate by)."""
     return {"skipped": _State.skipped, "compared": _State.compared}
