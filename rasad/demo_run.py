@@ -70,6 +70,8 @@ def run_demo(use_airflow: bool = True) -> int:
     print(
         f"""
 [demo] done in {time.monotonic() - t0:.0f}s.
+  First, for the rasad commands below (they never guess a cluster to write to):
+                     export RASAD_ES_URL={info.url}
   Articles indexed:  curl -s '{info.url}/{s.index('articles')}/_count'
   Search:            .venv/bin/rasad search "طالبان"   (or curl '{info.url}/{s.index('articles')}/_search?q=text_search:طالبان')
   Alert mails:       {mail_dir}/*.eml ({n_mail} file(s))
