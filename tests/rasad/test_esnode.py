@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import urllib.request
 from pathlib import Path
@@ -65,20 +66,24 @@ def test_a_start_that_times_out_leaves_no_process_behind():
     s = load_settings()
     port = free_port()
     home = s.cache_path / "nodes" / f"test-timeout-{port}"
-    with pytest.raises(esnode.NodeError, match=f"port {port}"):
-        esnode.start_node(s, port=port, home=home, wait=2)
-    time.sleep(2)
-    root = str(home.resolve())
-    left = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cwd = os.readlink(entry / "cwd") if entry.name.isdigit() else ""
-        except OSError:
-            continue
-        if cwd == root or cwd.startswith(root + "/"):
-            left.append(int(entry.name))
-    assert not left, f"processes left working in {home}: {left}"
-    assert not esnode._port_open(port)
+    try:
+        with pytest.raises(esnode.NodeError, match=f"port {port}"):
+            esnode.start_node(s, port=port, home=home, wait=2)
+        time.sleep(2)
+        root = str(home.resolve())
+        left = []
+        for entry in Path("/proc").iterdir():
+            try:
+                cwd = os.readlink(entry / "cwd") if entry.name.isdigit() else ""
+            except OSError:
+                continue
+            if cwd == root or cwd.startswith(root + "/"):
+                left.append(int(entry.name))
+        assert not left, f"processes left working in {home}: {left}"
+        assert not esnode._port_open(port)
+    finally:
+        # The node's folder sits in the shared cache, beside the real nodes: leave nothing there.
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_stop_of_a_node_never_started_is_a_no_op(tmp_path):
