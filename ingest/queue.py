@@ -4,7 +4,10 @@ Every new feed item becomes one queue document whose ``_id`` is derived from the
 (canonical URL), written with ``create``: a second poll, a second watcher or a replay
 finds it already there and adds nothing. Batches claim items with a lease under
 optimistic concurrency (``if_seq_no``/``if_primary_term``), so two workers never hold the
-same item, and a claim whose worker died comes back once its lease has run out. An item
+same item. The worker renews the lease while it works on a batch (:class:`ClaimKeeper`, a
+heartbeat), so the lease can be short: a claim whose worker died, or whose tasks all failed
+while Elasticsearch was down and so could hand nothing back, is free again once its lease
+runs out, minutes later, not after the longest batch anyone might run. An item
 ends ``done`` (with its outcome and article id) or ``failed`` (with the reason); an item
 whose page failed transiently goes back to ``new`` with a ``not_before`` time.
 
@@ -21,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -211,9 +216,9 @@ class WorkQueue:
         return out
 
     def _write_versioned(self, updates: list[tuple[QueueEntry, dict[str, Any]]],
-                         partial: bool = False) -> list[QueueEntry]:  # fmt: skip
+                         partial: bool = False, refresh: bool = True) -> list[QueueEntry]:  # fmt: skip
         """Write each entry's new source (``partial``: merge these fields into it) if nobody changed it
-        since it was read; return those written."""
+        since it was read; return those written (``refresh``: make them searchable at once)."""
         if not updates:
             return []
         op = "update" if partial else "index"
@@ -229,8 +234,15 @@ class WorkQueue:
                 written.append(QueueEntry(e.id, src, res["_seq_no"], res["_primary_term"]))
             elif res.get("status") != 409:  # 409: another worker got there first, it is theirs
                 raise QueueError(f"queue update refused for item {res.get('_id')}: {res.get('error')}")
-        self.es.indices.refresh(index=self.index)
+        if refresh:
+            self.es.indices.refresh(index=self.index)
         return written
+
+    def keep(self, entries: list[QueueEntry], lease_seconds: float, now: datetime) -> ClaimKeeper:
+        """Renew ``entries``' claim in the background until :meth:`ClaimKeeper.stop` (started)."""
+        keeper = ClaimKeeper(self, entries, lease_seconds, now)
+        keeper.start()
+        return keeper
 
     def claim(self, batch_prefix: str, now: datetime, max_items: int, batch_size: int,
               lease_seconds: int) -> list[Batch]:  # fmt: skip
@@ -393,6 +405,64 @@ class WorkQueue:
             return self.es.get(index=self.index, id=qid)["_source"]
         except NotFoundError:
             return None
+
+
+class ClaimKeeper:
+    """A worker's heartbeat on the items of the batch it works on: every third of the lease it
+    moves their ``lease_until`` on to a full lease from now.
+
+    It renews the very ``QueueEntry`` objects the worker acknowledges with, in place (new
+    ``seq_no``/``primary_term``), so the worker's own closing writes never conflict with its
+    heartbeat; the worker stops the keeper before them. A renewal that fails (Elasticsearch
+    unreachable) is logged and tried again at the next beat: the claim then runs out on its
+    own, which is the point. An entry that another run took meanwhile (a 409: our lease had
+    run out) is left to that run; the worker's writes for it are refused the same way.
+
+    Times follow the clock the batch was claimed with (``now`` plus the time elapsed), so a
+    caller that claims at a fixed ``now`` renews on the same scale.
+    """
+
+    def __init__(self, queue: WorkQueue, entries: list[QueueEntry], lease_seconds: float, now: datetime) -> None:
+        self.q, self.entries, self.lease = queue, entries, float(lease_seconds)
+        self._base, self._t0 = now, time.monotonic()
+        self.interval = max(1.0, self.lease / 3)
+        self.renewals = 0
+        self.lost: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="claim-keeper", daemon=True)
+
+    def start(self) -> None:
+        if self.entries:
+            self._thread.start()
+
+    def renew(self) -> int:
+        """One beat: extend every still-held entry's lease; returns how many were renewed."""
+        until = utc_iso(self._base + timedelta(seconds=time.monotonic() - self._t0 + self.lease))
+        held = [e for e in self.entries if e.id not in self.lost]
+        written = {w.id: w for w in self.q._write_versioned(
+            [(e, {**e.source, "lease_until": until}) for e in held], refresh=False)}  # fmt: skip
+        for e in held:
+            w = written.get(e.id)
+            if w is None:
+                self.lost.add(e.id)
+                log.warning("claim on queue item %s was taken over by another run after its lease ran out", e.id)
+                continue
+            e.source, e.seq_no, e.primary_term = w.source, w.seq_no, w.primary_term
+        self.renewals += 1
+        return len(written)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.renew()
+            except Exception as e:  # a missed beat is retried; the lease runs out if they all miss
+                log.warning("could not renew the claim on %d queue item(s): %s", len(self.entries), e)
+
+    def stop(self) -> None:
+        """No more renewals (waits for one in flight): the worker's own writes may follow."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def item_published(entry: QueueEntry) -> datetime | None:

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -250,6 +250,12 @@ class FetchedBatch:
     entries: list[Any]  # the batch's QueueEntry objects
     report: Any = None  # the ingest FetchReport; None for an empty batch
     fetch_s: float = 0.0
+    keeper: Any = None  # the ClaimKeeper renewing the entries' claim until they are acknowledged
+
+    def stop_keeping(self) -> None:
+        """Stop renewing the claim: before the acknowledgement, or when the batch is given up."""
+        if self.keeper is not None:
+            self.keeper.stop()
 
 
 def fetch_batch(batch_id: str, settings: Settings | None = None, feeds_file: str | None = None,
@@ -271,25 +277,40 @@ def fetch_batch(batch_id: str, settings: Settings | None = None, feeds_file: str
     now = _now(now)
     es = make_client(s)
     t0 = time.monotonic()
-    entries = WorkQueue(es, s).batch_entries(batch_id)
+    q = WorkQueue(es, s)
+    entries = q.batch_entries(batch_id)
     if not entries:
         return FetchedBatch(batch_id, [])  # already done by an earlier try, or taken over after its lease ran out
-    specs = {f.id: f for f in load_registry(s.path(feeds_file or s.feeds_file), include_disabled=True)}
-    items = [item_from_dict(e.item) for e in entries]
-    if extract is None:
-        pool = _extract_pool(s, standalone)
-        extract = _pool_extract(pool, s) if pool else None
-    client = HttpClient(s)
+    # The claim is renewed from here until finish_batch acknowledges it: a short lease that
+    # only a working batch keeps alive (a dead or failed one's items come back minutes later).
+    keeper = q.keep(entries, s.claim_lease, now)
     try:
-        rep = download_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers,
-                                extract=extract)  # fmt: skip
-    finally:
-        client.close()
-    return FetchedBatch(batch_id, entries, rep, round(time.monotonic() - t0, 2))
+        specs = {f.id: f for f in load_registry(s.path(feeds_file or s.feeds_file), include_disabled=True)}
+        items = [item_from_dict(e.item) for e in entries]
+        if extract is None:
+            pool = _extract_pool(s, standalone)
+            extract = _pool_extract(pool, s) if pool else None
+        client = HttpClient(s)
+        try:
+            rep = download_articles(items, specs, client, IngestStore(es, s), now=now, workers=s.fetch_workers,
+                                    extract=extract)  # fmt: skip
+        finally:
+            client.close()
+    except BaseException:
+        keeper.stop()
+        raise
+    return FetchedBatch(batch_id, entries, rep, round(time.monotonic() - t0, 2), keeper)
 
 
 def finish_batch(fetched: FetchedBatch, settings: Settings | None = None, now: datetime | None = None) -> dict:
     """Dedup, tag, cluster and index a fetched batch; close its queue items (acknowledge last)."""
+    try:
+        return _finish_batch(fetched, _settings(settings), _now(now))
+    finally:
+        fetched.stop_keeping()  # (already stopped before a successful acknowledgement)
+
+
+def _finish_batch(fetched: FetchedBatch, s: Settings, now: datetime) -> dict:
     from rasad.core import records  # noqa: PLC0415
     from rasad.core.es import make_client  # noqa: PLC0415
     from rasad.enrich.stage import cluster_articles, tag_articles  # noqa: PLC0415
@@ -300,8 +321,6 @@ def finish_batch(fetched: FetchedBatch, settings: Settings | None = None, now: d
     from rasad.ingest.store import IngestStore  # noqa: PLC0415
     from rasad.lease import Lease  # noqa: PLC0415
 
-    s = _settings(settings)
-    now = _now(now)
     batch_id, entries = fetched.batch_id, fetched.entries
     out: dict[str, Any] = {"batch": batch_id, "items": len(entries)}
     if not entries:
@@ -349,6 +368,7 @@ def finish_batch(fetched: FetchedBatch, settings: Settings | None = None, now: d
                 # is ours and may not have been alerted yet (the alert step's keys dedupe).
                 aid = e.id
             done.append((e, status, aid, reason))
+    fetched.stop_keeping()  # its last renewal is in the entries' versions the closing writes use
     q.complete(done, now)
     requeued, gave_up = q.retry_later(retry, now)
     q.fail(failed, now)
@@ -585,15 +605,20 @@ def process_queue(settings: Settings | None = None, feeds_file: str | None = Non
             return ahead.submit(fetch_batch, batch_id, s, feeds_file, now, True, extract)
 
         current = prefetch(first)
-        while current is not None:
-            fetched = current.result()
-            # The next claim happens before this batch is acknowledged: its items are claimed
-            # by this run already, so the next round gets only what is left.
-            current = prefetch(next_batch())
-            with gate.slot():
-                summary.add(finish_batch(fetched, s, now=now))
-            del fetched
-            release_free_memory()
+        try:
+            while current is not None:
+                fetched = current.result()
+                # The next claim happens before this batch is acknowledged: its items are claimed
+                # by this run already, so the next round gets only what is left.
+                current = prefetch(next_batch())
+                with gate.slot():
+                    summary.add(finish_batch(fetched, s, now=now))
+                del fetched
+                release_free_memory()
+        finally:
+            if current is not None:  # a batch's error: the one fetched ahead is given up, its claim not renewed
+                with suppress(BaseException):
+                    current.result().stop_keeping()
     summary.add(step_alert(s, rules_file, now=now))
     return summary
 

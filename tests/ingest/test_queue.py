@@ -4,8 +4,10 @@ abandoned claims that come back, acknowledgement last."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
+from rasad.core.records import parse_iso
 from rasad.ingest.queue import CLAIMED, DONE, NEW, WorkQueue, queue_id
 from rasad.lease import Lease, LeaseTimeout
 
@@ -42,6 +44,48 @@ def test_claims_group_hosts_never_overlap_and_abandoned_claims_return(es, settin
     taken = q.claim("run3", NOW + timedelta(seconds=61), 100, 10, 60)
     assert sum(b.items for b in taken) == 30
     assert q.batch_entries(batches[0].id) == []  # the dead run's batch is no longer its own
+
+
+def test_a_working_batch_keeps_its_claim_past_the_lease_and_acknowledges_without_conflict(es, settings):
+    """The keeper's heartbeat: a batch working three leases long stays its own, and its own
+    closing writes are not refused by its renewals (it acknowledges with their versions)."""
+    q = WorkQueue(es, settings)
+    q.enqueue(_items(6, hosts=2), NOW)
+    (b,) = q.claim("run1", NOW, max_items=100, batch_size=10, lease_seconds=3)
+    entries = q.batch_entries(b.id)
+    keeper = q.keep(entries, 3, NOW)  # a beat a second
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < 7.5:  # two and a half leases; another run tries every half second
+            later = NOW + timedelta(seconds=time.monotonic() - t0)
+            assert q.claim("run2", later, 100, 10, 3) == [], "a renewed claim was taken"
+            time.sleep(0.5)
+    finally:
+        keeper.stop()
+    assert keeper.renewals >= 5 and not keeper.lost
+    held = {e.id: parse_iso(e.source["lease_until"]) for e in q.batch_entries(b.id)}
+    assert len(held) == 6 and min(held.values()) >= NOW + timedelta(seconds=7.5)
+    assert q.complete([(e, "new", e.id, None) for e in entries], NOW + timedelta(seconds=8)) == 6
+    assert q.counts().by_state == {DONE: 6}
+
+
+def test_a_claim_nobody_renews_comes_back_after_one_lease_and_the_old_holder_writes_nothing(es, settings):
+    """A batch whose tasks all failed while Elasticsearch was down renews nothing and hands
+    nothing back: its items are claimable one lease after the last heartbeat. The old
+    holder, should it wake up, neither renews nor acknowledges what the new run holds."""
+    q = WorkQueue(es, settings)
+    q.enqueue(_items(4, hosts=1), NOW)
+    (b,) = q.claim("dead", NOW, 10, 10, lease_seconds=60)
+    stale = q.batch_entries(b.id)
+    keeper = q.keep(stale, 60, NOW)
+    keeper.renew()  # one heartbeat, then the worker dies
+    keeper.stop()
+    assert q.claim("next", NOW + timedelta(seconds=61), 10, 10, 60) == []  # the heartbeat moved it on
+    (taken,) = q.claim("next", NOW + timedelta(seconds=121), 10, 10, 60)
+    assert taken.items == 4 and q.batch_entries(b.id) == []
+    assert keeper.renew() == 0 and keeper.lost == {e.id for e in stale}
+    assert q.complete([(e, "new", e.id, None) for e in stale], NOW) == 0
+    assert {e.source["batch"] for e in q.batch_entries(taken.id)} == {taken.id}
 
 
 def test_two_workers_claiming_at_once_share_nothing(es, settings):

@@ -109,3 +109,44 @@ def test_batches_overlap_or_go_in_turn_and_dedup_still_sees_the_previous_one(set
     assert "2 new articles" in str(msgs[0]["Subject"])
     assert "روسيا تمهد لتحالف أمني مع" in text and "وداعش خراسان: تقرير" in text  # (keywords are bracketed)
     assert summary.alerts_folded == 1
+
+
+def test_a_batch_that_works_past_its_lease_keeps_its_claim_and_lands_once(settings, es, tmp_path):
+    """A page that takes three leases to answer: the batch renews its claim meanwhile (the
+    ClaimKeeper's heartbeat), so runs claiming every half second get nothing, and the batch
+    still acknowledges its item (its renewals never make its own closing write conflict)."""
+    from rasad.ingest.queue import DONE, WorkQueue
+
+    s = settings.replace(allow_private_networks=True, respect_robots=False, claim_lease=3, extract_workers="0")
+    now = datetime.now(timezone.utc)
+    with LoopbackServer("127.0.0.1") as news:
+        body = page("روسيا تمهد لتحالف أمني مع طالبان", seed_paragraphs("000"), now)
+
+        def slow(h):
+            time.sleep(9)
+            h.reply(200, body, None)
+
+        news.routes["/slow.html"] = slow
+        feed_route(news, "/feed.xml", rss("News", [
+            {"title": "روسيا تمهد لتحالف أمني مع طالبان", "link": f"{news.base_url}/slow.html", "guid": "s"},
+        ]))  # fmt: skip
+        feeds = tmp_path / "feeds.yaml"
+        feeds.write_text(yaml.safe_dump({"feeds": [
+            {"id": "news", "url": f"{news.base_url}/feed.xml", "name": "News", "language": "ar"},
+        ]}), encoding="utf-8")  # fmt: skip
+        pipeline.step_setup(s)
+        assert pipeline.step_poll(s, str(feeds))["items_queued"] == 1
+        (batch,) = pipeline.step_claim("run1", s)
+        out: dict = {}
+        worker = threading.Thread(target=lambda: out.update(pipeline.step_process_batch(batch["id"], s, str(feeds))))
+        worker.start()
+        stolen, tries = [], 0
+        while worker.is_alive():
+            stolen += pipeline.step_claim(f"thief{tries}", s)
+            tries += 1
+            time.sleep(0.5)
+        worker.join()
+    assert tries >= 15 and stolen == []
+    assert out["new_articles"] == 1 and out["indexed"] == 1, out
+    counts = WorkQueue(es, s).counts()
+    assert counts.by_state == {DONE: 1}

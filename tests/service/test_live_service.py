@@ -101,7 +101,8 @@ def live(request, own_node, tmp_path):
         rules.write_text(RULES, encoding="utf-8")
         env = service_env(es_url, prefix, feeds, rules, sink.port, tmp_path / "var",
                           RASAD_SAFETY_NET_CRON="* * * * *", RASAD_TASK_RETRIES="2", RASAD_TASK_RETRY_DELAY="3",
-                          RASAD_TASK_MAX_RETRY_DELAY="10", RASAD_RETRIES="0", **extra_env)  # fmt: skip
+                          RASAD_TASK_MAX_RETRY_DELAY="10", RASAD_RETRIES="0", RASAD_CLAIM_LEASE="60",
+                          **extra_env)  # fmt: skip
         if executor == "celery":
             opts = {**opts, "pg_port": free_port(), "redis_port": free_port()}
         # A task whose worker died is failed after 60 s without heartbeat, then retried.
@@ -322,6 +323,17 @@ def _one_run_on_both_workers(live) -> None:
         print(f"api-server served the task log of {w} (map index {rows[0]['map_index']}): {len(text)} bytes")
 
 
+def _running_batch(live, url: str) -> dict | None:
+    """The running process task (its task_instance row) of the batch that claimed ``url``, if any."""
+    batch = _queue_batches(live, {url}).get(url)
+    if not batch:
+        return None
+    run_id = batch.rsplit("-", 1)[0].rsplit("~", 1)[0]
+    rows = [r for r in _ti_rows(live["home"], "process")
+            if r["run_id"] == run_id and r["state"] == "running" and r["pid"]]  # fmt: skip
+    return rows[0] if rows else None
+
+
 def _kill_celery_worker_mid_batch(live) -> None:
     """SIGKILL every process of the Celery worker running a batch; the batch finishes after the retry."""
     from rasad.airflow_service import restart_component, service_pids
@@ -335,17 +347,8 @@ def _kill_celery_worker_mid_batch(live) -> None:
 
     farm.page = slow_page  # type: ignore[method-assign]
     item = farm.add_item(0, time.time())
-    url = farm.page_url(item)
-
-    def running_batch() -> dict | None:
-        batch = _queue_batches(live, {url}).get(url)
-        if not batch:
-            return None
-        run_id = batch.rsplit("-", 1)[0].rsplit("~", 1)[0]
-        rows = [r for r in _ti_rows(home, "process") if r["run_id"] == run_id and r["state"] == "running" and r["pid"]]
-        return rows[0] if rows else None
-
-    ti = _wait(running_batch, 180, "the batch's process task running on a worker", every=0.3)
+    ti = _wait(lambda: _running_batch(live, farm.page_url(item)), 180, "the batch's process task running on a worker",
+               every=0.3)  # fmt: skip
     worker = _worker_of(ti["hostname"])
     name = f"celery-worker-{worker.removeprefix('worker')}"
     pids = service_pids(home)[name]
@@ -445,19 +448,26 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     base, port, es_home = live["base"], live["es_port"], live["es_home"]
     farm.page = slow_page  # type: ignore[method-assign]  # time to stop the node mid-batch
     item = farm.add_item(1, time.time())
-    _wait(lambda: _task_processes(home, "process") or _task_processes(home, "claim"), 120, "the batch's task", every=0.2)
+    # The item claimed and its batch at work: the outage meets a claim that only its run could hand back.
+    ti = _wait(lambda: _running_batch(live, farm.page_url(item)), 120, "the batch's process task", every=0.2)
     esnode.stop_node(base, port=port, home=es_home)
     farm.page = farm_pages  # type: ignore[method-assign]
-    # The batch's tries (retries after 3 s, 6 s) all meet the outage: the node stays down
-    # until a run has failed (at least 40 s; a task hop takes longer at high load).
+    # The batch's tries (retries after 3 s, 6 s) and then its run's alert task, which would
+    # hand the claim back, all meet the outage: the node stays down until that run has
+    # failed (a task hop takes longer at high load).
     t_down = time.monotonic()
-    time.sleep(40)
-    outage_failed = _wait(lambda: _failed_runs(home), 240, "a run failed past its retries during the outage", every=2)
-    print(f"Elasticsearch down for {time.monotonic() - t_down:.0f}s until a run had failed: {outage_failed}")
+    _wait(lambda: ti["run_id"] in _failed_runs(home), 300, f"run {ti['run_id']} to fail during the outage", every=2)
+    print(f"Elasticsearch down for {time.monotonic() - t_down:.0f}s until the batch's run {ti['run_id']} had failed")
     esnode.start_node(base, port=port, home=es_home, wait=480)  # a JVM start takes minutes at load 20
-    # The feed now answers 304 (its item was seen before the outage); the safety net and
-    # the released claims finish the work.
-    _wait(lambda: live["sink"].first_mail().get(item.key), 300, "the item queued before the outage")
+    # The feed now answers 304 (its item was seen before the outage). The failed run's alert
+    # task may have handed its claims back (if a retry met the node up again), or not (all
+    # its tries met the outage): then the claim, renewed by nobody since the node went
+    # down, runs out a lease (60 s here) after its last heartbeat, and the safety net's
+    # next run takes it. (CI once waited 300 s here on a claim held for 30 minutes.)
+    t_up = time.monotonic()
+    got = _wait(lambda: live["sink"].first_mail().get(item.key), 300, "the item queued before the outage")
+    print(f"the item of the failed run mailed {time.monotonic() - t_up:.0f}s after the node was up again "
+          f"({got - item.publish_at:.0f}s after publication)")
     _exactly_once(live)
     print("after the Elasticsearch outage:", round(_publish_and_wait(live, 0, 300), 1), "s")
 
@@ -481,5 +491,5 @@ def test_faults_lose_nothing_duplicate_nothing_and_monitoring_resumes(live):
     # then. Step 5's clear may have re-run that run since (it did under Celery on a clean clone,
     # where this used to be checked here and failed); its articles are still exactly once.
     runs = {r["run_id"]: r["state"] for r in airflow_json(home, "dags", "list-runs", "rasad_process")}
-    print("the outage's failed runs, and their state now:", {r: runs.get(r) for r in outage_failed})
+    print(f"the outage's failed run {ti['run_id']}, its state now: {runs.get(ti['run_id'])}")
     print(f"[{live['executor']}] fault test done in {time.monotonic() - t_start:.0f}s, load {_load()}")
