@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     poll_jitter: float
     batch_size: int
     max_batches: int
-    claim_lease: int
+    claim_lease: int = Field(ge=3)  # seconds; renewed every third of it, so no shorter than three 1 s beats
     queue_retention_days: int
     article_retention_months: int
     operator_email: str | None

@@ -42,6 +42,8 @@ def test_airflow_connections_supply_cluster_and_mail_and_rasad_variables_win():
 def test_bad_values_name_the_key_and_where_it_came_from(tmp_path):
     with pytest.raises(SettingsError, match=r"RASAD_SMTP_PORT.*smtp_port = 'abc'"):
         load_settings(env={"RASAD_SMTP_PORT": "abc"})
+    with pytest.raises(SettingsError, match=r"RASAD_CLAIM_LEASE: claim_lease = '0' is not valid .*greater than or equal to 3"):
+        load_settings(env={"RASAD_ES_URL": "http://127.0.0.1:9200", "RASAD_CLAIM_LEASE": "0"})
     with pytest.raises(SettingsError, match="RASAD_ALLOW_PRIVATE_NETWORKS"):
         load_settings(env={"RASAD_ALLOW_PRIVATE_NETWORKS": "maybe"})
     bad = tmp_path / "bad.yaml"
