@@ -32,8 +32,8 @@ test: setup system-deps lint ## lint, then the whole test suite (starts its own 
 test-celery: setup system-deps ## only the live fault test under the CeleryExecutor (Redis, PostgreSQL, two workers; make test runs it too)
 	$(BIN)/python -m pytest -q -m celery_service tests/service
 
-test-cluster: setup ## indexing, search and event-state tests on a local 3-node cluster, a node killed mid-bulk
-	RASAD_TEST_ES_NODES=3 $(BIN)/python -m pytest -q tests/indexing tests/enrich/test_event_store.py tests/rasad/test_esnode.py
+test-cluster: setup ## indexing, search, event-state and work-queue tests on a local 3-node cluster, a node killed mid-bulk
+	RASAD_TEST_ES_NODES=3 $(BIN)/python -m pytest -q tests/indexing tests/enrich/test_event_store.py tests/rasad/test_esnode.py tests/ingest/test_queue.py
 
 es-start: setup ## start the local Elasticsearch node (RASAD_ES_URL, default 127.0.0.1:9200)
 	$(BIN)/rasad es start
