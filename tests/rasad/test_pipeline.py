@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from html import escape
+from pathlib import Path
 
 import pytest
 import yaml
@@ -31,6 +32,14 @@ def page(title: str, paragraphs: list[str], when: datetime) -> bytes:
 </head><body><nav><a href="/">الرئيسية</a> <a href="/world">العالم</a></nav>
 <main><article><h1>{escape(title)}</h1><time datetime="{when:%Y-%m-%dT%H:%M:%SZ}"></time>{body}</article></main>
 <footer><p>جميع الحقوق محفوظة</p></footer></body></html>""".encode()
+
+
+def registry(tmp_path: Path, **urls: str) -> Path:
+    """A feeds.yaml of Arabic feeds, id -> URL (each named after its id)."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(yaml.safe_dump({"feeds": [{"id": fid, "url": url, "name": fid.title(), "language": "ar"}
+                                               for fid, url in urls.items()]}), encoding="utf-8")  # fmt: skip
+    return feeds
 
 
 class Recorder:
@@ -68,11 +77,7 @@ def test_batches_overlap_or_go_in_turn_and_dedup_still_sees_the_previous_one(set
         feed_route(wire, "/rss", rss("Wire", [
             {"title": "موسكو وطالبان: شراكة أمنية", "link": f"{wire.base_url}/copy.html", "guid": "w"},
         ]))  # fmt: skip
-        feeds = tmp_path / "feeds.yaml"
-        feeds.write_text(yaml.safe_dump({"feeds": [
-            {"id": "news", "url": f"{news.base_url}/feed.xml", "name": "News", "language": "ar"},
-            {"id": "wire", "url": f"{wire.base_url}/rss", "name": "Wire", "language": "ar"},
-        ]}), encoding="utf-8")  # fmt: skip
+        feeds = registry(tmp_path, news=f"{news.base_url}/feed.xml", wire=f"{wire.base_url}/rss")
         rules = tmp_path / "rules.yaml"
         rules.write_text(yaml.safe_dump({"rules": [
             {"name": "taliban", "keywords": {"any": ["طالبان"]}, "recipients": ["a@example.org"]},
@@ -130,10 +135,7 @@ def test_a_batch_that_works_past_its_lease_keeps_its_claim_and_lands_once(settin
         feed_route(news, "/feed.xml", rss("News", [
             {"title": "روسيا تمهد لتحالف أمني مع طالبان", "link": f"{news.base_url}/slow.html", "guid": "s"},
         ]))  # fmt: skip
-        feeds = tmp_path / "feeds.yaml"
-        feeds.write_text(yaml.safe_dump({"feeds": [
-            {"id": "news", "url": f"{news.base_url}/feed.xml", "name": "News", "language": "ar"},
-        ]}), encoding="utf-8")  # fmt: skip
+        feeds = registry(tmp_path, news=f"{news.base_url}/feed.xml")
         pipeline.step_setup(s)
         assert pipeline.step_poll(s, str(feeds))["items_queued"] == 1
         (batch,) = pipeline.step_claim("run1", s)
